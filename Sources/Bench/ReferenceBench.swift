@@ -1,0 +1,253 @@
+import Layers
+import Supernet
+import TensorCore
+
+/// `pare bench`: the rows of ../shared/bench/peer_torch.py --mode bench on the same
+/// supernet, same batch sizes, warm-ups and repeat counts.
+public struct BenchOptions: Sendable {
+    public var repeats = 9
+    public var seed: UInt64 = 0
+    public var rows: Set<String> = []   // empty: all
+    public var profile = false
+    public init() {}
+}
+
+public struct BenchReport: Codable, Sendable {
+    public var engine = "pare"
+    public var threads: Int
+    public var blasCore: String
+    public var sgemmGflops: Summary?
+    public var trainRandom: Summary?
+    public var trainLargest: Summary?
+    public var trainSmallest: Summary?
+    public var evalRandomBs500: Summary?
+    public var evalLargestBs500: Summary?
+    public var recalRandomS: Summary?
+    public var recalLargestS: Summary?
+    /// Achieved GFLOP/s of the rows above (2 flops per MAC; a training step counted as
+    /// 3x the forward MACs), from each row's median.
+    public var achievedGflops: [String: Double] = [:]
+    /// Seconds per training step by layer kind (profiled random-path steps), if asked.
+    public var trainStepBreakdownMs: [String: Double]?
+    /// Milliseconds per batch-500 inference by layer kind (profiled random paths), if asked.
+    public var evalBreakdownMs: [String: Double]?
+
+    enum CodingKeys: String, CodingKey {
+        case engine, threads
+        case blasCore = "blas_core"
+        case sgemmGflops = "sgemm_gflops"
+        case trainRandom = "train_random"
+        case trainLargest = "train_largest"
+        case trainSmallest = "train_smallest"
+        case evalRandomBs500 = "eval_random_bs500"
+        case evalLargestBs500 = "eval_largest_bs500"
+        case recalRandomS = "recal_random_s"
+        case recalLargestS = "recal_largest_s"
+        case achievedGflops = "achieved_gflops"
+        case trainStepBreakdownMs = "train_step_breakdown_ms"
+        case evalBreakdownMs = "eval_bs500_breakdown_ms"
+    }
+}
+
+public final class ReferenceBench {
+    let options: BenchOptions
+    let space = ReferenceSpace()
+    let rng: RNG
+    let log: (String) -> Void
+
+    public init(options: BenchOptions, log: @escaping (String) -> Void) {
+        self.options = options
+        rng = RNG(seed: options.seed)
+        self.log = log
+    }
+
+    func wants(_ row: String) -> Bool { options.rows.isEmpty || options.rows.contains(row) }
+
+    public func run() -> BenchReport {
+        var report = BenchReport(threads: Parallel.threads, blasCore: BLAS.coreName)
+        let largest = space.extremePath(largest: true), smallest = space.extremePath(largest: false)
+        let randomPath = { [space, rng] in Path.random(space, rng: rng) }
+        let meanRandomMACs = averageRandomMACs()
+        if wants("sgemm") {
+            report.sgemmGflops = benchSGEMM()
+            log("sgemm 1024^2: \(fmt(report.sgemmGflops!.median)) GFLOP/s")
+        }
+        let net = ReferenceSupernet(space: space, rng: rng)
+        func record(_ key: String, _ s: Summary, macs: Double, flopsPerUnit: Double, perSecond: Bool) {
+            // perSecond: the value is images/s; otherwise seconds per run of `flopsPerUnit` images.
+            let gflops = perSecond ? s.median * macs * flopsPerUnit / 1e9 : macs * flopsPerUnit / s.median / 1e9
+            report.achievedGflops[key] = (gflops * 10).rounded() / 10
+        }
+        if wants("train_random") {
+            let s = benchTrain(net, path: randomPath)
+            report.trainRandom = s
+            record("train_random", s, macs: meanRandomMACs, flopsPerUnit: 6, perSecond: true)
+            log("train random path  : \(fmt(s.median)) img/s")
+        }
+        if wants("train_largest") {
+            let s = benchTrain(net, path: { largest })
+            report.trainLargest = s
+            record("train_largest", s, macs: Double(space.cost(of: largest).macs), flopsPerUnit: 6, perSecond: true)
+            log("train largest path : \(fmt(s.median)) img/s")
+        }
+        if wants("train_smallest") {
+            let s = benchTrain(net, path: { smallest })
+            report.trainSmallest = s
+            record("train_smallest", s, macs: Double(space.cost(of: smallest).macs), flopsPerUnit: 6, perSecond: true)
+            log("train smallest path: \(fmt(s.median)) img/s")
+        }
+        if wants("eval_random") {
+            let s = benchEval(net, path: randomPath)
+            report.evalRandomBs500 = s
+            record("eval_random_bs500", s, macs: meanRandomMACs, flopsPerUnit: 2, perSecond: true)
+            log("eval random bs500  : \(fmt(s.median)) img/s")
+        }
+        if wants("eval_largest") {
+            let s = benchEval(net, path: { largest })
+            report.evalLargestBs500 = s
+            record("eval_largest_bs500", s, macs: Double(space.cost(of: largest).macs), flopsPerUnit: 2, perSecond: true)
+            log("eval largest bs500 : \(fmt(s.median)) img/s")
+        }
+        if wants("recal_random") {
+            let s = benchRecalibration(net, path: randomPath)
+            report.recalRandomS = s
+            record("recal_random_s", s, macs: meanRandomMACs, flopsPerUnit: 2 * 20 * 128, perSecond: false)
+            log("recal random 20x128: \(fmt(s.median)) s")
+        }
+        if wants("recal_largest") {
+            let s = benchRecalibration(net, path: { largest })
+            report.recalLargestS = s
+            record("recal_largest_s", s, macs: Double(space.cost(of: largest).macs), flopsPerUnit: 2 * 20 * 128, perSecond: false)
+            log("recal largest 20x128: \(fmt(s.median)) s")
+        }
+        if options.profile {
+            report.trainStepBreakdownMs = profileTrainStep(net, path: randomPath)
+            report.evalBreakdownMs = profileEval(net, path: randomPath)
+        }
+        return report
+    }
+
+    func averageRandomMACs() -> Double {
+        let r = RNG(seed: 12345)
+        var total = 0.0
+        for _ in 0..<10_000 { total += Double(space.cost(of: Path.random(space, rng: r)).macs) }
+        return total / 10_000
+    }
+
+    func fmt(_ v: Double) -> String { String(Double(Int(v * 1000)) / 1000) }
+
+    /// A batch of standard-normal images [1, 28, 28, n] plus random labels.
+    func syntheticBatch(_ n: Int, _ buffer: ScratchBuffer) -> (FeatureMap, [Int32]) {
+        let x = buffer.featureMap(channels: 1, height: space.imageSize, width: space.imageSize, batch: n)
+        for i in 0..<x.count { x.pointer[i] = Float(rng.normal()) }
+        let labels = (0..<n).map { _ in Int32(rng.int(below: space.classes)) }
+        return (x, labels)
+    }
+
+    func measure(repeats: Int, _ body: () -> Double) -> Summary {
+        var values: [Double] = [], foreign: [Double] = []
+        for _ in 0..<repeats {
+            var probe = LoadProbe()
+            probe.start()
+            let units = body()
+            let (wall, f) = probe.stop()
+            values.append(units.isNaN ? wall : units / wall)
+            foreign.append(f)
+        }
+        return Summary(values: values, foreign: foreign)
+    }
+
+    func benchSGEMM(n: Int = 1024, inner: Int = 25) -> Summary {
+        let a = ScratchBuffer(), b = ScratchBuffer(), c = ScratchBuffer()
+        let pa = a.reserve(n * n), pb = b.reserve(n * n), pc = c.reserve(n * n)
+        for i in 0..<(n * n) { pa[i] = Float(rng.normal()); pb[i] = Float(rng.normal()) }
+        let run = { GEMM.multiply(m: n, n: n, k: n, a: pa, lda: n, b: pb, ldb: n, beta: 0, c: pc, ldc: n) }
+        for _ in 0..<5 { run() }
+        return measure(repeats: 21) {
+            for _ in 0..<inner { run() }
+            return Double(inner) * 2 * Double(n * n * n) / 1e9
+        }
+    }
+
+    func benchTrain(_ net: ReferenceSupernet, path: () -> Path, batch: Int = 128, warmup: Int = 20, steps: Int = 10) -> Summary {
+        let buffers = (0..<4).map { _ in ScratchBuffer() }
+        let batches = buffers.map { syntheticBatch(batch, $0) }
+        let total = warmup + options.repeats * steps
+        let trainer = SupernetTrainer(network: net, recipe: Recipe(), totalSteps: total)
+        var i = 0
+        for _ in 0..<warmup {
+            _ = trainer.train(images: batches[i % 4].0, labels: batches[i % 4].1, path: path()); i += 1
+        }
+        // The maps are views into `buffers`: keep those alive through the timed region.
+        return withExtendedLifetime(buffers) {
+            measure(repeats: options.repeats) {
+                for _ in 0..<steps {
+                    _ = trainer.train(images: batches[i % 4].0, labels: batches[i % 4].1, path: path()); i += 1
+                }
+                return Double(batch * steps)
+            }
+        }
+    }
+
+    func benchEval(_ net: ReferenceSupernet, path: () -> Path, batch: Int = 500, paths: Int = 5) -> Summary {
+        let buffer = ScratchBuffer()
+        let (x, _) = syntheticBatch(batch, buffer)
+        for _ in 0..<3 { _ = net.forward(x, path: path(), mode: .inference) }
+        return withExtendedLifetime(buffer) {
+            measure(repeats: max(options.repeats - 2, 1)) {
+                for _ in 0..<paths { _ = net.forward(x, path: path(), mode: .inference) }
+                return Double(batch * paths)
+            }
+        }
+    }
+
+    func benchRecalibration(_ net: ReferenceSupernet, path: () -> Path, batches count: Int = 20, batch: Int = 128) -> Summary {
+        let buffers = (0..<count).map { _ in ScratchBuffer() }
+        let batches = buffers.map { syntheticBatch(batch, $0).0 }
+        net.recalibrate(path: path(), batches: Array(batches.prefix(2)))
+        return withExtendedLifetime(buffers) {
+            measure(repeats: max(options.repeats - 2, 1)) {
+                net.recalibrate(path: path(), batches: batches)
+                return .nan  // report seconds
+            }
+        }
+    }
+
+    func profileTrainStep(_ net: ReferenceSupernet, path: () -> Path, steps: Int = 30) -> [String: Double] {
+        let buffers = (0..<4).map { _ in ScratchBuffer() }
+        let batches = buffers.map { syntheticBatch(128, $0) }
+        let trainer = SupernetTrainer(network: net, recipe: Recipe(), totalSteps: steps)
+        return withExtendedLifetime(buffers) {
+            profile(steps: steps) { i in
+                _ = trainer.train(images: batches[i % 4].0, labels: batches[i % 4].1, path: path())
+            }
+        }
+    }
+
+    func profileEval(_ net: ReferenceSupernet, path: () -> Path, steps: Int = 20) -> [String: Double] {
+        let buffer = ScratchBuffer()
+        let (x, _) = syntheticBatch(500, buffer)
+        return withExtendedLifetime(buffer) {
+            profile(steps: steps) { _ in _ = net.forward(x, path: path(), mode: .inference) }
+        }
+    }
+
+    /// Runs `body` `steps` times with the profiler on; milliseconds per step by kind.
+    func profile(steps: Int, _ body: (Int) -> Void) -> [String: Double] {
+        Profiler.reset()
+        Profiler.enabled = true
+        let t0 = monotonicSeconds()
+        for i in 0..<steps { body(i) }
+        let wall = monotonicSeconds() - t0
+        Profiler.enabled = false
+        var out: [String: Double] = [:]
+        var attributed = 0.0
+        for (kind, seconds) in Profiler.totals {
+            out[kind] = (seconds / Double(steps) * 1e5).rounded() / 100
+            attributed += seconds
+        }
+        out["other (loss, optimizer, glue)"] = ((wall - attributed) / Double(steps) * 1e5).rounded() / 100
+        out["total"] = (wall / Double(steps) * 1e5).rounded() / 100
+        return out
+    }
+}

@@ -1,0 +1,203 @@
+import TensorCore
+
+/// Batch normalisation over the first `input.channels` of `maxChannels`, optionally
+/// followed by a fused ReLU (one pass instead of two, and the backward reads the mask
+/// from the output). PyTorch conventions: eps 1e-5, momentum 0.1,
+/// running = (1 - m) * running + m * batch statistic, the running variance takes the
+/// unbiased batch variance, the normalisation the biased one. Running statistics are
+/// updated only in the active slice.
+public final class BatchNorm: ParameterContainer {
+    public let maxChannels: Int
+    public let epsilon: Float
+    public let momentum: Float
+    public let fusedReLU: Bool
+    public let gamma: Parameter
+    public let beta: Parameter
+    public let runningMean: UnsafeMutablePointer<Float>
+    public let runningVariance: UnsafeMutablePointer<Float>
+    /// Batches averaged since the last reset, in `.calibrating` mode.
+    public private(set) var calibrationBatches = 0
+
+    private let output = ScratchBuffer()
+    private let gradInputBuffer = ScratchBuffer()
+    private let batchMean: UnsafeMutablePointer<Float>
+    private let batchInvStd: UnsafeMutablePointer<Float>
+    private var savedInput: FeatureMap?
+    private var savedOutput: FeatureMap?
+
+    public init(name: String, channels: Int, relu: Bool = false, epsilon: Float = 1e-5, momentum: Float = 0.1) {
+        precondition(channels > 0, "batch norm \(name): channels \(channels)")
+        maxChannels = channels
+        self.epsilon = epsilon
+        self.momentum = momentum
+        fusedReLU = relu
+        gamma = Parameter(name: name + ".weight", shape: [channels], decays: false, initialValue: 1)
+        beta = Parameter(name: name + ".bias", shape: [channels], decays: false, initialValue: 0)
+        runningMean = .allocate(capacity: channels); runningMean.initialize(repeating: 0, count: channels)
+        runningVariance = .allocate(capacity: channels); runningVariance.initialize(repeating: 1, count: channels)
+        batchMean = .allocate(capacity: channels); batchMean.initialize(repeating: 0, count: channels)
+        batchInvStd = .allocate(capacity: channels); batchInvStd.initialize(repeating: 0, count: channels)
+    }
+
+    deinit {
+        runningMean.deallocate(); runningVariance.deallocate(); batchMean.deallocate(); batchInvStd.deallocate()
+    }
+
+    public var parameters: [Parameter] { [gamma, beta] }
+
+    /// Running mean 0, variance 1, calibration count 0 (start of BN recalibration).
+    public func resetRunningStatistics() {
+        runningMean.update(repeating: 0, count: maxChannels)
+        runningVariance.update(repeating: 1, count: maxChannels)
+        calibrationBatches = 0
+    }
+
+    public func forward(_ x: FeatureMap, mode: Mode) -> FeatureMap {
+        Profiler.measure(.batchNorm) { forwardBody(x, mode: mode) }
+    }
+
+    private func forwardBody(_ x: FeatureMap, mode: Mode) -> FeatureMap {
+        precondition(x.channels <= maxChannels, "\(gamma.name): input has \(x.channels) channels, max \(maxChannels)")
+        let y = output.featureMap(channels: x.channels, height: x.height, width: x.width, batch: x.batch,
+                                   reserveChannels: maxChannels)
+        let m = x.plane
+        let useBatch = mode != .inference
+        if mode == .calibrating { calibrationBatches += 1 }
+        let factor: Float = mode == .calibrating ? 1 / Float(calibrationBatches) : momentum
+        let relu = fusedReLU
+        Parallel.chunks(x.channels, work: x.count * 2) { channels in
+            for c in channels {
+                let src = x.pointer + c * m, dst = y.pointer + c * m
+                var mean: Float, invStd: Float
+                if useBatch {
+                    let (s, q) = Vector.sumAndSquares(src, count: m)
+                    let mu = s / Double(m)
+                    let variance = max(q / Double(m) - mu * mu, 0)
+                    mean = Float(mu)
+                    invStd = 1 / (Float(variance) + epsilon).squareRoot()
+                    batchMean[c] = mean
+                    batchInvStd[c] = invStd
+                    let unbiased = m > 1 ? Float(variance * Double(m) / Double(m - 1)) : Float(variance)
+                    runningMean[c] = (1 - factor) * runningMean[c] + factor * mean
+                    runningVariance[c] = (1 - factor) * runningVariance[c] + factor * unbiased
+                } else {
+                    mean = runningMean[c]
+                    invStd = 1 / (runningVariance[c] + epsilon).squareRoot()
+                }
+                let scale = gamma.value[c] * invStd
+                let shift = beta.value[c] - mean * scale
+                BatchNorm.affine(src, dst, count: m, scale: scale, shift: shift, relu: relu)
+            }
+        }
+        if mode == .training {
+            savedInput = x
+            savedOutput = y
+        } else {
+            savedInput = nil
+            savedOutput = nil
+        }
+        return y
+    }
+
+    @inline(__always)
+    static func affine(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, count m: Int,
+                       scale: Float, shift: Float, relu: Bool) {
+        let vs = SIMD8<Float>(repeating: scale), vb = SIMD8<Float>(repeating: shift), zero = SIMD8<Float>()
+        var j = 0
+        if relu {
+            while j + 8 <= m {
+                var v = vb; v.addProduct(vs, UnsafeRawPointer(src + j).loadUnaligned(as: SIMD8<Float>.self))
+                UnsafeMutableRawPointer(dst + j).storeBytes(of: v.replacing(with: zero, where: v .< zero), as: SIMD8<Float>.self)
+                j += 8
+            }
+            while j < m { dst[j] = max(src[j] * scale + shift, 0); j += 1 }
+        } else {
+            while j + 8 <= m {
+                var v = vb; v.addProduct(vs, UnsafeRawPointer(src + j).loadUnaligned(as: SIMD8<Float>.self))
+                UnsafeMutableRawPointer(dst + j).storeBytes(of: v, as: SIMD8<Float>.self)
+                j += 8
+            }
+            while j < m { dst[j] = src[j] * scale + shift; j += 1 }
+        }
+    }
+
+    /// Backward of a `.training` forward: accumulates gamma/beta gradients, returns dX.
+    /// With g = dY (masked by the ReLU), xhat = (x - mean) * invStd:
+    /// dX = gamma * invStd / M * (M * g - sum(g) - xhat * sum(g * xhat)).
+    public func backward(_ dy: FeatureMap) -> FeatureMap {
+        Profiler.measure(.batchNorm) { backwardBody(dy) }
+    }
+
+    private func backwardBody(_ dy: FeatureMap) -> FeatureMap {
+        guard let x = savedInput, let y = savedOutput else {
+            preconditionFailure("\(gamma.name): backward without a training forward")
+        }
+        precondition(dy.sameShape(x), "\(gamma.name): gradient \(dy.shapeDescription), input \(x.shapeDescription)")
+        let dx = gradInputBuffer.featureMap(channels: x.channels, height: x.height, width: x.width, batch: x.batch,
+                                   reserveChannels: maxChannels)
+        let m = x.plane
+        let relu = fusedReLU
+        Parallel.chunks(x.channels, work: x.count * 3) { channels in
+            for c in channels {
+                let xs = x.pointer + c * m, ys = y.pointer + c * m, gs = dy.pointer + c * m, out = dx.pointer + c * m
+                let mean = batchMean[c], invStd = batchInvStd[c]
+                // Pass 1: sum(g), sum(g * x), with g masked where the ReLU output is 0.
+                var sg = SIMD8<Float>(), sgx = SIMD8<Float>()
+                var sgd = 0.0, sgxd = 0.0
+                var j = 0
+                let zero = SIMD8<Float>()
+                while j < m {
+                    let end = min(m, j + 4096)
+                    while j + 8 <= end {
+                        var g = UnsafeRawPointer(gs + j).loadUnaligned(as: SIMD8<Float>.self)
+                        if relu {
+                            let yv = UnsafeRawPointer(ys + j).loadUnaligned(as: SIMD8<Float>.self)
+                            g = zero.replacing(with: g, where: yv .> zero)
+                        }
+                        sg += g
+                        sgx.addProduct(g, UnsafeRawPointer(xs + j).loadUnaligned(as: SIMD8<Float>.self))
+                        j += 8
+                    }
+                    while j < end {
+                        let g = (!relu || ys[j] > 0) ? gs[j] : 0
+                        sg[0] += g; sgx[0] += g * xs[j]
+                        j += 1
+                    }
+                    sgd += Double(sg.sum()); sgxd += Double(sgx.sum())
+                    sg = SIMD8<Float>(); sgx = SIMD8<Float>()
+                }
+                let sumG = Float(sgd)
+                let sumGXhat = Float((sgxd - Double(mean) * sgd) * Double(invStd))
+                gamma.grad[c] += sumGXhat
+                beta.grad[c] += sumG
+                // Pass 2: dx = a * g + b * x + d
+                let scale = gamma.value[c] * invStd
+                let a = scale
+                let b = -scale * invStd * sumGXhat / Float(m)
+                let d = -scale * sumG / Float(m) - b * mean
+                let va = SIMD8<Float>(repeating: a), vb = SIMD8<Float>(repeating: b), vd = SIMD8<Float>(repeating: d)
+                j = 0
+                while j + 8 <= m {
+                    var g = UnsafeRawPointer(gs + j).loadUnaligned(as: SIMD8<Float>.self)
+                    if relu {
+                        let yv = UnsafeRawPointer(ys + j).loadUnaligned(as: SIMD8<Float>.self)
+                        g = zero.replacing(with: g, where: yv .> zero)
+                    }
+                    var v = vd
+                    v.addProduct(va, g)
+                    v.addProduct(vb, UnsafeRawPointer(xs + j).loadUnaligned(as: SIMD8<Float>.self))
+                    UnsafeMutableRawPointer(out + j).storeBytes(of: v, as: SIMD8<Float>.self)
+                    j += 8
+                }
+                while j < m {
+                    let g = (!relu || ys[j] > 0) ? gs[j] : 0
+                    out[j] = a * g + b * xs[j] + d
+                    j += 1
+                }
+            }
+        }
+        gamma.touched = true
+        beta.touched = true
+        return dx
+    }
+}

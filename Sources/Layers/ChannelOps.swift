@@ -1,0 +1,75 @@
+import TensorCore
+
+// Channel split / concat / shuffle on channel-major maps. A split is free (a channel
+// sub-range view, `FeatureMap.channels(_:)`); concat and shuffle copy whole planes.
+
+/// Concatenates maps along channels: out = [a; b; ...]. Backward is free: the gradient of
+/// each input is a channel slice of the output gradient.
+public final class ChannelConcat {
+    private let output = ScratchBuffer()
+    private var widths: [Int] = []
+
+    public init() {}
+
+    public func forward(_ inputs: [FeatureMap]) -> FeatureMap {
+        let first = inputs[0]
+        let total = inputs.reduce(0) { $0 + $1.channels }
+        let y = output.featureMap(channels: total, height: first.height, width: first.width, batch: first.batch)
+        var offset = 0
+        for x in inputs {
+            precondition(x.height == first.height && x.width == first.width && x.batch == first.batch,
+                         "concat: \(x.shapeDescription) vs \(first.shapeDescription)")
+            Elementwise.copy(x.pointer, y.pointer + offset * y.plane, count: x.count)
+            offset += x.channels
+        }
+        widths = inputs.map(\.channels)
+        return y
+    }
+
+    public func backward(_ dy: FeatureMap) -> [FeatureMap] {
+        var offset = 0
+        return widths.map { w in
+            defer { offset += w }
+            return dy.channels(offset..<(offset + w))
+        }
+    }
+}
+
+/// ShuffleNet channel shuffle: view C as [groups, C/groups], transpose, flatten.
+/// Output channel j * groups + i is input channel i * (C/groups) + j.
+public final class ChannelShuffle {
+    public let groups: Int
+    private let output = ScratchBuffer()
+    private let gradInputBuffer = ScratchBuffer()
+
+    public init(groups: Int = 2) {
+        precondition(groups >= 1, "shuffle groups \(groups)")
+        self.groups = groups
+    }
+
+    public func forward(_ x: FeatureMap) -> FeatureMap {
+        precondition(x.channels % groups == 0, "shuffle: \(x.channels) channels not divisible by \(groups) groups")
+        let y = output.featureMap(channels: x.channels, height: x.height, width: x.width, batch: x.batch)
+        permute(from: x, to: y, inverse: false)
+        return y
+    }
+
+    public func backward(_ dy: FeatureMap) -> FeatureMap {
+        let dx = gradInputBuffer.featureMap(channels: dy.channels, height: dy.height, width: dy.width, batch: dy.batch)
+        permute(from: dy, to: dx, inverse: true)
+        return dx
+    }
+
+    private func permute(from src: FeatureMap, to dst: FeatureMap, inverse: Bool) {
+        let per = src.channels / groups, plane = src.plane, g = groups
+        Parallel.chunks(src.channels, work: src.count, minWork: 1 << 17) { outs in
+            for o in outs {
+                // forward: dst[j*g + i] = src[i*per + j]
+                let i = o % g, j = o / g
+                let a = i * per + j
+                let (from, to) = inverse ? (o, a) : (a, o)
+                (dst.pointer + to * plane).update(from: src.pointer + from * plane, count: plane)
+            }
+        }
+    }
+}

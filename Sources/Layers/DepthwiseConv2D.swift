@@ -1,0 +1,64 @@
+import TensorCore
+
+/// Depthwise convolution without bias, weights [maxChannels, 1, K, K]; runs on the first
+/// `input.channels` channels (a prefix of the weight rows).
+public final class DepthwiseConv2D: ParameterContainer {
+    public let maxChannels: Int
+    public let kernel: Int
+    public let stride: Int
+    public let padding: Int
+    public let weight: Parameter
+
+    private let output = ScratchBuffer()
+    private let gradInputBuffer = ScratchBuffer()
+    private var savedInput: FeatureMap?
+
+    public init(name: String, channels: Int, kernel: Int, stride: Int = 1) {
+        precondition(channels > 0 && kernel % 2 == 1 && stride > 0,
+                     "depthwise \(name): channels \(channels), kernel \(kernel) (odd), stride \(stride)")
+        maxChannels = channels
+        self.kernel = kernel
+        self.stride = stride
+        padding = kernel / 2
+        weight = Parameter(name: name + ".weight", shape: [channels, 1, kernel, kernel], decays: true)
+    }
+
+    public var parameters: [Parameter] { [weight] }
+
+    public func outputSize(height: Int, width: Int) -> (Int, Int) {
+        (Depthwise.outputSize(height, kernel: kernel, stride: stride, padding: padding),
+         Depthwise.outputSize(width, kernel: kernel, stride: stride, padding: padding))
+    }
+
+    public func forward(_ x: FeatureMap, mode: Mode) -> FeatureMap {
+        Profiler.measure(.depthwise) { forwardBody(x, mode: mode) }
+    }
+
+    private func forwardBody(_ x: FeatureMap, mode: Mode) -> FeatureMap {
+        precondition(x.channels <= maxChannels, "\(weight.name): input has \(x.channels) channels, max \(maxChannels)")
+        let (ho, wo) = outputSize(height: x.height, width: x.width)
+        let y = output.featureMap(channels: x.channels, height: ho, width: wo, batch: x.batch,
+                                   reserveChannels: maxChannels)
+        Depthwise.forward(input: x, weights: weight.value, kernel: kernel, stride: stride, padding: padding, output: y)
+        savedInput = mode == .training ? x : nil
+        return y
+    }
+
+    @discardableResult
+    public func backward(_ dy: FeatureMap, inputGradient: Bool = true) -> FeatureMap? {
+        Profiler.measure(.depthwise) { backwardBody(dy, inputGradient: inputGradient) }
+    }
+
+    private func backwardBody(_ dy: FeatureMap, inputGradient: Bool) -> FeatureMap? {
+        guard let x = savedInput else { preconditionFailure("\(weight.name): backward without a training forward") }
+        Depthwise.backwardWeights(input: x, gradOutput: dy, kernel: kernel, stride: stride, padding: padding,
+                                  gradWeights: weight.grad)
+        weight.touched = true
+        guard inputGradient else { return nil }
+        let dx = gradInputBuffer.featureMap(channels: x.channels, height: x.height, width: x.width, batch: x.batch,
+                                   reserveChannels: maxChannels)
+        Depthwise.backwardInput(gradOutput: dy, weights: weight.value, kernel: kernel, stride: stride,
+                                padding: padding, gradInput: dx)
+        return dx
+    }
+}

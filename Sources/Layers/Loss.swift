@@ -1,0 +1,53 @@
+import Foundation
+import TensorCore
+
+/// Softmax cross-entropy with label smoothing on logits [K, 1, 1, N]:
+/// target q = (1 - eps) * onehot + eps / K, loss = mean_n (-sum_k q_k log softmax_k).
+/// Computed in Double per sample (log-sum-exp with the max subtracted).
+public final class SoftmaxCrossEntropy {
+    public let labelSmoothing: Float
+    private let gradBuffer = ScratchBuffer()
+
+    public init(labelSmoothing: Float = 0) {
+        precondition(labelSmoothing >= 0 && labelSmoothing < 1, "label smoothing \(labelSmoothing) outside [0, 1)")
+        self.labelSmoothing = labelSmoothing
+    }
+
+    public struct Result {
+        /// Mean loss over the batch.
+        public var loss: Double
+        /// Samples whose arg-max logit is the label.
+        public var correct: Int
+        /// d(loss)/d(logits), [K, 1, 1, N]; nil unless requested.
+        public var gradient: FeatureMap?
+    }
+
+    public func evaluate(logits z: FeatureMap, labels: UnsafeBufferPointer<Int32>, gradient: Bool) -> Result {
+        let k = z.channels, n = z.batch
+        precondition(z.height == 1 && z.width == 1 && labels.count == n,
+                     "cross-entropy: logits \(z.shapeDescription), \(labels.count) labels")
+        let g = gradient ? gradBuffer.featureMap(channels: k, height: 1, width: 1, batch: n) : nil
+        let eps = Double(labelSmoothing)
+        var total = 0.0
+        var correct = 0
+        for j in 0..<n {
+            let label = Int(labels[j])
+            precondition(label >= 0 && label < k, "label \(label) outside 0..<\(k)")
+            var best = -Float.infinity, arg = 0
+            for c in 0..<k where z.pointer[c * n + j] > best { best = z.pointer[c * n + j]; arg = c }
+            if arg == label { correct += 1 }
+            var sumExp = 0.0
+            for c in 0..<k { sumExp += Foundation.exp(Double(z.pointer[c * n + j] - best)) }
+            let logSum = Foundation.log(sumExp) + Double(best)
+            var loss = 0.0
+            for c in 0..<k {
+                let q = (c == label ? 1 - eps : 0) + eps / Double(k)
+                let logp = Double(z.pointer[c * n + j]) - logSum
+                loss -= q * logp
+                if let g { g.pointer[c * n + j] = Float((Foundation.exp(logp) - q) / Double(n)) }
+            }
+            total += loss
+        }
+        return Result(loss: total / Double(n), correct: correct, gradient: g)
+    }
+}

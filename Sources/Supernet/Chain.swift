@@ -1,0 +1,68 @@
+import Layers
+import TensorCore
+
+/// Output width of a convolution inside a choice operator: the sampled middle width or
+/// a width fixed by the block.
+enum Width {
+    case middle
+    case fixed(Int)
+}
+
+/// One step of a linear chain of layers.
+enum ChainLayer {
+    case conv(Conv2D, Width)
+    case depthwise(DepthwiseConv2D)
+    case norm(BatchNorm)
+}
+
+/// A straight sequence of conv / depthwise / BN layers (the branches of a choice block).
+/// Forward takes the sampled middle width; backward runs the layers in reverse.
+final class Chain: ParameterContainer {
+    let layers: [ChainLayer]
+
+    init(_ layers: [ChainLayer]) { self.layers = layers }
+
+    var parameters: [Parameter] {
+        layers.flatMap { layer -> [Parameter] in
+            switch layer {
+            case let .conv(c, _): return c.parameters
+            case let .depthwise(d): return d.parameters
+            case let .norm(b): return b.parameters
+            }
+        }
+    }
+
+    var norms: [BatchNorm] {
+        layers.compactMap { if case let .norm(b) = $0 { return b } else { return nil } }
+    }
+
+    func forward(_ input: FeatureMap, middle: Int, mode: Mode) -> FeatureMap {
+        var x = input
+        for layer in layers {
+            switch layer {
+            case let .conv(c, width):
+                let out: Int
+                switch width {
+                case .middle: out = middle
+                case let .fixed(w): out = w
+                }
+                x = c.forward(x, outputChannels: out, mode: mode)
+            case let .depthwise(d): x = d.forward(x, mode: mode)
+            case let .norm(b): x = b.forward(x, mode: mode)
+            }
+        }
+        return x
+    }
+
+    func backward(_ gradOutput: FeatureMap) -> FeatureMap {
+        var g = gradOutput
+        for layer in layers.reversed() {
+            switch layer {
+            case let .conv(c, _): g = c.backward(g)!
+            case let .depthwise(d): g = d.backward(g)!
+            case let .norm(b): g = b.backward(g)
+            }
+        }
+        return g
+    }
+}

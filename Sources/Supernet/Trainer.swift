@@ -1,0 +1,50 @@
+import Layers
+import TensorCore
+
+/// The training recipe of the reference: SGD (momentum 0.9, Nesterov, weight decay 4e-5
+/// on conv/linear weights), per-step cosine learning rate from 0.1, label smoothing 0.1.
+public struct Recipe: Codable, Equatable, Sendable {
+    public var optimizer = SGD()
+    public var learningRate: Float = 0.1
+    public var labelSmoothing: Float = 0.1
+    public var batchSize = 128
+
+    public init() {}
+}
+
+/// Runs single-path training steps on a supernet: forward the path, loss, backward,
+/// SGD step on the parameters the path touched.
+public final class SupernetTrainer {
+    public let network: ReferenceSupernet
+    public let recipe: Recipe
+    public let schedule: LRSchedule
+    public private(set) var step = 0
+    private let loss: SoftmaxCrossEntropy
+    private let parameters: [Parameter]
+
+    public init(network: ReferenceSupernet, recipe: Recipe, totalSteps: Int, startStep: Int = 0) {
+        self.network = network
+        self.recipe = recipe
+        schedule = LRSchedule(base: recipe.learningRate, shape: .cosine, totalSteps: max(totalSteps, 1))
+        loss = SoftmaxCrossEntropy(labelSmoothing: recipe.labelSmoothing)
+        parameters = network.parameters
+        step = startStep
+    }
+
+    public struct StepResult: Sendable {
+        public var loss: Double
+        public var correct: Int
+        public var learningRate: Float
+    }
+
+    /// One SGD step on `path`. Labels are class indices, one per image of the batch.
+    public func train(images: FeatureMap, labels: [Int32], path: Path) -> StepResult {
+        let logits = network.forward(images, path: path, mode: .training)
+        let result = labels.withUnsafeBufferPointer { loss.evaluate(logits: logits, labels: $0, gradient: true) }
+        network.backward(result.gradient!)
+        let lr = schedule.rate(at: step)
+        recipe.optimizer.step(parameters, learningRate: lr)
+        step += 1
+        return StepResult(loss: result.loss, correct: result.correct, learningRate: lr)
+    }
+}

@@ -1,0 +1,147 @@
+// Depthwise convolution on channel-major [C, H, W, N] maps, any odd kernel (3/5/7 used),
+// stride 1 or 2, zero padding. Vectorised along the batch: every output pixel of one
+// channel is a weighted sum of K*K input rows of N floats, so borders cost nothing but a
+// shorter tap list. Channels are split across threads.
+
+public enum Depthwise {
+    /// Output spatial size of a K-kernel, stride-s, pad-p convolution on `size`.
+    @inlinable
+    public static func outputSize(_ size: Int, kernel: Int, stride: Int, padding: Int) -> Int {
+        (size + 2 * padding - kernel) / stride + 1
+    }
+
+    /// output[c, ho, wo, n] = sum_{kh, kw} w[c, kh, kw] * input[c, ho*s + kh - p, wo*s + kw - p, n].
+    /// weights: [C, K, K] (the first `input.channels` rows of a larger tensor are fine).
+    public static func forward(
+        input x: FeatureMap, weights: UnsafePointer<Float>, kernel k: Int, stride s: Int, padding p: Int,
+        output y: FeatureMap
+    ) {
+        precondition(y.channels == x.channels && y.batch == x.batch
+                     && y.height == outputSize(x.height, kernel: k, stride: s, padding: p)
+                     && y.width == outputSize(x.width, kernel: k, stride: s, padding: p),
+                     "depthwise forward: input \(x.shapeDescription) -> output \(y.shapeDescription), k \(k) s \(s)")
+        let n = x.batch
+        let rowIn = x.width * n, rowOut = y.width * n
+        Parallel.chunks(x.channels, work: y.count * k * k) { channels in
+            withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: k * k) { src in
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: k * k) { wts in
+                    for c in channels {
+                        let xin = UnsafePointer(x.pointer + c * x.plane)
+                        let out = y.pointer + c * y.plane
+                        let wc = weights + c * k * k
+                        for ho in 0..<y.height {
+                            for wo in 0..<y.width {
+                                var taps = 0
+                                for kh in 0..<k {
+                                    let hi = ho * s + kh - p
+                                    if hi < 0 || hi >= x.height { continue }
+                                    for kw in 0..<k {
+                                        let wi = wo * s + kw - p
+                                        if wi < 0 || wi >= x.width { continue }
+                                        src[taps] = xin + hi * rowIn + wi * n
+                                        wts[taps] = wc[kh * k + kw]
+                                        taps += 1
+                                    }
+                                }
+                                Vector.weightedSum(into: out + ho * rowOut + wo * n, count: n,
+                                                   sources: UnsafePointer(src.baseAddress!),
+                                                   weights: UnsafePointer(wts.baseAddress!), taps: taps)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// gradInput = d(loss)/d(input) given gradOutput (overwrites gradInput). Written as a
+    /// gather over the output pixels each input pixel fed, so threads never collide.
+    public static func backwardInput(
+        gradOutput dy: FeatureMap, weights: UnsafePointer<Float>, kernel k: Int, stride s: Int, padding p: Int,
+        gradInput dx: FeatureMap
+    ) {
+        precondition(dy.channels == dx.channels && dy.batch == dx.batch
+                     && dy.height == outputSize(dx.height, kernel: k, stride: s, padding: p)
+                     && dy.width == outputSize(dx.width, kernel: k, stride: s, padding: p),
+                     "depthwise backward: gradOutput \(dy.shapeDescription), gradInput \(dx.shapeDescription)")
+        let n = dx.batch
+        let rowIn = dx.width * n, rowOut = dy.width * n
+        Parallel.chunks(dx.channels, work: dy.count * k * k) { channels in
+            withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: k * k) { src in
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: k * k) { wts in
+                    for c in channels {
+                        let g = UnsafePointer(dy.pointer + c * dy.plane)
+                        let out = dx.pointer + c * dx.plane
+                        let wc = weights + c * k * k
+                        for hi in 0..<dx.height {
+                            for wi in 0..<dx.width {
+                                var taps = 0
+                                for kh in 0..<k {
+                                    let th = hi + p - kh
+                                    if th < 0 || th % s != 0 { continue }
+                                    let ho = th / s
+                                    if ho >= dy.height { continue }
+                                    for kw in 0..<k {
+                                        let tw = wi + p - kw
+                                        if tw < 0 || tw % s != 0 { continue }
+                                        let wo = tw / s
+                                        if wo >= dy.width { continue }
+                                        src[taps] = g + ho * rowOut + wo * n
+                                        wts[taps] = wc[kh * k + kw]
+                                        taps += 1
+                                    }
+                                }
+                                Vector.weightedSum(into: out + hi * rowIn + wi * n, count: n,
+                                                   sources: UnsafePointer(src.baseAddress!),
+                                                   weights: UnsafePointer(wts.baseAddress!), taps: taps)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// gradWeights[c, kh, kw] += sum_{ho, wo, n} gradOutput[c, ho, wo, n] * input[c, hi, wi, n].
+    public static func backwardWeights(
+        input x: FeatureMap, gradOutput dy: FeatureMap, kernel k: Int, stride s: Int, padding p: Int,
+        gradWeights: UnsafeMutablePointer<Float>
+    ) {
+        precondition(dy.channels == x.channels && dy.batch == x.batch,
+                     "depthwise weight gradient: input \(x.shapeDescription), gradOutput \(dy.shapeDescription)")
+        let n = x.batch
+        let rowIn = x.width * n, rowOut = dy.width * n
+        Parallel.chunks(x.channels, work: dy.count * k * k) { channels in
+            for c in channels {
+                let xin = UnsafePointer(x.pointer + c * x.plane)
+                let g = UnsafePointer(dy.pointer + c * dy.plane)
+                for kh in 0..<k {
+                    // Output rows whose input row hi = ho*s + kh - p is inside the map.
+                    let hoLo = max(0, (p - kh + s - 1) / s)
+                    let hoHi = min(dy.height - 1, (x.height - 1 + p - kh) / s)
+                    for kw in 0..<k {
+                        let woLo = max(0, (p - kw + s - 1) / s)
+                        let woHi = min(dy.width - 1, (x.width - 1 + p - kw) / s)
+                        if hoLo > hoHi || woLo > woHi { continue }
+                        var acc: Float = 0
+                        for ho in hoLo...hoHi {
+                            let hi = ho * s + kh - p
+                            if woLo == woHi || s != 1 {
+                                for wo in woLo...woHi {
+                                    let wi = wo * s + kw - p
+                                    acc += Vector.dot(g + ho * rowOut + wo * n, xin + hi * rowIn + wi * n, count: n)
+                                }
+                            } else {
+                                // Stride 1: the valid output pixels of a row are one contiguous run.
+                                let count = (woHi - woLo + 1) * n
+                                acc += Vector.dot(g + ho * rowOut + woLo * n,
+                                                  xin + hi * rowIn + (woLo + kw - p) * n, count: count)
+                            }
+                        }
+                        gradWeights[c * k * k + kh * k + kw] += acc
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,59 @@
+import ArgumentParser
+import Bench
+import Foundation
+import TensorCore
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Train and infer the reference SPOS supernet on synthetic input; print images/s and GFLOP/s.",
+        discussion: "Same network, batch sizes and repeats as ../shared/bench/peer_torch.py --mode bench, so the two can be put side by side.")
+
+    @Option(help: "Timed repeats per row.") var repeats = 9
+    @Option(help: "Engine threads (default: all cores).") var threads: Int?
+    @Option(help: "Random seed for weights, inputs and paths.") var seed: UInt64 = 0
+    @Option(help: "Comma-separated rows: sgemm, train_random, train_largest, train_smallest, eval_random, eval_largest, recal_random, recal_largest.")
+    var rows: String?
+    @Flag(help: "Also profile a random-path training step by layer kind.") var profile = false
+    @Flag(help: "Print one JSON object (the peer's keys) on stdout.") var json = false
+    @Flag(help: "Instead of the rows, time single kernels (BN, depthwise, 1x1 conv) on typical shapes.") var kernels = false
+
+    func run() throws {
+        try reportingErrors {
+            startEngine(threads: threads)
+            var options = BenchOptions()
+            options.repeats = max(1, repeats)
+            options.seed = seed
+            options.profile = profile
+            if let rows {
+                options.rows = Set(rows.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+                let known: Set<String> = ["sgemm", "train_random", "train_largest", "train_smallest", "eval_random",
+                                          "eval_largest", "recal_random", "recal_largest"]
+                if let bad = options.rows.first(where: { !known.contains($0) }) {
+                    throw UserError("--rows: unknown row '\(bad)' (known: \(known.sorted().joined(separator: ", ")))")
+                }
+            }
+            logLine("pare bench: OpenBLAS core \(BLAS.coreName), \(Parallel.threads) threads")
+            if kernels {
+                KernelBench().run { print($0) }
+                return
+            }
+            let report = ReferenceBench(options: options, log: logLine).run()
+            if json {
+                let enc = JSONEncoder()
+                enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(data: try enc.encode(report), encoding: .utf8)!)
+            } else {
+                for (k, v) in report.achievedGflops.sorted(by: { $0.key < $1.key }) { print("achieved \(k): \(v) GFLOP/s") }
+                if let b = report.trainStepBreakdownMs {
+                    print("training step breakdown (ms/step, random path, batch 128):")
+                    for (k, v) in b.sorted(by: { $0.value > $1.value }) { print("  \(k): \(v)") }
+                }
+                if let b = report.evalBreakdownMs {
+                    print("inference breakdown (ms/batch, random path, batch 500):")
+                    for (k, v) in b.sorted(by: { $0.value > $1.value }) { print("  \(k): \(v)") }
+                }
+            }
+        }
+    }
+}
