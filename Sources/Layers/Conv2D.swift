@@ -67,6 +67,7 @@ public final class Conv2D: ParameterContainer {
         }
         GEMM.multiply(m: cout, n: y.plane, k: reduce, a: weight.value, lda: rowStride,
                       b: cols, ldb: y.plane, beta: 0, c: y.pointer, ldc: y.plane)
+        Profiler.countMACs(cout * reduce * y.plane)
         savedInput = mode == .training ? x : nil
         savedOutputChannels = cout
         return y

@@ -40,6 +40,7 @@ public final class DepthwiseConv2D: ParameterContainer {
         let y = output.featureMap(channels: x.channels, height: ho, width: wo, batch: x.batch,
                                    reserveChannels: maxChannels)
         Depthwise.forward(input: x, weights: weight.value, kernel: kernel, stride: stride, padding: padding, output: y)
+        Profiler.countMACs(kernel * kernel * y.count)
         savedInput = mode == .training ? x : nil
         return y
     }

@@ -32,6 +32,7 @@ public final class Linear: ParameterContainer {
         for o in 0..<out { (y.pointer + o * n).update(repeating: bias.value[o], count: n) }
         GEMM.multiply(m: out, n: n, k: x.channels, a: weight.value, lda: maxInputFeatures,
                       b: x.pointer, ldb: n, beta: 1, c: y.pointer, ldc: n)
+        Profiler.countMACs(out * x.channels * n)
         savedInput = mode == .training ? x : nil
         return y
     }

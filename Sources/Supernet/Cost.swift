@@ -27,7 +27,9 @@ extension ReferenceSpace {
             params += 9 * mIn + 2 * mIn + mIn * mid + 2 * mid + 9 * mid + 2 * mid + mid * mid + 2 * mid
                 + 9 * mid + 2 * mid + mid * mOut + 2 * mOut
         } else {
-            macs += mIn * mid * o2 + k * k * mid * o2 + mid * mOut * o2
+            // The first 1x1 runs before the (possibly strided) depthwise: input resolution.
+            let i2 = block.inputSize * block.inputSize
+            macs += mIn * mid * i2 + k * k * mid * o2 + mid * mOut * o2
             params += mIn * mid + 2 * mid + k * k * mid + 2 * mid + mid * mOut + 2 * mOut
         }
         return PathCost(macs: macs, parameters: params)

@@ -36,6 +36,16 @@ public enum Profiler {
     @usableFromInline
     static func add(_ kind: ProfileKind, _ s: Double) { seconds[kind.rawValue] += s }
 
+    /// When on, layers add the multiply-accumulates they execute to `executedMACs` (per
+    /// batch, not per image); used to check the analytic cost model against reality.
+    nonisolated(unsafe) public static var countingMACs = false
+    nonisolated(unsafe) public static var executedMACs = 0
+
+    @inlinable
+    public static func countMACs(_ macs: @autoclosure () -> Int) {
+        if countingMACs { executedMACs += macs() }
+    }
+
     public static func reset() { seconds = [Double](repeating: 0, count: ProfileKind.allCases.count) }
 
     /// Accumulated seconds per kind label.

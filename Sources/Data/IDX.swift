@@ -1,0 +1,39 @@
+/// IDX files (MNIST, Fashion-MNIST): big-endian magic 0x0000 TT DD (TT = 0x08 unsigned
+/// byte, DD = number of dimensions), DD big-endian UInt32 sizes, then the bytes.
+public struct IDXArray: Equatable, Sendable {
+    public var dimensions: [Int]
+    public var bytes: [UInt8]
+
+    /// Reads `path` (gzip or raw). `dimensions` = 1 for labels, 3 for images.
+    public static func read(_ path: String, dimensions expected: Int) throws -> IDXArray {
+        let data = try FileBytes.read(path)
+        let magicExpected = String(format: "0x%08X", 0x0800 | expected)
+        guard data.count >= 4 else { throw DataError.truncated(path: path, expectedBytes: 4 + 4 * expected, foundBytes: data.count) }
+        let magic = Int(data[0]) << 24 | Int(data[1]) << 16 | Int(data[2]) << 8 | Int(data[3])
+        guard magic == 0x0800 | expected else {
+            throw DataError.badMagic(path: path, expected: magicExpected + " (IDX unsigned bytes, \(expected)-D)",
+                                     found: String(format: "0x%08X", magic))
+        }
+        let header = 4 + 4 * expected
+        guard data.count >= header else { throw DataError.truncated(path: path, expectedBytes: header, foundBytes: data.count) }
+        var dims: [Int] = []
+        for d in 0..<expected {
+            let o = 4 + 4 * d
+            dims.append(Int(data[o]) << 24 | Int(data[o + 1]) << 16 | Int(data[o + 2]) << 8 | Int(data[o + 3]))
+        }
+        let payload = dims.reduce(1, *)
+        guard data.count == header + payload else {
+            throw DataError.truncated(path: path, expectedBytes: header + payload, foundBytes: data.count)
+        }
+        return IDXArray(dimensions: dims, bytes: Array(data[header...]))
+    }
+
+    /// Encodes as an IDX file (used by tests and by `pare data` to write subsets).
+    public func encoded() -> [UInt8] {
+        var out: [UInt8] = [0, 0, 0x08, UInt8(dimensions.count)]
+        for d in dimensions { out += [UInt8(d >> 24 & 0xff), UInt8(d >> 16 & 0xff), UInt8(d >> 8 & 0xff), UInt8(d & 0xff)] }
+        return out + bytes
+    }
+}
+
+import Foundation

@@ -1,0 +1,150 @@
+import Layers
+import TensorCore
+import Testing
+import _TestSupport
+
+/// Finite-difference checks of every layer's backward, at width 1, a middle width and the
+/// maximum width, every kernel size and both strides.
+@Suite struct GradientTests {
+    let check = GradientCheck()
+
+    func expectClean(_ failures: [GradientCheck.Failure], _ label: String) {
+        #expect(failures.isEmpty, "\(label): \(failures.prefix(5).map(\.description).joined(separator: "; "))")
+    }
+
+    @Test(arguments: [(1, 1), (1, 3), (2, 3), (1, 5), (2, 5), (1, 7), (2, 7)])
+    func conv2D(stride: Int, kernel: Int) {
+        let rng = RNG(seed: UInt64(stride * 10 + kernel))
+        let maxIn = 5, maxOut = 6
+        let conv = Conv2D(name: "conv", inputChannels: maxIn, outputChannels: maxOut, kernel: kernel, stride: stride)
+        randomize(conv.weight, rng: rng, scale: 0.5)
+        for (cin, cout) in [(1, 1), (3, 4), (maxIn, maxOut)] {
+            let x = OwnedMap.random(channels: cin, height: 7, width: 6, batch: 3, rng: rng)
+            let failures = check.run(
+                input: x.map,
+                parameters: [(conv.weight, windowIndices(rows: cout, cols: cin, allCols: maxIn, inner: kernel * kernel))],
+                forward: { conv.forward(x.map, outputChannels: cout, mode: .training) },
+                backward: { conv.backward($0) }, rng: rng)
+            expectClean(failures, "conv k\(kernel) s\(stride) \(cin)->\(cout)")
+        }
+    }
+
+    @Test(arguments: [(1, 3), (2, 3), (1, 5), (2, 5), (1, 7), (2, 7)])
+    func depthwise(stride: Int, kernel: Int) {
+        let rng = RNG(seed: UInt64(100 + stride * 10 + kernel))
+        let maxC = 6
+        let dw = DepthwiseConv2D(name: "dw", channels: maxC, kernel: kernel, stride: stride)
+        randomize(dw.weight, rng: rng, scale: 0.5)
+        // Batch 37 exercises the 32-wide, 8-wide and scalar paths of the batch-vector kernels.
+        for (c, batch) in [(1, 3), (4, 37), (maxC, 13)] {
+            let x = OwnedMap.random(channels: c, height: 8, width: 7, batch: batch, rng: rng)
+            let failures = check.run(
+                input: x.map,
+                parameters: [(dw.weight, Array(0..<(c * kernel * kernel)))],
+                forward: { dw.forward(x.map, mode: .training) },
+                backward: { dw.backward($0) }, rng: rng)
+            expectClean(failures, "depthwise k\(kernel) s\(stride) c\(c) n\(batch)")
+        }
+    }
+
+    @Test(arguments: [false, true])
+    func batchNorm(relu: Bool) {
+        let rng = RNG(seed: relu ? 7 : 8)
+        let maxC = 5
+        let bn = BatchNorm(name: "bn", channels: maxC, relu: relu)
+        randomize(bn.gamma, rng: rng, scale: 0.3, offset: 1)
+        randomize(bn.beta, rng: rng, scale: 0.3)
+        let probe = check
+        for c in [1, 3, maxC] {
+            let x = OwnedMap.random(channels: c, height: 3, width: 4, batch: 5, rng: rng)
+            let failures = probe.run(
+                input: x.map, parameters: [(bn.gamma, Array(0..<c)), (bn.beta, Array(0..<c))],
+                forward: { bn.forward(x.map, mode: .training) },
+                backward: { bn.backward($0) }, rng: rng)
+            // A fused ReLU has kinks: allow a coordinate whose output sits within epsilon of 0.
+            let y = bn.forward(x.map, mode: .training).toArray()
+            let nearKink = y.filter { abs($0) < 0.05 }.count
+            #expect(failures.count <= (relu ? nearKink : 0), "bn relu=\(relu) c\(c): \(failures.prefix(5))")
+        }
+    }
+
+    @Test func reluPoolLinear() {
+        let rng = RNG(seed: 11)
+        let relu = ReLU()
+        let x = OwnedMap.random(channels: 3, height: 4, width: 4, batch: 5, rng: rng, avoidZero: 0.05)
+        expectClean(check.run(input: x.map, parameters: [], forward: { relu.forward(x.map, mode: .training) },
+                              backward: { relu.backward($0) }, rng: rng), "relu")
+        let pool = GlobalAveragePool()
+        expectClean(check.run(input: x.map, parameters: [], forward: { pool.forward(x.map, mode: .training) },
+                              backward: { pool.backward($0) }, rng: rng), "pool")
+        let fc = Linear(name: "fc", inputFeatures: 6, outputFeatures: 4)
+        randomize(fc.weight, rng: rng); randomize(fc.bias, rng: rng)
+        for (fin, fout) in [(1, 1), (3, 2), (6, 4)] {
+            let v = OwnedMap.random(channels: fin, height: 1, width: 1, batch: 9, rng: rng)
+            expectClean(check.run(input: v.map,
+                                  parameters: [(fc.weight, windowIndices(rows: fout, cols: fin, allCols: 6)), (fc.bias, Array(0..<fout))],
+                                  forward: { fc.forward(v.map, outputFeatures: fout, mode: .training) },
+                                  backward: { fc.backward($0) }, rng: rng), "linear \(fin)->\(fout)")
+        }
+    }
+
+    @Test func channelOps() {
+        let rng = RNG(seed: 12)
+        let x = OwnedMap.random(channels: 6, height: 2, width: 3, batch: 4, rng: rng)
+        let shuffle = ChannelShuffle(groups: 2)
+        expectClean(check.run(input: x.map, parameters: [], forward: { shuffle.forward(x.map) },
+                              backward: { shuffle.backward($0) }, rng: rng), "shuffle")
+        let shuffle3 = ChannelShuffle(groups: 3)
+        expectClean(check.run(input: x.map, parameters: [], forward: { shuffle3.forward(x.map) },
+                              backward: { shuffle3.backward($0) }, rng: rng), "shuffle g3")
+        // Shuffle semantics: output 2i = input i, output 2i+1 = input C/2 + i.
+        let y = shuffle.forward(x.map)
+        let plane = x.map.plane
+        for i in 0..<3 {
+            #expect(Array(UnsafeBufferPointer(start: y.pointer + 2 * i * plane, count: plane))
+                    == Array(UnsafeBufferPointer(start: x.map.pointer + i * plane, count: plane)))
+            #expect(Array(UnsafeBufferPointer(start: y.pointer + (2 * i + 1) * plane, count: plane))
+                    == Array(UnsafeBufferPointer(start: x.map.pointer + (3 + i) * plane, count: plane)))
+        }
+        // Concat of a split is the identity; its backward hands back the matching slices.
+        let concat = ChannelConcat()
+        let joined = concat.forward([x.map.channels(0..<2), x.map.channels(2..<6)])
+        #expect(joined.toArray() == x.values)
+        let parts = concat.backward(x.map)
+        #expect(parts.map(\.channels) == [2, 4])
+        #expect(parts[1].toArray() == x.map.channels(2..<6).toArray())
+    }
+
+    @Test(arguments: [Float(0), Float(0.1)])
+    func crossEntropy(smoothing: Float) {
+        let rng = RNG(seed: 13)
+        let z = OwnedMap.random(channels: 5, height: 1, width: 1, batch: 4, rng: rng)
+        let labels: [Int32] = [0, 3, 4, 1]
+        let ce = SoftmaxCrossEntropy(labelSmoothing: smoothing)
+        let result = labels.withUnsafeBufferPointer { ce.evaluate(logits: z.map, labels: $0, gradient: true) }
+        let analytic = result.gradient!.toArray()
+        // Hand-computed loss and numeric gradient.
+        func loss(_ v: [Float]) -> Double {
+            var total = 0.0
+            for n in 0..<4 {
+                let logits = (0..<5).map { Double(v[$0 * 4 + n]) }
+                let m = logits.max()!
+                let lse = m + _TestSupport.log(logits.map { _TestSupport.exp($0 - m) }.reduce(0, +))
+                for k in 0..<5 {
+                    let q = (k == Int(labels[n]) ? 1 - Double(smoothing) : 0) + Double(smoothing) / 5
+                    total -= q * (logits[k] - lse)
+                }
+            }
+            return total / 4
+        }
+        var v = z.values
+        #expect(abs(result.loss - loss(v)) < 1e-6)
+        for i in 0..<v.count {
+            let s = v[i]
+            v[i] = s + 1e-3; let lp = loss(v)
+            v[i] = s - 1e-3; let lm = loss(v)
+            v[i] = s
+            #expect(abs((lp - lm) / 2e-3 - Double(analytic[i])) < 1e-4)
+        }
+    }
+}
