@@ -4,6 +4,12 @@ public struct IDXArray: Equatable, Sendable {
     public var dimensions: [Int]
     public var bytes: [UInt8]
 
+    public init(dimensions: [Int], bytes: [UInt8]) {
+        precondition(dimensions.reduce(1, *) == bytes.count, "IDX dimensions \(dimensions) for \(bytes.count) bytes")
+        self.dimensions = dimensions
+        self.bytes = bytes
+    }
+
     /// Reads `path` (gzip or raw). `dimensions` = 1 for labels, 3 for images.
     public static func read(_ path: String, dimensions expected: Int) throws -> IDXArray {
         let data = try FileBytes.read(path)

@@ -5,6 +5,11 @@
 public struct PathCost: Equatable, Sendable {
     public var macs: Int
     public var parameters: Int
+
+    public init(macs: Int, parameters: Int) {
+        self.macs = macs
+        self.parameters = parameters
+    }
 }
 
 extension ReferenceSpace {

@@ -35,6 +35,19 @@ public struct GradientCheck {
         input: FeatureMap, parameters: [(Parameter, [Int])],
         forward: () -> FeatureMap, backward: (FeatureMap) -> FeatureMap?, rng: RNG
     ) -> [Failure] {
+        report(input: input, parameters: parameters, forward: forward, backward: backward, rng: rng).failures
+    }
+
+    public struct Report {
+        public var failures: [Failure]
+        public var checked: Int
+    }
+
+    /// As `run`, also counting the coordinates probed.
+    public func report(
+        input: FeatureMap, parameters: [(Parameter, [Int])],
+        forward: () -> FeatureMap, backward: (FeatureMap) -> FeatureMap?, rng: RNG
+    ) -> Report {
         let out0 = forward()
         let weightsR = OwnedMap.random(channels: out0.channels, height: out0.height, width: out0.width,
                                        batch: out0.batch, rng: rng)
@@ -52,6 +65,7 @@ public struct GradientCheck {
         let analyticInput = dx?.toArray()
         let analyticParams = parameters.map { Array(UnsafeBufferPointer(start: $0.0.grad, count: $0.0.count)) }
         var failures: [Failure] = []
+        var checked = 0
         func probe(_ name: String, _ ptr: UnsafeMutablePointer<Float>, _ indices: [Int], _ analytic: [Float]) {
             let step = max(1, indices.count / maxCoordinates)
             for k in stride(from: 0, to: indices.count, by: step) {
@@ -61,6 +75,7 @@ public struct GradientCheck {
                 ptr[i] = saved - epsilon; let lm = loss()
                 ptr[i] = saved
                 let numeric = (lp - lm) / (2 * Double(epsilon))
+                checked += 1
                 let a = Double(analytic[i])
                 if abs(a - numeric) > tolerance * max(abs(a), abs(numeric)) + absolute {
                     failures.append(Failure(tensor: name, index: i, analytic: a, numeric: numeric))
@@ -78,7 +93,7 @@ public struct GradientCheck {
                 failures.append(Failure(tensor: p.name + " (inactive)", index: i, analytic: Double(analytic[i]), numeric: 0))
             }
         }
-        return failures
+        return Report(failures: failures, checked: checked)
     }
 }
 

@@ -1,0 +1,190 @@
+import Data
+import Layers
+@testable import Supernet
+import TensorCore
+import Testing
+import _TestSupport
+
+@Suite struct CostTests {
+    let space = ReferenceSpace()
+
+    @Test func goldenCostsOfThePeer() throws {
+        // Values printed by ../shared/bench/peer_torch.py's path_cost / extreme_path.
+        let smallest = space.extremePath(largest: false), largest = space.extremePath(largest: true)
+        #expect(space.cost(of: smallest) == PathCost(macs: 1_060_926, parameters: 49_354))
+        #expect(space.cost(of: largest) == PathCost(macs: 4_768_512, parameters: 131_226))
+        #expect(smallest.description == "shuffle3@0.2 shuffle3@0.2 xception@0.2 shuffle3@0.2 xception@0.2 shuffle3@0.2")
+        let p = try Path(parsing: "xception@1.4 shuffle3@1.0 xception@1.4 shuffle7@1.6 shuffle7@2.0 shuffle5@1.8", space: space)
+        #expect(space.cost(of: p) == PathCost(macs: 2_847_915, parameters: 101_960))
+        // All candidates at max width, BN affine included (the peer's supernet count).
+        let net = ReferenceSupernet(space: space, rng: RNG(seed: 1))
+        #expect(net.parameters.reduce(0) { $0 + $1.count } == 343_130)
+    }
+
+    @Test func analyticMACsEqualExecutedMACs() {
+        BLAS.configure()
+        let net = ReferenceSupernet(space: space, rng: RNG(seed: 2))
+        let x = OwnedMap.random(channels: 1, height: 28, width: 28, batch: 2, rng: RNG(seed: 3))
+        let rng = RNG(seed: 4)
+        var paths = [space.extremePath(largest: false), space.extremePath(largest: true)]
+        for _ in 0..<40 { paths.append(Path.random(space, rng: rng)) }
+        Profiler.countingMACs = true
+        defer { Profiler.countingMACs = false }
+        for path in paths {
+            Profiler.executedMACs = 0
+            _ = net.forward(x.map, path: path, mode: .inference)
+            #expect(Profiler.executedMACs == 2 * space.cost(of: path).macs, "\(path)")
+        }
+    }
+
+    @Test func pathTextRoundTripAndErrors() throws {
+        let rng = RNG(seed: 5)
+        for _ in 0..<20 {
+            let p = Path.random(space, rng: rng)
+            #expect(try Path(parsing: p.description, space: space) == p)
+        }
+        #expect(throws: Path.ParseError.self) { try Path(parsing: "shuffle3@1.0", space: space) }
+        #expect(throws: Path.ParseError.self) { try Path(parsing: Array(repeating: "shuffle9@1.0", count: 6).joined(separator: " "), space: space) }
+        #expect(throws: Path.ParseError.self) { try Path(parsing: Array(repeating: "shuffle3@1.1", count: 6).joined(separator: " "), space: space) }
+    }
+}
+
+@Suite struct SupernetBehaviourTests {
+    let space = ReferenceSpace()
+
+    @Test func wholeNetworkGradientCheck() {
+        BLAS.configure()
+        let rng = RNG(seed: 6)
+        let net = ReferenceSupernet(space: space, rng: rng)
+        // As in the block check: BN shifts of +4 keep the ReLUs off their kinks.
+        for bn in net.norms { bn.beta.value.update(repeating: 4, count: bn.maxChannels) }
+        let x = OwnedMap.random(channels: 1, height: 28, width: 28, batch: 16, rng: rng)
+        let labels: [Int32] = (0..<16).map { Int32($0 % 10) }
+        let ce = SoftmaxCrossEntropy(labelSmoothing: 0.1)
+        for path in [try! Path(parsing: "xception@0.6 shuffle5@1.0 shuffle7@0.4 xception@1.2 shuffle3@2.0 shuffle5@0.2", space: space),
+                     try! Path(parsing: "shuffle7@1.4 xception@0.2 xception@2.0 shuffle3@0.8 xception@0.4 shuffle7@1.6", space: space)] {
+            func loss() -> Double {
+                let z = net.forward(x.map, path: path, mode: .training)
+                return labels.withUnsafeBufferPointer { ce.evaluate(logits: z, labels: $0, gradient: false).loss }
+            }
+            for p in net.parameters { p.zeroGradient() }
+            let z = net.forward(x.map, path: path, mode: .training)
+            let r = labels.withUnsafeBufferPointer { ce.evaluate(logits: z, labels: $0, gradient: true) }
+            net.backward(r.gradient!)
+            let touched = net.parameters.filter(\.touched)
+            // Every block's chosen operator, and nothing else, received a gradient.
+            #expect(touched.count < net.parameters.count / 2)
+            var checked = 0, bad: [String] = []
+            for p in touched where p.name.contains("blocks") || p.name.hasPrefix("stem") || p.name.hasPrefix("fc") {
+                // The coordinate with the largest gradient of each tensor: a clear signal above noise.
+                var best = 0
+                for i in 0..<p.count where abs(p.grad[i]) > abs(p.grad[best]) { best = i }
+                let analytic = Double(p.grad[best])
+                if abs(analytic) < 1e-4 { continue }
+                let saved = p.value[best], eps: Float = 1e-2
+                p.value[best] = saved + eps; let lp = loss()
+                p.value[best] = saved - eps; let lm = loss()
+                p.value[best] = saved
+                let numeric = (lp - lm) / (2 * Double(eps))
+                checked += 1
+                if abs(numeric - analytic) > 0.05 * max(abs(numeric), abs(analytic)) + 1e-4 {
+                    bad.append("\(p.name)[\(best)]: analytic \(analytic), numeric \(numeric)")
+                }
+            }
+            #expect(checked > 15)
+            #expect(bad.count <= checked / 20, "\(bad)")
+        }
+    }
+
+    /// Every operator of both block kinds (stride 1 with split/concat/shuffle, stride 2
+    /// with the projection branch), at several middle widths, input and all parameters.
+    @Test(arguments: BlockChoice.allCases)
+    func choiceOperatorGradients(choice: BlockChoice) {
+        let rng = RNG(seed: UInt64(20 + choice.rawValue))
+        for spec in [BlockSpec(inputChannels: 4, outputChannels: 8, stride: 2, inputSize: 8),
+                     BlockSpec(inputChannels: 8, outputChannels: 8, stride: 1, inputSize: 6)] {
+            let op = ChoiceOperator(name: "op", spec: spec, choice: choice)
+            for p in op.parameters where p.shape.count == 4 { randomize(p, rng: rng, scale: 0.6) }
+            // BN shifts of +4 keep every ReLU input positive: the block is then smooth and a
+            // central difference is exact to O(eps^2), so any wiring error shows.
+            for p in op.parameters where p.shape.count == 1 { randomize(p, rng: rng, scale: 0.2, offset: p.name.hasSuffix("weight") ? 1 : 4) }
+            for middle in [1, 3, 8] {
+                let x = OwnedMap.random(channels: spec.inputChannels, height: spec.inputSize, width: spec.inputSize, batch: 6, rng: rng)
+                var check = GradientCheck()
+                check.maxCoordinates = 40
+                // Three stacked batch norms on a few hundred values make a steep function and
+                // Float32 sums make noise (~1.5e-3, measured on gradients that are exactly zero:
+                // BN biases feeding conv then BN); a wiring error breaks far more coordinates
+                // than the 5 % allowed here (checked by breaking the shuffle and the stride-2 add).
+                check.epsilon = 2e-2
+                check.tolerance = 5e-2
+                check.absolute = 2e-3
+                let windows = op.parameters.map { p in (p, Array(0..<p.count)) }
+                // Parameters outside the active slice stay at zero gradient; the checker's window
+                // lists all indices, so inactive ones are probed too and must match a zero numeric derivative.
+                let report = check.report(input: x.map, parameters: windows,
+                                          forward: { op.forward(x.map, middle: middle, mode: .training) },
+                                          backward: { op.backward($0) }, rng: rng)
+                #expect(report.checked > 100)
+                #expect(report.failures.count <= report.checked * 5 / 100,
+                        "\(choice) stride \(spec.stride) middle \(middle): \(report.failures.prefix(6))")
+            }
+        }
+    }
+
+    @Test func chunkedInferenceEqualsWholeBatch() {
+        BLAS.configure()
+        let net = ReferenceSupernet(space: space, rng: RNG(seed: 7))
+        let x = OwnedMap.random(channels: 1, height: 28, width: 28, batch: 250, rng: RNG(seed: 8))
+        let path = Path.random(space, rng: RNG(seed: 9))
+        net.inferenceChunk = 1000
+        let whole = net.forward(x.map, path: path, mode: .inference).toArray()
+        net.inferenceChunk = 64
+        let chunked = net.forward(x.map, path: path, mode: .inference).toArray()
+        #expect(maxAbsDifference(whole, chunked) < 1e-4)
+    }
+
+    func train(seed: UInt64, steps: Int, data: Dataset, path fixed: Path? = nil) -> (ReferenceSupernet, [Double]) {
+        let rng = RNG(seed: seed)
+        let net = ReferenceSupernet(space: space, rng: rng)
+        var recipe = Recipe()
+        recipe.batchSize = 64
+        let loader = BatchLoader(dataset: data, batchSize: 64, normalization: Normalization.fit(data),
+                                 augmentation: Augmentation(cropPadding: 1), shuffle: true, dropLast: true)
+        let trainer = SupernetTrainer(network: net, recipe: recipe, totalSteps: steps)
+        var losses: [Double] = []
+        while losses.count < steps {
+            loader.startEpoch(rng: rng)
+            while losses.count < steps, let b = loader.next(rng: rng) {
+                losses.append(trainer.train(images: b.images, labels: b.labels, path: fixed ?? Path.random(space, rng: rng)).loss)
+            }
+        }
+        return (net, losses)
+    }
+
+    @Test func sameSeedGivesIdenticalWeights() {
+        BLAS.configure()
+        let data = SyntheticSpec().generate(count: 256, seed: 3)
+        let (a, _) = train(seed: 11, steps: 6, data: data)
+        let (b, _) = train(seed: 11, steps: 6, data: data)
+        let (c, _) = train(seed: 12, steps: 6, data: data)
+        #expect(zip(a.parameters, b.parameters).allSatisfy { $0.tensor == $1.tensor })
+        #expect(!zip(a.parameters, c.parameters).allSatisfy { $0.tensor == $1.tensor })
+    }
+
+    @Test func learnsASeparableSet() throws {
+        BLAS.configure()
+        var spec = SyntheticSpec()
+        spec.trainCount = 2048
+        let (trainSet, testSet) = try DataSource.synthetic(spec).load()
+        let path = space.extremePath(largest: false)
+        let (net, losses) = train(seed: 1, steps: 120, data: trainSet, path: path)
+        let first = losses.prefix(10).reduce(0, +) / 10, last = losses.suffix(10).reduce(0, +) / 10
+        #expect(last < first * 0.5, "loss \(first) -> \(last)")
+        let evaluator = PathEvaluator(network: net)
+        let loader = BatchLoader(dataset: testSet, batchSize: 100, normalization: Normalization.fit(trainSet), shuffle: false, dropLast: false)
+        evaluator.recalibrate(path: path, loader: loader, indices: Array(0..<testSet.count))
+        let result = evaluator.evaluate(path: path, loader: loader)
+        #expect(result.accuracy >= 0.95, "accuracy \(result.accuracy)")
+    }
+}
