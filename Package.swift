@@ -39,5 +39,7 @@ let package = Package(
         .testTarget(name: "LayersTests", dependencies: ["Layers", "_TestSupport"], swiftSettings: engineFlags),
         .testTarget(name: "DataTests", dependencies: ["Data", "_TestSupport"], swiftSettings: engineFlags),
         .testTarget(name: "SupernetTests", dependencies: ["Supernet", "Data", "_TestSupport"], swiftSettings: engineFlags),
+        // Runs the built binary; depending on `pare` makes `swift test` build it first.
+        .testTarget(name: "CLITests", dependencies: ["pare"]),
     ]
 )

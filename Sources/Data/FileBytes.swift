@@ -25,7 +25,9 @@ enum FileBytes {
         guard input.count >= 18 else { throw DataError.corruptGzip(path: path, reason: "only \(input.count) bytes") }
         let n = input.count
         let isize = Int(input[n - 4]) | Int(input[n - 3]) << 8 | Int(input[n - 2]) << 16 | Int(input[n - 1]) << 24
-        var output = [UInt8](repeating: 0, count: max(isize, 1024))
+        // A corrupt or truncated file has a garbage trailer: trust it only up to a plausible
+        // ratio and grow by doubling past that.
+        var output = [UInt8](repeating: 0, count: max(1024, min(isize, input.count * 16 + 65536)))
         var stream = z_stream()
         guard pare_inflate_init_gzip(&stream) == Z_OK else {
             throw DataError.corruptGzip(path: path, reason: "inflateInit failed")

@@ -5,16 +5,16 @@ import TensorCore
 /// owns its weights, as in SPOS). Computes the whole block output for that operator.
 ///   stride 1: a, b = split(x); y = shuffle(concat(a, main(b)))
 ///   stride 2: y = concat(proj(x), main(x))
-final class ChoiceOperator: ParameterContainer {
-    let spec: BlockSpec
-    let choice: BlockChoice
+public final class ChoiceOperator: ParameterContainer {
+    public let spec: BlockSpec
+    public let choice: BlockChoice
     let main: Chain
     let projection: Chain?
     private let concat = ChannelConcat()
     private let shuffle = ChannelShuffle(groups: 2)
     private let gradInputBuffer = ScratchBuffer()
 
-    init(name: String, spec: BlockSpec, choice: BlockChoice) {
+    public init(name: String, spec: BlockSpec, choice: BlockChoice) {
         self.spec = spec
         self.choice = choice
         let maxMid = spec.outputChannels
@@ -61,10 +61,11 @@ final class ChoiceOperator: ParameterContainer {
         }
     }
 
-    var parameters: [Parameter] { (projection?.parameters ?? []) + main.parameters }
-    var norms: [BatchNorm] { (projection?.norms ?? []) + main.norms }
+    public var parameters: [Parameter] { (projection?.parameters ?? []) + main.parameters }
+    public var norms: [BatchNorm] { (projection?.norms ?? []) + main.norms }
 
-    func forward(_ x: FeatureMap, middle: Int, mode: Mode) -> FeatureMap {
+    /// The block output for this operator with middle width `middle`.
+    public func forward(_ x: FeatureMap, middle: Int, mode: Mode) -> FeatureMap {
         if let projection {
             let p = projection.forward(x, middle: middle, mode: mode)
             let m = main.forward(x, middle: middle, mode: mode)
@@ -76,7 +77,8 @@ final class ChoiceOperator: ParameterContainer {
         return Profiler.measure(.channelOps) { shuffle.forward(concat.forward([a, m])) }
     }
 
-    func backward(_ dy: FeatureMap) -> FeatureMap {
+    /// Backward of the last `.training` forward: accumulates parameter gradients, returns dX.
+    public func backward(_ dy: FeatureMap) -> FeatureMap {
         let dx = gradInputBuffer.featureMap(channels: spec.inputChannels, height: spec.inputSize,
                                             width: spec.inputSize, batch: dy.batch)
         if let projection {

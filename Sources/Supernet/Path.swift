@@ -49,6 +49,14 @@ public struct BlockSpec: Sendable, Equatable {
     public var outputChannels: Int
     public var stride: Int
     public var inputSize: Int
+
+    public init(inputChannels: Int, outputChannels: Int, stride: Int, inputSize: Int) {
+        self.inputChannels = inputChannels
+        self.outputChannels = outputChannels
+        self.stride = stride
+        self.inputSize = inputSize
+    }
+
     public var outputSize: Int { (inputSize + 2 * 1 - 3) / stride + 1 }
 
     /// Main-branch middle width for a ratio: max(1, floor(base * r10 / 10)), base = out/2.

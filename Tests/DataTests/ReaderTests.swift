@@ -14,7 +14,7 @@ final class TempDir {
     deinit { try? FileManager.default.removeItem(atPath: path) }
     func file(_ name: String, _ bytes: [UInt8]) -> String {
         let p = (path as NSString).appendingPathComponent(name)
-        FileManager.default.createFile(atPath: p, contents: Data(bytes))
+        _ = FileManager.default.createFile(atPath: p, contents: Data(bytes))
         return p
     }
     func gzip(_ p: String) -> String {

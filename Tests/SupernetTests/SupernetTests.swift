@@ -1,6 +1,6 @@
 import Data
 import Layers
-@testable import Supernet
+import Supernet
 import TensorCore
 import Testing
 import _TestSupport

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs what Pare needs on a fresh Debian machine (idempotent; quiet when all is there).
+set -euo pipefail
+packages=(libopenblas-dev libgsl-dev zlib1g-dev pkg-config dataset-fashion-mnist gzip)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}" >&2
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+command -v swift >/dev/null || { echo "setup: swift not found on PATH (Swift 6.x toolchain needed)" >&2; exit 1; }
