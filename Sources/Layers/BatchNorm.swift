@@ -22,6 +22,8 @@ public final class BatchNorm: ParameterContainer {
     private let gradInputBuffer = ScratchBuffer()
     private let batchMean: UnsafeMutablePointer<Float>
     private let batchInvStd: UnsafeMutablePointer<Float>
+    private let foldScale: UnsafeMutablePointer<Float>
+    private let foldShift: UnsafeMutablePointer<Float>
     private var savedInput: FeatureMap?
     private var savedOutput: FeatureMap?
 
@@ -37,13 +39,29 @@ public final class BatchNorm: ParameterContainer {
         runningVariance = .allocate(capacity: channels); runningVariance.initialize(repeating: 1, count: channels)
         batchMean = .allocate(capacity: channels); batchMean.initialize(repeating: 0, count: channels)
         batchInvStd = .allocate(capacity: channels); batchInvStd.initialize(repeating: 0, count: channels)
+        foldScale = .allocate(capacity: channels); foldScale.initialize(repeating: 1, count: channels)
+        foldShift = .allocate(capacity: channels); foldShift.initialize(repeating: 0, count: channels)
     }
 
     deinit {
         runningMean.deallocate(); runningVariance.deallocate(); batchMean.deallocate(); batchInvStd.deallocate()
+        foldScale.deallocate(); foldShift.deallocate()
     }
 
     public var parameters: [Parameter] { [gamma, beta] }
+
+    /// This layer in inference mode as the epilogue of the convolution before it:
+    /// scale = gamma / sqrt(running var + eps), shift = beta - running mean * scale, and the
+    /// fused ReLU. Saves the separate read-and-write pass over the activations.
+    public func inferenceEpilogue(channels: Int) -> Epilogue {
+        precondition(channels <= maxChannels, "\(gamma.name): \(channels) channels, max \(maxChannels)")
+        for c in 0..<channels {
+            let scale = gamma.value[c] / (runningVariance[c] + epsilon).squareRoot()
+            foldScale[c] = scale
+            foldShift[c] = beta.value[c] - runningMean[c] * scale
+        }
+        return Epilogue(scale: foldScale, shift: foldShift, relu: fusedReLU)
+    }
 
     /// Running mean 0, variance 1, calibration count 0 (start of BN recalibration).
     public func resetRunningStatistics() {

@@ -73,3 +73,41 @@ public final class ChannelShuffle {
         }
     }
 }
+
+/// shuffle(concat(a, b), groups: 2) in one pass, for the ShuffleNetV2 stride-1 block:
+/// output channel 2i is a_i, 2i+1 is b_i (a and b have equal widths). Backward splits
+/// the gradient the same way, writing the `a` half straight into a caller's buffer.
+public final class ChannelInterleave {
+    private let output = ScratchBuffer()
+    private let gradSecond = ScratchBuffer()
+
+    public init() {}
+
+    public func forward(_ a: FeatureMap, _ b: FeatureMap) -> FeatureMap {
+        precondition(a.sameShape(b), "interleave: \(a.shapeDescription) vs \(b.shapeDescription)")
+        let y = output.featureMap(channels: 2 * a.channels, height: a.height, width: a.width, batch: a.batch)
+        let plane = a.plane
+        Parallel.chunks(y.channels, work: y.count, minWork: 1 << 17) { outs in
+            for o in outs {
+                let src = (o % 2 == 0 ? a : b).pointer + (o / 2) * plane
+                (y.pointer + o * plane).update(from: src, count: plane)
+            }
+        }
+        return y
+    }
+
+    /// Writes d(loss)/d(a) into `gradFirst` and returns d(loss)/d(b) (in an owned buffer).
+    public func backward(_ dy: FeatureMap, gradFirst: FeatureMap) -> FeatureMap {
+        let half = dy.channels / 2
+        precondition(gradFirst.channels == half && gradFirst.plane == dy.plane, "interleave backward: \(gradFirst.shapeDescription) for \(dy.shapeDescription)")
+        let db = gradSecond.featureMap(channels: half, height: dy.height, width: dy.width, batch: dy.batch)
+        let plane = dy.plane
+        Parallel.chunks(dy.channels, work: dy.count, minWork: 1 << 17) { ins in
+            for o in ins {
+                let dst = (o % 2 == 0 ? gradFirst : db).pointer + (o / 2) * plane
+                dst.update(from: dy.pointer + o * plane, count: plane)
+            }
+        }
+        return db
+    }
+}

@@ -47,8 +47,34 @@ public final class Conv2D: ParameterContainer {
         kernel * kernel * inputChannels * outputChannels * outputHeight * outputWidth
     }
 
-    public func forward(_ x: FeatureMap, outputChannels cout: Int, mode: Mode) -> FeatureMap {
-        Profiler.measure(isPointwise ? .pointwiseConv : .denseConv) { forwardBody(x, outputChannels: cout, mode: mode) }
+    /// `epilogue` (inference only) applies the following BatchNorm (+ ReLU) in place on the
+    /// GEMM output instead of a separate layer pass into another buffer.
+    public func forward(_ x: FeatureMap, outputChannels cout: Int, mode: Mode, epilogue: Epilogue? = nil) -> FeatureMap {
+        precondition(epilogue == nil || mode == .inference, "\(weight.name): a folded epilogue is for inference only")
+        return Profiler.measure(isPointwise ? .pointwiseConv : .denseConv) {
+            if mode != .training && !isPointwise && x.channels * kernel * kernel <= Conv2D.directTaps {
+                return forwardDirect(x, outputChannels: cout, epilogue: epilogue)
+            }
+            let y = forwardBody(x, outputChannels: cout, mode: mode)
+            epilogue?.apply(y)
+            return y
+        }
+    }
+
+    /// Without a backward to feed, a convolution with few input taps (the stem) runs as a
+    /// direct kernel instead of im2col + GEMM.
+    static let directTaps = 36
+
+    private func forwardDirect(_ x: FeatureMap, outputChannels cout: Int, epilogue: Epilogue?) -> FeatureMap {
+        precondition(x.channels <= maxInputChannels && cout >= 1 && cout <= maxOutputChannels,
+                     "\(weight.name): input \(x.channels) of max \(maxInputChannels), output \(cout) of max \(maxOutputChannels)")
+        let (ho, wo) = outputSize(height: x.height, width: x.width)
+        let y = output.featureMap(channels: cout, height: ho, width: wo, batch: x.batch, reserveChannels: maxOutputChannels)
+        DirectConv.forward(input: x, weights: weight.value, rowStride: rowStride, outputChannels: cout, kernel: kernel,
+                           stride: stride, padding: padding, output: y, epilogue: epilogue)
+        Profiler.countMACs(cout * x.channels * kernel * kernel * y.plane)
+        savedInput = nil
+        return y
     }
 
     private func forwardBody(_ x: FeatureMap, outputChannels cout: Int, mode: Mode) -> FeatureMap {

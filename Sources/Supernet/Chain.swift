@@ -38,18 +38,25 @@ final class Chain: ParameterContainer {
 
     func forward(_ input: FeatureMap, middle: Int, mode: Mode) -> FeatureMap {
         var x = input
-        for layer in layers {
-            switch layer {
+        var i = 0
+        while i < layers.count {
+            // Inference folds a BatchNorm into the convolution before it (one pass fewer).
+            var epilogueNorm: BatchNorm?
+            if mode == .inference, i + 1 < layers.count, case let .norm(b) = layers[i + 1] { epilogueNorm = b }
+            switch layers[i] {
             case let .conv(c, width):
                 let out: Int
                 switch width {
                 case .middle: out = middle
                 case let .fixed(w): out = w
                 }
-                x = c.forward(x, outputChannels: out, mode: mode)
-            case let .depthwise(d): x = d.forward(x, mode: mode)
-            case let .norm(b): x = b.forward(x, mode: mode)
+                x = c.forward(x, outputChannels: out, mode: mode, epilogue: epilogueNorm?.inferenceEpilogue(channels: out))
+            case let .depthwise(d):
+                x = d.forward(x, mode: mode, epilogue: epilogueNorm?.inferenceEpilogue(channels: x.channels))
+            case let .norm(b):
+                x = b.forward(x, mode: mode)
             }
+            i += epilogueNorm == nil ? 1 : 2
         }
         return x
     }

@@ -11,7 +11,7 @@ public final class ChoiceOperator: ParameterContainer {
     let main: Chain
     let projection: Chain?
     private let concat = ChannelConcat()
-    private let shuffle = ChannelShuffle(groups: 2)
+    private let interleave = ChannelInterleave()
     private let gradInputBuffer = ScratchBuffer()
 
     public init(name: String, spec: BlockSpec, choice: BlockChoice) {
@@ -74,7 +74,7 @@ public final class ChoiceOperator: ParameterContainer {
         let half = x.channels / 2
         let a = x.channels(0..<half)
         let m = main.forward(x.channels(half..<x.channels), middle: middle, mode: mode)
-        return Profiler.measure(.channelOps) { shuffle.forward(concat.forward([a, m])) }
+        return Profiler.measure(.channelOps) { interleave.forward(a, m) }
     }
 
     /// Backward of the last `.training` forward: accumulates parameter gradients, returns dX.
@@ -91,11 +91,11 @@ public final class ChoiceOperator: ParameterContainer {
             }
             return dx
         }
-        let parts = Profiler.measure(.channelOps) { concat.backward(shuffle.backward(dy)) }
-        let db = main.backward(parts[1])
         let half = dx.channels / 2
+        // The passthrough half's gradient goes straight into dx; the main branch's is split out.
+        let dm = Profiler.measure(.channelOps) { interleave.backward(dy, gradFirst: dx.channels(0..<half)) }
+        let db = main.backward(dm)
         Profiler.measure(.channelOps) {
-            Elementwise.copy(parts[0].pointer, dx.pointer, count: parts[0].count)
             Elementwise.copy(db.pointer, dx.channels(half..<dx.channels).pointer, count: db.count)
         }
         return dx

@@ -79,11 +79,14 @@ public final class ReferenceSupernet: ParameterContainer {
         precondition(path.genes.count == blocks.count, "path has \(path.genes.count) genes for \(blocks.count) blocks")
         precondition(images.channels == space.inputChannels && images.height == space.imageSize && images.width == space.imageSize,
                      "input \(images.shapeDescription), expected [C \(space.inputChannels), H \(space.imageSize), W \(space.imageSize)]")
-        var x = stem.forward(images, outputChannels: space.stemChannels, mode: mode)
-        x = stemNorm.forward(x, mode: mode)
+        let fold = mode == .inference
+        var x = stem.forward(images, outputChannels: space.stemChannels, mode: mode,
+                             epilogue: fold ? stemNorm.inferenceEpilogue(channels: space.stemChannels) : nil)
+        if !fold { x = stemNorm.forward(x, mode: mode) }
         for (block, gene) in zip(blocks, path.genes) { x = block.forward(x, gene: gene, mode: mode) }
-        x = head.forward(x, outputChannels: space.finalChannels, mode: mode)
-        x = headNorm.forward(x, mode: mode)
+        x = head.forward(x, outputChannels: space.finalChannels, mode: mode,
+                         epilogue: fold ? headNorm.inferenceEpilogue(channels: space.finalChannels) : nil)
+        if !fold { x = headNorm.forward(x, mode: mode) }
         return Profiler.measure(.poolAndLinear) { classifier.forward(pool.forward(x, mode: mode), mode: mode) }
     }
 

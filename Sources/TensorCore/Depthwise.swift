@@ -3,6 +3,30 @@
 // channel is a weighted sum of K*K input rows of N floats, so borders cost nothing but a
 // shorter tap list. Channels are split across threads.
 
+/// A per-channel affine map and optional ReLU applied to a convolution's output: the
+/// inference form of a following BatchNorm (scale = gamma / sqrt(var + eps),
+/// shift = beta - mean * scale).
+public struct Epilogue {
+    public var scale: UnsafePointer<Float>
+    public var shift: UnsafePointer<Float>
+    public var relu: Bool
+
+    public init(scale: UnsafePointer<Float>, shift: UnsafePointer<Float>, relu: Bool) {
+        self.scale = scale
+        self.shift = shift
+        self.relu = relu
+    }
+
+    /// Applies the epilogue in place to a channel-major map (after a GEMM).
+    public func apply(_ y: FeatureMap) {
+        Parallel.chunks(y.channels, work: y.count, minWork: 1 << 16) { channels in
+            for c in channels {
+                Vector.affine(y.pointer + c * y.plane, count: y.plane, scale: scale[c], shift: shift[c], relu: relu)
+            }
+        }
+    }
+}
+
 public enum Depthwise {
     /// Output spatial size of a K-kernel, stride-s, pad-p convolution on `size`.
     @inlinable
@@ -12,9 +36,11 @@ public enum Depthwise {
 
     /// output[c, ho, wo, n] = sum_{kh, kw} w[c, kh, kw] * input[c, ho*s + kh - p, wo*s + kw - p, n].
     /// weights: [C, K, K] (the first `input.channels` rows of a larger tensor are fine).
+    /// With `epilogue` (per-channel scale and shift, optional ReLU) it computes
+    /// relu?(scale[c] * conv + shift[c]): a BatchNorm folded into the convolution.
     public static func forward(
         input x: FeatureMap, weights: UnsafePointer<Float>, kernel k: Int, stride s: Int, padding p: Int,
-        output y: FeatureMap
+        output y: FeatureMap, epilogue: Epilogue? = nil
     ) {
         precondition(y.channels == x.channels && y.batch == x.batch
                      && y.height == outputSize(x.height, kernel: k, stride: s, padding: p)
@@ -29,6 +55,9 @@ public enum Depthwise {
                         let xin = UnsafePointer(x.pointer + c * x.plane)
                         let out = y.pointer + c * y.plane
                         let wc = weights + c * k * k
+                        let scale = epilogue.map { $0.scale[c] } ?? 1
+                        let shift = epilogue.map { $0.shift[c] } ?? 0
+                        let relu = epilogue?.relu ?? false
                         for ho in 0..<y.height {
                             for wo in 0..<y.width {
                                 var taps = 0
@@ -39,13 +68,14 @@ public enum Depthwise {
                                         let wi = wo * s + kw - p
                                         if wi < 0 || wi >= x.width { continue }
                                         src[taps] = xin + hi * rowIn + wi * n
-                                        wts[taps] = wc[kh * k + kw]
+                                        wts[taps] = wc[kh * k + kw] * scale
                                         taps += 1
                                     }
                                 }
                                 Vector.weightedSum(into: out + ho * rowOut + wo * n, count: n,
                                                    sources: UnsafePointer(src.baseAddress!),
-                                                   weights: UnsafePointer(wts.baseAddress!), taps: taps)
+                                                   weights: UnsafePointer(wts.baseAddress!), taps: taps,
+                                                   bias: shift, relu: relu)
                             }
                         }
                     }
@@ -139,6 +169,57 @@ public enum Depthwise {
                             }
                         }
                         gradWeights[c * k * k + kh * k + kw] += acc
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Direct dense convolution for few input channels (the stem: 1 or 3 channels), on
+/// channel-major maps: every output pixel of one output channel is a weighted sum of
+/// Cin*K*K input rows of N floats. Avoids writing and re-reading an im2col matrix that
+/// is K*K times the input. weights: OIHW rows of length `rowStride` (>= Cin*K*K).
+public enum DirectConv {
+    public static func forward(
+        input x: FeatureMap, weights: UnsafePointer<Float>, rowStride: Int, outputChannels: Int,
+        kernel k: Int, stride s: Int, padding p: Int, output y: FeatureMap, epilogue: Epilogue? = nil
+    ) {
+        let n = x.batch
+        let taps = x.channels * k * k
+        let rowIn = x.width * n, rowOut = y.width * n
+        Parallel.chunks(outputChannels, work: y.count * taps) { outs in
+            withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: taps) { src in
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: taps) { wts in
+                    for o in outs {
+                        let wo = weights + o * rowStride
+                        let scale = epilogue.map { $0.scale[o] } ?? 1
+                        let shift = epilogue.map { $0.shift[o] } ?? 0
+                        let relu = epilogue?.relu ?? false
+                        let out = y.pointer + o * y.plane
+                        for oh in 0..<y.height {
+                            for ow in 0..<y.width {
+                                var t = 0
+                                for c in 0..<x.channels {
+                                    let xin = UnsafePointer(x.pointer + c * x.plane)
+                                    for kh in 0..<k {
+                                        let hi = oh * s + kh - p
+                                        if hi < 0 || hi >= x.height { continue }
+                                        for kw in 0..<k {
+                                            let wi = ow * s + kw - p
+                                            if wi < 0 || wi >= x.width { continue }
+                                            src[t] = xin + hi * rowIn + wi * n
+                                            wts[t] = wo[(c * k + kh) * k + kw] * scale
+                                            t += 1
+                                        }
+                                    }
+                                }
+                                Vector.weightedSum(into: out + oh * rowOut + ow * n, count: n,
+                                                   sources: UnsafePointer(src.baseAddress!),
+                                                   weights: UnsafePointer(wts.baseAddress!), taps: t,
+                                                   bias: shift, relu: relu)
+                            }
+                        }
                     }
                 }
             }

@@ -12,35 +12,62 @@ func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
 }
 
 public enum Vector {
-    /// out[0..<n] = sum_t w[t] * src[t][0..<n]  (overwrites `out`; zero taps -> zeros).
-    /// The workhorse of the depthwise kernels: one output pixel of the whole batch.
+    /// out[0..<n] = bias + sum_t w[t] * src[t][0..<n], then max(0, .) when `relu`
+    /// (overwrites `out`). The workhorse of the depthwise kernels: one output pixel of the
+    /// whole batch; bias and ReLU are the fused epilogue of a folded BatchNorm.
     @inlinable
     public static func weightedSum(
         into out: UnsafeMutablePointer<Float>, count n: Int,
-        sources: UnsafePointer<UnsafePointer<Float>>, weights: UnsafePointer<Float>, taps: Int
+        sources: UnsafePointer<UnsafePointer<Float>>, weights: UnsafePointer<Float>, taps: Int,
+        bias: Float = 0, relu: Bool = false
     ) {
         var j = 0
+        let b = SIMD8<Float>(repeating: bias), zero = SIMD8<Float>()
         while j + 32 <= n {
-            var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+            var a0 = b, a1 = b, a2 = b, a3 = b
             for t in 0..<taps {
                 let p = sources[t] + j
                 let w = SIMD8<Float>(repeating: weights[t])
                 a0.addProduct(w, load8(p)); a1.addProduct(w, load8(p + 8))
                 a2.addProduct(w, load8(p + 16)); a3.addProduct(w, load8(p + 24))
             }
+            if relu {
+                a0.replace(with: zero, where: a0 .< zero); a1.replace(with: zero, where: a1 .< zero)
+                a2.replace(with: zero, where: a2 .< zero); a3.replace(with: zero, where: a3 .< zero)
+            }
             store8(a0, out + j); store8(a1, out + j + 8); store8(a2, out + j + 16); store8(a3, out + j + 24)
             j += 32
         }
         while j + 8 <= n {
-            var a = SIMD8<Float>()
+            var a = b
             for t in 0..<taps { a.addProduct(SIMD8<Float>(repeating: weights[t]), load8(sources[t] + j)) }
+            if relu { a.replace(with: zero, where: a .< zero) }
             store8(a, out + j)
             j += 8
         }
         while j < n {
-            var a: Float = 0
+            var a: Float = bias
             for t in 0..<taps { a += weights[t] * sources[t][j] }
-            out[j] = a
+            out[j] = relu ? max(a, 0) : a
+            j += 1
+        }
+    }
+
+    /// x[j] = x[j] * scale + shift, then max(0, .) when `relu` (in place).
+    @inlinable
+    public static func affine(_ x: UnsafeMutablePointer<Float>, count n: Int, scale: Float, shift: Float, relu: Bool) {
+        let vs = SIMD8<Float>(repeating: scale), vb = SIMD8<Float>(repeating: shift), zero = SIMD8<Float>()
+        var j = 0
+        while j + 8 <= n {
+            var v = vb
+            v.addProduct(vs, load8(x + j))
+            if relu { v.replace(with: zero, where: v .< zero) }
+            store8(v, x + j)
+            j += 8
+        }
+        while j < n {
+            let v = x[j] * scale + shift
+            x[j] = relu ? max(v, 0) : v
             j += 1
         }
     }

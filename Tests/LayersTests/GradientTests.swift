@@ -106,6 +106,15 @@ import _TestSupport
             #expect(Array(UnsafeBufferPointer(start: y.pointer + (2 * i + 1) * plane, count: plane))
                     == Array(UnsafeBufferPointer(start: x.map.pointer + (3 + i) * plane, count: plane)))
         }
+        // Interleave == shuffle(concat(a, b)), forward and backward.
+        let interleave = ChannelInterleave()
+        let a = x.map.channels(0..<3), b = x.map.channels(3..<6)
+        #expect(interleave.forward(a, b).toArray() == shuffle.forward(x.map).toArray())
+        let g = OwnedMap.random(channels: 6, height: 2, width: 3, batch: 4, rng: rng)
+        let gradA = OwnedMap(channels: 3, height: 2, width: 3, batch: 4)
+        let gradB = interleave.backward(g.map, gradFirst: gradA.map)
+        let reference = shuffle.backward(g.map)
+        #expect(gradA.values + gradB.toArray() == reference.toArray())
         // Concat of a split is the identity; its backward hands back the matching slices.
         let concat = ChannelConcat()
         let joined = concat.forward([x.map.channels(0..<2), x.map.channels(2..<6)])
