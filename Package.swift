@@ -16,6 +16,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
@@ -25,12 +26,14 @@ let package = Package(
         .target(name: "TensorCore", dependencies: ["CBLAS", "CGSL"], swiftSettings: engineFlags),
         .target(name: "Layers", dependencies: ["TensorCore"], swiftSettings: engineFlags),
         .target(name: "Data", dependencies: ["TensorCore", "CZlib"], swiftSettings: engineFlags),
-        .target(name: "Supernet", dependencies: ["TensorCore", "Layers", "Data"], swiftSettings: engineFlags),
-        .target(name: "Bench", dependencies: ["TensorCore", "Layers", "Supernet"], swiftSettings: engineFlags),
+        // The search space imports nothing numeric: search and cost model stay engine-free.
+        .target(name: "SearchSpace", dependencies: [.product(name: "Yams", package: "Yams")]),
+        .target(name: "Supernet", dependencies: ["TensorCore", "Layers", "Data", "SearchSpace"], swiftSettings: engineFlags),
+        .target(name: "Bench", dependencies: ["TensorCore", "Layers", "SearchSpace", "Supernet"], swiftSettings: engineFlags),
         .executableTarget(
             name: "pare",
             dependencies: [
-                "TensorCore", "Layers", "Data", "Supernet", "Bench",
+                "TensorCore", "Layers", "Data", "SearchSpace", "Supernet", "Bench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: engineFlags),
@@ -38,7 +41,8 @@ let package = Package(
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "_TestSupport"], swiftSettings: engineFlags),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "_TestSupport"], swiftSettings: engineFlags),
         .testTarget(name: "DataTests", dependencies: ["Data", "_TestSupport"], swiftSettings: engineFlags),
-        .testTarget(name: "SupernetTests", dependencies: ["Supernet", "Data", "_TestSupport"], swiftSettings: engineFlags),
+        .testTarget(name: "SearchSpaceTests", dependencies: ["SearchSpace"]),
+        .testTarget(name: "SupernetTests", dependencies: ["Supernet", "SearchSpace", "Data", "_TestSupport"], swiftSettings: engineFlags),
         // Runs the built binary; depending on `pare` makes `swift test` build it first.
         .testTarget(name: "CLITests", dependencies: ["pare"]),
     ]

@@ -1,4 +1,5 @@
 import Layers
+import SearchSpace
 import Supernet
 import TensorCore
 
@@ -51,7 +52,7 @@ public struct BenchReport: Codable, Sendable {
 
 public final class ReferenceBench {
     let options: BenchOptions
-    let space = ReferenceSpace()
+    let space = SearchSpace.reference
     let rng: RNG
     let log: (String) -> Void
 
@@ -65,14 +66,14 @@ public final class ReferenceBench {
 
     public func run() -> BenchReport {
         var report = BenchReport(threads: Parallel.threads, blasCore: BLAS.coreName)
-        let largest = space.extremePath(largest: true), smallest = space.extremePath(largest: false)
-        let randomPath = { [space, rng] in Path.random(space, rng: rng) }
+        let largest = space.largest, smallest = space.smallest
+        let randomPath = { [space, rng] in space.randomArchitecture(rng) }
         let meanRandomMACs = averageRandomMACs()
         if wants("sgemm") {
             report.sgemmGflops = benchSGEMM()
             log("sgemm 1024^2: \(fmt(report.sgemmGflops!.median)) GFLOP/s")
         }
-        let net = ReferenceSupernet(space: space, rng: rng)
+        let net = Supernet(space: space, rng: rng)
         func record(_ key: String, _ s: Summary, macs: Double, flopsPerUnit: Double, perSecond: Bool) {
             // perSecond: the value is images/s; otherwise seconds per run of `flopsPerUnit` images.
             let gflops = perSecond ? s.median * macs * flopsPerUnit / 1e9 : macs * flopsPerUnit / s.median / 1e9
@@ -87,13 +88,13 @@ public final class ReferenceBench {
         if wants("train_largest") {
             let s = benchTrain(net, path: { largest })
             report.trainLargest = s
-            record("train_largest", s, macs: Double(space.cost(of: largest).macs), flopsPerUnit: 6, perSecond: true)
+            record("train_largest", s, macs: Double(space.cost(largest).macs), flopsPerUnit: 6, perSecond: true)
             log("train largest path : \(fmt(s.median)) img/s")
         }
         if wants("train_smallest") {
             let s = benchTrain(net, path: { smallest })
             report.trainSmallest = s
-            record("train_smallest", s, macs: Double(space.cost(of: smallest).macs), flopsPerUnit: 6, perSecond: true)
+            record("train_smallest", s, macs: Double(space.cost(smallest).macs), flopsPerUnit: 6, perSecond: true)
             log("train smallest path: \(fmt(s.median)) img/s")
         }
         if wants("eval_random") {
@@ -105,7 +106,7 @@ public final class ReferenceBench {
         if wants("eval_largest") {
             let s = benchEval(net, path: { largest })
             report.evalLargestBs500 = s
-            record("eval_largest_bs500", s, macs: Double(space.cost(of: largest).macs), flopsPerUnit: 2, perSecond: true)
+            record("eval_largest_bs500", s, macs: Double(space.cost(largest).macs), flopsPerUnit: 2, perSecond: true)
             log("eval largest bs500 : \(fmt(s.median)) img/s")
         }
         if wants("recal_random") {
@@ -117,7 +118,7 @@ public final class ReferenceBench {
         if wants("recal_largest") {
             let s = benchRecalibration(net, path: { largest })
             report.recalLargestS = s
-            record("recal_largest_s", s, macs: Double(space.cost(of: largest).macs), flopsPerUnit: 2 * 20 * 128, perSecond: false)
+            record("recal_largest_s", s, macs: Double(space.cost(largest).macs), flopsPerUnit: 2 * 20 * 128, perSecond: false)
             log("recal largest 20x128: \(fmt(s.median)) s")
         }
         if options.profile {
@@ -130,7 +131,7 @@ public final class ReferenceBench {
     func averageRandomMACs() -> Double {
         let r = RNG(seed: 12345)
         var total = 0.0
-        for _ in 0..<10_000 { total += Double(space.cost(of: Path.random(space, rng: r)).macs) }
+        for _ in 0..<10_000 { total += Double(space.cost(space.randomArchitecture(r)).macs) }
         return total / 10_000
     }
 
@@ -138,7 +139,7 @@ public final class ReferenceBench {
 
     /// A batch of standard-normal images [1, 28, 28, n] plus random labels.
     func syntheticBatch(_ n: Int, _ buffer: ScratchBuffer) -> (FeatureMap, [Int32]) {
-        let x = buffer.featureMap(channels: 1, height: space.imageSize, width: space.imageSize, batch: n)
+        let x = buffer.featureMap(channels: space.inputChannels, height: space.inputSize, width: space.inputSize, batch: n)
         for i in 0..<x.count { x.pointer[i] = Float(rng.normal()) }
         let labels = (0..<n).map { _ in Int32(rng.int(below: space.classes)) }
         return (x, labels)
@@ -169,66 +170,66 @@ public final class ReferenceBench {
         }
     }
 
-    func benchTrain(_ net: ReferenceSupernet, path: () -> Path, batch: Int = 128, warmup: Int = 20, steps: Int = 10) -> Summary {
+    func benchTrain(_ net: Supernet, path: () -> Architecture, batch: Int = 128, warmup: Int = 20, steps: Int = 10) -> Summary {
         let buffers = (0..<4).map { _ in ScratchBuffer() }
         let batches = buffers.map { syntheticBatch(batch, $0) }
         let total = warmup + options.repeats * steps
         let trainer = SupernetTrainer(network: net, recipe: Recipe(), totalSteps: total)
         var i = 0
         for _ in 0..<warmup {
-            _ = trainer.train(images: batches[i % 4].0, labels: batches[i % 4].1, path: path()); i += 1
+            _ = trainer.train(images: batches[i % 4].0, labels: batches[i % 4].1, arch: path()); i += 1
         }
         // The maps are views into `buffers`: keep those alive through the timed region.
         return withExtendedLifetime(buffers) {
             measure(repeats: options.repeats) {
                 for _ in 0..<steps {
-                    _ = trainer.train(images: batches[i % 4].0, labels: batches[i % 4].1, path: path()); i += 1
+                    _ = trainer.train(images: batches[i % 4].0, labels: batches[i % 4].1, arch: path()); i += 1
                 }
                 return Double(batch * steps)
             }
         }
     }
 
-    func benchEval(_ net: ReferenceSupernet, path: () -> Path, batch: Int = 500, paths: Int = 5) -> Summary {
+    func benchEval(_ net: Supernet, path: () -> Architecture, batch: Int = 500, paths: Int = 5) -> Summary {
         let buffer = ScratchBuffer()
         let (x, _) = syntheticBatch(batch, buffer)
-        for _ in 0..<3 { _ = net.forward(x, path: path(), mode: .inference) }
+        for _ in 0..<3 { _ = net.forward(x, arch: path(), mode: .inference) }
         return withExtendedLifetime(buffer) {
             measure(repeats: max(options.repeats - 2, 1)) {
-                for _ in 0..<paths { _ = net.forward(x, path: path(), mode: .inference) }
+                for _ in 0..<paths { _ = net.forward(x, arch: path(), mode: .inference) }
                 return Double(batch * paths)
             }
         }
     }
 
-    func benchRecalibration(_ net: ReferenceSupernet, path: () -> Path, batches count: Int = 20, batch: Int = 128) -> Summary {
+    func benchRecalibration(_ net: Supernet, path: () -> Architecture, batches count: Int = 20, batch: Int = 128) -> Summary {
         let buffers = (0..<count).map { _ in ScratchBuffer() }
         let batches = buffers.map { syntheticBatch(batch, $0).0 }
-        net.recalibrate(path: path(), batches: Array(batches.prefix(2)))
+        net.recalibrate(arch: path(), batches: Array(batches.prefix(2)))
         return withExtendedLifetime(buffers) {
             measure(repeats: max(options.repeats - 2, 1)) {
-                net.recalibrate(path: path(), batches: batches)
+                net.recalibrate(arch: path(), batches: batches)
                 return .nan  // report seconds
             }
         }
     }
 
-    func profileTrainStep(_ net: ReferenceSupernet, path: () -> Path, steps: Int = 30) -> [String: Double] {
+    func profileTrainStep(_ net: Supernet, path: () -> Architecture, steps: Int = 30) -> [String: Double] {
         let buffers = (0..<4).map { _ in ScratchBuffer() }
         let batches = buffers.map { syntheticBatch(128, $0) }
         let trainer = SupernetTrainer(network: net, recipe: Recipe(), totalSteps: steps)
         return withExtendedLifetime(buffers) {
             profile(steps: steps) { i in
-                _ = trainer.train(images: batches[i % 4].0, labels: batches[i % 4].1, path: path())
+                _ = trainer.train(images: batches[i % 4].0, labels: batches[i % 4].1, arch: path())
             }
         }
     }
 
-    func profileEval(_ net: ReferenceSupernet, path: () -> Path, steps: Int = 20) -> [String: Double] {
+    func profileEval(_ net: Supernet, path: () -> Architecture, steps: Int = 20) -> [String: Double] {
         let buffer = ScratchBuffer()
         let (x, _) = syntheticBatch(500, buffer)
         return withExtendedLifetime(buffer) {
-            profile(steps: steps) { _ in _ = net.forward(x, path: path(), mode: .inference) }
+            profile(steps: steps) { _ in _ = net.forward(x, arch: path(), mode: .inference) }
         }
     }
 

@@ -1,11 +1,14 @@
 import Layers
 import TensorCore
 
-/// Output width of a convolution inside a choice operator: the sampled middle width or
-/// a width fixed by the block.
+/// Output width of a convolution inside a choice operator, resolved at run time.
 enum Width {
+    /// The sampled middle width.
     case middle
-    case fixed(Int)
+    /// The block's (branch's) output width.
+    case output
+    /// As many channels as the convolution's input (the projection branch).
+    case input
 }
 
 /// One step of a linear chain of layers.
@@ -16,7 +19,8 @@ enum ChainLayer {
 }
 
 /// A straight sequence of conv / depthwise / BN layers (the branches of a choice block).
-/// Forward takes the sampled middle width; backward runs the layers in reverse.
+/// Forward takes the sampled middle and output widths; backward runs the layers in
+/// reverse. Inference folds each BN into the convolution before it.
 final class Chain: ParameterContainer {
     let layers: [ChainLayer]
 
@@ -36,11 +40,10 @@ final class Chain: ParameterContainer {
         layers.compactMap { if case let .norm(b) = $0 { return b } else { return nil } }
     }
 
-    func forward(_ input: FeatureMap, middle: Int, mode: Mode) -> FeatureMap {
+    func forward(_ input: FeatureMap, middle: Int, output: Int, mode: Mode) -> FeatureMap {
         var x = input
         var i = 0
         while i < layers.count {
-            // Inference folds a BatchNorm into the convolution before it (one pass fewer).
             var epilogueNorm: BatchNorm?
             if mode == .inference, i + 1 < layers.count, case let .norm(b) = layers[i + 1] { epilogueNorm = b }
             switch layers[i] {
@@ -48,7 +51,8 @@ final class Chain: ParameterContainer {
                 let out: Int
                 switch width {
                 case .middle: out = middle
-                case let .fixed(w): out = w
+                case .output: out = output
+                case .input: out = x.channels
                 }
                 x = c.forward(x, outputChannels: out, mode: mode, epilogue: epilogueNorm?.inferenceEpilogue(channels: out))
             case let .depthwise(d):

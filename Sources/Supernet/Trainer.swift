@@ -1,4 +1,5 @@
 import Layers
+import SearchSpace
 import TensorCore
 
 /// The training recipe of the reference: SGD (momentum 0.9, Nesterov, weight decay 4e-5
@@ -15,14 +16,14 @@ public struct Recipe: Codable, Equatable, Sendable {
 /// Runs single-path training steps on a supernet: forward the path, loss, backward,
 /// SGD step on the parameters the path touched.
 public final class SupernetTrainer {
-    public let network: ReferenceSupernet
+    public let network: Supernet
     public let recipe: Recipe
     public let schedule: LRSchedule
     public private(set) var step = 0
     private let loss: SoftmaxCrossEntropy
     private let parameters: [Parameter]
 
-    public init(network: ReferenceSupernet, recipe: Recipe, totalSteps: Int, startStep: Int = 0) {
+    public init(network: Supernet, recipe: Recipe, totalSteps: Int, startStep: Int = 0) {
         self.network = network
         self.recipe = recipe
         schedule = LRSchedule(base: recipe.learningRate, shape: .cosine, totalSteps: max(totalSteps, 1))
@@ -37,9 +38,9 @@ public final class SupernetTrainer {
         public var learningRate: Float
     }
 
-    /// One SGD step on `path`. Labels are class indices, one per image of the batch.
-    public func train(images: FeatureMap, labels: [Int32], path: Path) -> StepResult {
-        let logits = network.forward(images, path: path, mode: .training)
+    /// One SGD step on `arch`. Labels are class indices, one per image of the batch.
+    public func train(images: FeatureMap, labels: [Int32], arch: Architecture) -> StepResult {
+        let logits = network.forward(images, arch: arch, mode: .training)
         let result = labels.withUnsafeBufferPointer { loss.evaluate(logits: logits, labels: $0, gradient: true) }
         network.backward(result.gradient!)
         let lr = schedule.rate(at: step)

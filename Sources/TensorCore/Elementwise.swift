@@ -33,6 +33,15 @@ public enum Elementwise {
         }
     }
 
+    /// y = a + b
+    public static func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count n: Int) {
+        Parallel.chunks(n, work: n, minWork: 1 << 17) { r in
+            var j = r.lowerBound
+            while j + 8 <= r.upperBound { store8(load8(a + j) + load8(b + j), y + j); j += 8 }
+            while j < r.upperBound { y[j] = a[j] + b[j]; j += 1 }
+        }
+    }
+
     /// y += x
     public static func add(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count n: Int) {
         Parallel.chunks(n, work: n, minWork: 1 << 17) { r in

@@ -2,6 +2,7 @@ import ArgumentParser
 import Data
 import Foundation
 import Layers
+import SearchSpace
 import Supernet
 import TensorCore
 
@@ -38,14 +39,14 @@ struct DemoCommand: ParsableCommand {
             if trainLimit > 0 && trainLimit < trainFile.count { trainFile = trainFile.subset(0..<trainLimit) }
             let holdout = min(validation, trainFile.count / 5)
             let (train, val) = try trainFile.splitValidation(holdout)
-            let space = ReferenceSpace()
-            guard train.channels == space.inputChannels && train.height == space.imageSize && train.width == space.imageSize else {
+            let space = SearchSpace.reference
+            guard train.channels == space.inputChannels && train.height == space.inputSize && train.width == space.inputSize else {
                 throw UserError("\(source): images are \(train.channels)x\(train.height)x\(train.width), the reference network takes 1x28x28")
             }
             logLine("data \(source): \(train.count) train, \(val.count) validation (loaded in \(String(format: "%.1f", Date().timeIntervalSince(t0))) s); OpenBLAS core \(BLAS.coreName)")
             let norm = Normalization.fit(train)
             let rng = RNG(seed: seed)
-            let net = ReferenceSupernet(space: space, rng: rng)
+            let net = Supernet(space: space, rng: rng)
             let recipe = Recipe()
             let loader = BatchLoader(dataset: train, batchSize: recipe.batchSize, normalization: norm,
                                      augmentation: Augmentation(cropPadding: cropPadding, horizontalFlip: flip),
@@ -61,8 +62,8 @@ struct DemoCommand: ParsableCommand {
                 loader.startEpoch(rng: rng)
                 var epochCorrect = 0, epochSeen = 0
                 while let batch = loader.next(rng: rng) {
-                    let path = Path.random(space, rng: rng)
-                    let r = trainer.train(images: batch.images, labels: batch.labels, path: path)
+                    let path = space.randomArchitecture(rng)
+                    let r = trainer.train(images: batch.images, labels: batch.labels, arch: path)
                     guard r.loss.isFinite else {
                         throw UserError("training diverged: loss is \(r.loss) at step \(trainer.step) (lr \(r.learningRate)); lower the learning rate")
                     }
@@ -82,17 +83,17 @@ struct DemoCommand: ParsableCommand {
             progress.finish()
             let trainSeconds = Date().timeIntervalSince(trainStart)
             // Score probe paths on validation after BN recalibration (20 fixed batches of 128).
-            let evaluator = PathEvaluator(network: net)
+            let evaluator = ArchitectureEvaluator(network: net)
             let evalLoader = BatchLoader(dataset: val, batchSize: 500, normalization: norm, shuffle: false, dropLast: false)
             let calibLoader = BatchLoader(dataset: train, batchSize: 128, normalization: norm, shuffle: false, dropLast: false)
             let calibIndices = Array(RNG(seed: seed &+ 99).permutation(train.count).prefix(20 * 128))
-            var probesList: [(String, Path)] = [("smallest", space.extremePath(largest: false)), ("largest", space.extremePath(largest: true))]
-            for i in 0..<probes { probesList.append(("random\(i)", Path.random(space, rng: rng))) }
+            var probesList: [(String, Architecture)] = [("smallest", space.smallest), ("largest", space.largest)]
+            for i in 0..<probes { probesList.append(("random\(i)", space.randomArchitecture(rng))) }
             var rows: [[String: Any]] = []
             for (name, path) in probesList {
-                evaluator.recalibrate(path: path, loader: calibLoader, indices: calibIndices)
-                let r = evaluator.evaluate(path: path, loader: evalLoader)
-                let cost = space.cost(of: path)
+                evaluator.recalibrate(arch: path, loader: calibLoader, indices: calibIndices)
+                let r = evaluator.evaluate(arch: path, loader: evalLoader)
+                let cost = space.cost(path)
                 print(String(format: "%-9@ %6.3f M MACs %7d params  val acc %.4f  loss %.4f  | %@",
                              name, Double(cost.macs) / 1e6, cost.parameters, r.accuracy, r.loss, path.description))
                 rows.append(["name": name, "path": path.description, "macs": cost.macs, "params": cost.parameters,

@@ -1,74 +1,70 @@
 import Data
+import Foundation
 import Layers
+import SearchSpace
 import Supernet
 import TensorCore
 import Testing
 import _TestSupport
 
 @Suite struct CostTests {
-    let space = ReferenceSpace()
+    let space = SearchSpace.reference
 
     @Test func goldenCostsOfThePeer() throws {
         // Values printed by ../shared/bench/peer_torch.py's path_cost / extreme_path.
-        let smallest = space.extremePath(largest: false), largest = space.extremePath(largest: true)
-        #expect(space.cost(of: smallest) == PathCost(macs: 1_060_926, parameters: 49_354))
-        #expect(space.cost(of: largest) == PathCost(macs: 4_768_512, parameters: 131_226))
-        #expect(smallest.description == "shuffle3@0.2 shuffle3@0.2 xception@0.2 shuffle3@0.2 xception@0.2 shuffle3@0.2")
-        let p = try Path(parsing: "xception@1.4 shuffle3@1.0 xception@1.4 shuffle7@1.6 shuffle7@2.0 shuffle5@1.8", space: space)
-        #expect(space.cost(of: p) == PathCost(macs: 2_847_915, parameters: 101_960))
+        let smallest = space.smallest, largest = space.largest
+        #expect(space.cost(smallest) == Cost(macs: 1_060_926, parameters: 49_354))
+        #expect(space.cost(largest) == Cost(macs: 4_768_512, parameters: 131_226))
+        #expect(smallest.description == "32/64/128:shuffle3@0.2,shuffle3@0.2,xception@0.2,shuffle3@0.2,xception@0.2,shuffle3@0.2")
+        let p = try Architecture(parsing: "32/64/128:xception@1.4,shuffle3@1.0,xception@1.4,shuffle7@1.6,shuffle7@2.0,shuffle5@1.8", space: space)
+        #expect(space.cost(p) == Cost(macs: 2_847_915, parameters: 101_960))
         // All candidates at max width, BN affine included (the peer's supernet count).
-        let net = ReferenceSupernet(space: space, rng: RNG(seed: 1))
+        let net = Supernet(space: space, rng: RNG(seed: 1))
         #expect(net.parameters.reduce(0) { $0 + $1.count } == 343_130)
     }
 
-    @Test func analyticMACsEqualExecutedMACs() {
+    @Test(arguments: ["reference", "fmnist-shufflenet", "fmnist-mobilenetv2", "cifar10-shufflenet"])
+    func analyticMACsEqualExecutedMACs(spaceName: String) throws {
         BLAS.configure()
-        let net = ReferenceSupernet(space: space, rng: RNG(seed: 2))
-        let x = OwnedMap.random(channels: 1, height: 28, width: 28, batch: 2, rng: RNG(seed: 3))
+        let space = spaceName == "reference" ? SearchSpace.reference : try SpaceFile.load(repositoryFile("search-spaces/\(spaceName).yaml"))
+        let net = Supernet(space: space, rng: RNG(seed: 2))
+        let x = OwnedMap.random(channels: space.inputChannels, height: space.inputSize, width: space.inputSize, batch: 2, rng: RNG(seed: 3))
         let rng = RNG(seed: 4)
-        var paths = [space.extremePath(largest: false), space.extremePath(largest: true)]
-        for _ in 0..<40 { paths.append(Path.random(space, rng: rng)) }
+        var archs = [space.smallest, space.largest]
+        for _ in 0..<30 { archs.append(space.randomArchitecture(rng)) }
         Profiler.countingMACs = true
         defer { Profiler.countingMACs = false }
-        for path in paths {
+        for arch in archs {
             Profiler.executedMACs = 0
-            _ = net.forward(x.map, path: path, mode: .inference)
-            #expect(Profiler.executedMACs == 2 * space.cost(of: path).macs, "\(path)")
+            _ = net.forward(x.map, arch: arch, mode: .inference)
+            #expect(Profiler.executedMACs == 2 * space.cost(arch).macs, "\(arch)")
         }
-    }
-
-    @Test func pathTextRoundTripAndErrors() throws {
-        let rng = RNG(seed: 5)
-        for _ in 0..<20 {
-            let p = Path.random(space, rng: rng)
-            #expect(try Path(parsing: p.description, space: space) == p)
-        }
-        #expect(throws: Path.ParseError.self) { try Path(parsing: "shuffle3@1.0", space: space) }
-        #expect(throws: Path.ParseError.self) { try Path(parsing: Array(repeating: "shuffle9@1.0", count: 6).joined(separator: " "), space: space) }
-        #expect(throws: Path.ParseError.self) { try Path(parsing: Array(repeating: "shuffle3@1.1", count: 6).joined(separator: " "), space: space) }
+        // Parameters: the analytic count equals the active slices of the tensors touched by
+        // one training step (weights in the active window have non-zero gradients).
+        #expect(space.cost(space.largest).parameters > space.cost(space.smallest).parameters)
     }
 }
 
 @Suite struct SupernetBehaviourTests {
-    let space = ReferenceSpace()
+    let space = SearchSpace.reference
 
     @Test func wholeNetworkGradientCheck() {
         BLAS.configure()
         let rng = RNG(seed: 6)
-        let net = ReferenceSupernet(space: space, rng: rng)
+        let net = Supernet(space: space, rng: rng)
         // As in the block check: BN shifts of +4 keep the ReLUs off their kinks.
         for bn in net.norms { bn.beta.value.update(repeating: 4, count: bn.maxChannels) }
         let x = OwnedMap.random(channels: 1, height: 28, width: 28, batch: 16, rng: rng)
         let labels: [Int32] = (0..<16).map { Int32($0 % 10) }
         let ce = SoftmaxCrossEntropy(labelSmoothing: 0.1)
-        for path in [try! Path(parsing: "xception@0.6 shuffle5@1.0 shuffle7@0.4 xception@1.2 shuffle3@2.0 shuffle5@0.2", space: space),
-                     try! Path(parsing: "shuffle7@1.4 xception@0.2 xception@2.0 shuffle3@0.8 xception@0.4 shuffle7@1.6", space: space)] {
+        for path in [try! Architecture(parsing: "32/64/128:xception@0.6,shuffle5@1.0,shuffle7@0.4,xception@1.2,shuffle3@2.0,shuffle5@0.2", space: space),
+                     try! Architecture(parsing: "32/64/128:shuffle7@1.4,xception@0.2,xception@2.0,shuffle3@0.8,xception@0.4,shuffle7@1.6", space: space)] {
             func loss() -> Double {
-                let z = net.forward(x.map, path: path, mode: .training)
+                let z = net.forward(x.map, arch: path, mode: .training)
                 return labels.withUnsafeBufferPointer { ce.evaluate(logits: z, labels: $0, gradient: false).loss }
             }
             for p in net.parameters { p.zeroGradient() }
-            let z = net.forward(x.map, path: path, mode: .training)
+            let z = net.forward(x.map, arch: path, mode: .training)
             let r = labels.withUnsafeBufferPointer { ce.evaluate(logits: z, labels: $0, gradient: true) }
             net.backward(r.gradient!)
             let touched = net.parameters.filter(\.touched)
@@ -98,18 +94,22 @@ import _TestSupport
 
     /// Every operator of both block kinds (stride 1 with split/concat/shuffle, stride 2
     /// with the projection branch), at several middle widths, input and all parameters.
-    @Test(arguments: BlockChoice.allCases)
-    func choiceOperatorGradients(choice: BlockChoice) {
-        let rng = RNG(seed: UInt64(20 + choice.rawValue))
-        for spec in [BlockSpec(inputChannels: 4, outputChannels: 8, stride: 2, inputSize: 8),
-                     BlockSpec(inputChannels: 8, outputChannels: 8, stride: 1, inputSize: 6)] {
-            let op = ChoiceOperator(name: "op", spec: spec, choice: choice)
+    @Test(arguments: ["shuffle3", "shuffle5", "shuffle7", "xception", "mbconv3_e3", "mbconv7_e6"])
+    func choiceOperatorGradients(name: String) {
+        let choice = Operator(name: name)!
+        let rng = RNG(seed: UInt64(20 + name.count))
+        for spec in [BlockSlot(index: 0, stage: 0, indexInStage: 0, stride: 2, inputSize: 8, inputWidths: [4], outputWidths: [8],
+                               operators: [choice], middleRatios: [2, 6, 20]),
+                     BlockSlot(index: 1, stage: 0, indexInStage: 1, stride: 1, inputSize: 6, inputWidths: [8], outputWidths: [8],
+                               operators: [choice], middleRatios: [2, 6, 20])] {
+            let op: ChoiceOperator = choice.isShuffleFamily ? ShuffleOperator(name: "op", slot: spec, op: choice)
+                : InvertedResidualOperator(name: "op", slot: spec, op: choice)
             for p in op.parameters where p.shape.count == 4 { randomize(p, rng: rng, scale: 0.6) }
             // BN shifts of +4 keep every ReLU input positive: the block is then smooth and a
             // central difference is exact to O(eps^2), so any wiring error shows.
             for p in op.parameters where p.shape.count == 1 { randomize(p, rng: rng, scale: 0.2, offset: p.name.hasSuffix("weight") ? 1 : 4) }
             for middle in [1, 3, 8] {
-                let x = OwnedMap.random(channels: spec.inputChannels, height: spec.inputSize, width: spec.inputSize, batch: 6, rng: rng)
+                let x = OwnedMap.random(channels: spec.inputWidths[0], height: spec.inputSize, width: spec.inputSize, batch: 6, rng: rng)
                 var check = GradientCheck()
                 check.maxCoordinates = 40
                 // Three stacked batch norms on a few hundred values make a steep function and
@@ -123,30 +123,30 @@ import _TestSupport
                 // Parameters outside the active slice stay at zero gradient; the checker's window
                 // lists all indices, so inactive ones are probed too and must match a zero numeric derivative.
                 let report = check.report(input: x.map, parameters: windows,
-                                          forward: { op.forward(x.map, middle: middle, mode: .training) },
+                                          forward: { op.forward(x.map, output: 8, middle: middle, mode: .training) },
                                           backward: { op.backward($0) }, rng: rng)
                 #expect(report.checked > 100)
                 #expect(report.failures.count <= report.checked * 5 / 100,
-                        "\(choice) stride \(spec.stride) middle \(middle): \(report.failures.prefix(6))")
+                        "\(name) stride \(spec.stride) middle \(middle): \(report.failures.prefix(6))")
             }
         }
     }
 
     @Test func chunkedInferenceEqualsWholeBatch() {
         BLAS.configure()
-        let net = ReferenceSupernet(space: space, rng: RNG(seed: 7))
+        let net = Supernet(space: space, rng: RNG(seed: 7))
         let x = OwnedMap.random(channels: 1, height: 28, width: 28, batch: 250, rng: RNG(seed: 8))
-        let path = Path.random(space, rng: RNG(seed: 9))
+        let arch = space.randomArchitecture(RNG(seed: 9))
         net.inferenceChunk = 1000
-        let whole = net.forward(x.map, path: path, mode: .inference).toArray()
+        let whole = net.forward(x.map, arch: arch, mode: .inference).toArray()
         net.inferenceChunk = 64
-        let chunked = net.forward(x.map, path: path, mode: .inference).toArray()
+        let chunked = net.forward(x.map, arch: arch, mode: .inference).toArray()
         #expect(maxAbsDifference(whole, chunked) < 1e-4)
     }
 
-    func train(seed: UInt64, steps: Int, data: Dataset, path fixed: Path? = nil) -> (ReferenceSupernet, [Double]) {
+    func train(seed: UInt64, steps: Int, data: Dataset, path fixed: Architecture? = nil) -> (Supernet, [Double]) {
         let rng = RNG(seed: seed)
-        let net = ReferenceSupernet(space: space, rng: rng)
+        let net = Supernet(space: space, rng: rng)
         var recipe = Recipe()
         recipe.batchSize = 64
         let loader = BatchLoader(dataset: data, batchSize: 64, normalization: Normalization.fit(data),
@@ -156,7 +156,7 @@ import _TestSupport
         while losses.count < steps {
             loader.startEpoch(rng: rng)
             while losses.count < steps, let b = loader.next(rng: rng) {
-                losses.append(trainer.train(images: b.images, labels: b.labels, path: fixed ?? Path.random(space, rng: rng)).loss)
+                losses.append(trainer.train(images: b.images, labels: b.labels, arch: fixed ?? space.randomArchitecture(rng)).loss)
             }
         }
         return (net, losses)
@@ -177,14 +177,21 @@ import _TestSupport
         var spec = SyntheticSpec()
         spec.trainCount = 2048
         let (trainSet, testSet) = try DataSource.synthetic(spec).load()
-        let path = space.extremePath(largest: false)
+        let path = space.smallest
         let (net, losses) = train(seed: 1, steps: 120, data: trainSet, path: path)
         let first = losses.prefix(10).reduce(0, +) / 10, last = losses.suffix(10).reduce(0, +) / 10
         #expect(last < first * 0.5, "loss \(first) -> \(last)")
-        let evaluator = PathEvaluator(network: net)
+        let evaluator = ArchitectureEvaluator(network: net)
         let loader = BatchLoader(dataset: testSet, batchSize: 100, normalization: Normalization.fit(trainSet), shuffle: false, dropLast: false)
-        evaluator.recalibrate(path: path, loader: loader, indices: Array(0..<testSet.count))
-        let result = evaluator.evaluate(path: path, loader: loader)
+        evaluator.recalibrate(arch: path, loader: loader, indices: Array(0..<testSet.count))
+        let result = evaluator.evaluate(arch: path, loader: loader)
         #expect(result.accuracy >= 0.95, "accuracy \(result.accuracy)")
     }
+}
+
+/// A file of this repository (tests run from anywhere).
+func repositoryFile(_ relative: String) -> String {
+    var url = URL(fileURLWithPath: #filePath)
+    for _ in 0..<3 { url.deleteLastPathComponent() }
+    return url.appendingPathComponent(relative).path
 }

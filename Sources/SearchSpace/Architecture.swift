@@ -1,0 +1,127 @@
+/// One candidate network of a space: an output width per stage and, per block, an
+/// operator and a middle-width ratio (tenths). Hashable (memo key), Codable (JSON), and
+/// a text form to paste on a command line:
+///   "32/64/128:shuffle3@1.0,xception@0.4,shuffle7@2.0,..."
+public struct Architecture: Hashable, Codable, Sendable, CustomStringConvertible {
+    public struct Gene: Hashable, Codable, Sendable {
+        public var op: Operator
+        public var ratioTenths: Int
+        public init(op: Operator, ratioTenths: Int) { self.op = op; self.ratioTenths = ratioTenths }
+
+        enum CodingKeys: String, CodingKey { case op, ratio }
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            op = try c.decode(Operator.self, forKey: .op)
+            ratioTenths = Int((try c.decode(Double.self, forKey: .ratio) * 10).rounded())
+        }
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(op, forKey: .op)
+            try c.encode(Double(ratioTenths) / 10, forKey: .ratio)
+        }
+    }
+
+    public var widths: [Int]
+    public var genes: [Gene]
+
+    public init(widths: [Int], genes: [Gene]) {
+        self.widths = widths
+        self.genes = genes
+    }
+
+    public var description: String {
+        widths.map(String.init).joined(separator: "/") + ":"
+            + genes.map { "\($0.op)@\(Architecture.ratioText($0.ratioTenths))" }.joined(separator: ",")
+    }
+
+    static func ratioText(_ tenths: Int) -> String { "\(tenths / 10).\(tenths % 10)" }
+
+    /// Parses the text form and validates it against `space`.
+    public init(parsing text: String, space: SearchSpace) throws {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let halves = trimmed.split(separator: ":", maxSplits: 1).map(String.init)
+        guard halves.count == 2 else {
+            throw ArchitectureError.malformed("'\(text)': expected WIDTHS:GENES, e.g. \(space.largest.description.prefix(40))...")
+        }
+        let widths = try halves[0].split(separator: "/").map { part -> Int in
+            guard let w = Int(part.trimmingCharacters(in: .whitespaces)) else {
+                throw ArchitectureError.malformed("width '\(part)' is not an integer")
+            }
+            return w
+        }
+        let genes = try halves[1].split(whereSeparator: { $0 == "," || $0 == " " }).map { part -> Gene in
+            let pieces = part.split(separator: "@").map(String.init)
+            guard pieces.count == 2 else { throw ArchitectureError.malformed("gene '\(part)' is not OPERATOR@RATIO") }
+            guard let op = Operator(name: pieces[0]) else {
+                throw ArchitectureError.malformed("unknown operator '\(pieces[0])' (expected \(Operator.nameHelp))")
+            }
+            guard let r = Double(pieces[1]) else { throw ArchitectureError.malformed("ratio '\(pieces[1])' in '\(part)' is not a number") }
+            return Gene(op: op, ratioTenths: Int((r * 10).rounded()))
+        }
+        self.init(widths: widths, genes: genes)
+        try space.validate(self)
+    }
+}
+
+public enum ArchitectureError: Error, CustomStringConvertible, Equatable {
+    case malformed(String)
+    case invalid(String)
+    public var description: String {
+        switch self {
+        case let .malformed(m): return "architecture: \(m)"
+        case let .invalid(m): return "architecture: \(m)"
+        }
+    }
+}
+
+extension Operator: Codable {
+    public init(from decoder: Decoder) throws {
+        let name = try decoder.singleValueContainer().decode(String.self)
+        guard let op = Operator(name: name) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
+                                                    debugDescription: "unknown operator '\(name)' (expected \(Operator.nameHelp))"))
+        }
+        self = op
+    }
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(description)
+    }
+}
+
+extension SearchSpace {
+    /// Checks that `arch` is a candidate of this space: one width per stage among its
+    /// choices, one gene per block with an offered operator and ratio.
+    public func validate(_ arch: Architecture) throws {
+        guard arch.widths.count == stages.count else {
+            throw ArchitectureError.invalid("\(arch.widths.count) stage widths for \(stages.count) stages")
+        }
+        for (i, (w, stage)) in zip(arch.widths, stages).enumerated() where !stage.widths.contains(w) {
+            throw ArchitectureError.invalid("stage \(i) width \(w) is not one of \(stage.widths) (largest allocated \(stage.widths.max()!))")
+        }
+        let slots = blocks
+        guard arch.genes.count == slots.count else {
+            throw ArchitectureError.invalid("\(arch.genes.count) block genes for \(slots.count) blocks")
+        }
+        for (slot, gene) in zip(slots, arch.genes) {
+            guard slot.operators.contains(gene.op) else {
+                throw ArchitectureError.invalid("block \(slot.index) operator \(gene.op) is not one of \(slot.operators.map(\.description))")
+            }
+            guard slot.middleRatios.contains(gene.ratioTenths) else {
+                throw ArchitectureError.invalid("block \(slot.index) ratio \(Architecture.ratioText(gene.ratioTenths)) is not one of \(slot.middleRatios.map(Architecture.ratioText))")
+            }
+        }
+    }
+
+    /// Active (input, output, middle) widths of every block of `arch`.
+    public func blockWidths(_ arch: Architecture) -> [(input: Int, output: Int, middle: Int)] {
+        var input = stem.channels
+        return zip(blocks, arch.genes).map { slot, gene in
+            let output = arch.widths[slot.stage]
+            defer { input = output }
+            return (input, output, slot.middleWidth(gene.op, input: input, output: output, ratioTenths: gene.ratioTenths))
+        }
+    }
+}
+
+import Foundation

@@ -1,0 +1,113 @@
+/// Analytic cost of an architecture, without running it (the SPOS / MetaPruning
+/// convention): MACs of convolutions and the linear layer per image (BN, ReLU, pooling,
+/// shuffle, additions not counted); parameters = active conv weights + BN gamma/beta of
+/// active channels + linear weight and bias (running statistics not counted).
+public struct Cost: Equatable, Hashable, Codable, Sendable {
+    public var macs: Int
+    public var parameters: Int
+    public init(macs: Int, parameters: Int) { self.macs = macs; self.parameters = parameters }
+
+    static func + (a: Cost, b: Cost) -> Cost { Cost(macs: a.macs + b.macs, parameters: a.parameters + b.parameters) }
+}
+
+extension SearchSpace {
+    /// Cost of one block at active widths.
+    public func cost(slot: BlockSlot, op: Operator, input cin: Int, output cout: Int, middle mid: Int) -> Cost {
+        let k = op.kernel
+        let i2 = slot.inputSize * slot.inputSize
+        let o2 = slot.outputSize * slot.outputSize
+        var macs = 0, params = 0
+        switch op {
+        case .shuffle, .xception:
+            let mIn: Int, mOut: Int
+            if slot.stride == 1 && cin == cout {
+                mIn = cout / 2; mOut = cout / 2
+            } else {
+                mIn = cin; mOut = cout - cin
+                // projection branch: dw kxk stride 2 + BN + 1x1 cin->cin + BN
+                macs += k * k * cin * o2 + cin * cin * o2
+                params += k * k * cin + 2 * cin + cin * cin + 2 * cin
+            }
+            if case .xception = op {
+                macs += 9 * mIn * o2 + mIn * mid * o2 + 9 * mid * o2 + mid * mid * o2 + 9 * mid * o2 + mid * mOut * o2
+                params += 9 * mIn + 2 * mIn + mIn * mid + 2 * mid + 9 * mid + 2 * mid + mid * mid + 2 * mid
+                    + 9 * mid + 2 * mid + mid * mOut + 2 * mOut
+            } else {
+                // The first 1x1 runs before the (possibly strided) depthwise: input resolution.
+                macs += mIn * mid * i2 + k * k * mid * o2 + mid * mOut * o2
+                params += mIn * mid + 2 * mid + k * k * mid + 2 * mid + mid * mOut + 2 * mOut
+            }
+        case .invertedResidual:
+            macs += cin * mid * i2 + k * k * mid * o2 + mid * cout * o2
+            params += cin * mid + 2 * mid + k * k * mid + 2 * mid + mid * cout + 2 * cout
+        }
+        return Cost(macs: macs, parameters: params)
+    }
+
+    public func cost(_ arch: Architecture) -> Cost {
+        let s1 = Self.convOutput(inputSize, kernel: stem.kernel, stride: stem.stride)
+        var total = Cost(macs: stem.kernel * stem.kernel * inputChannels * stem.channels * s1 * s1,
+                         parameters: stem.kernel * stem.kernel * inputChannels * stem.channels + 2 * stem.channels)
+        for (slot, (gene, w)) in zip(blocks, zip(arch.genes, blockWidths(arch))) {
+            total = total + cost(slot: slot, op: gene.op, input: w.input, output: w.output, middle: w.middle)
+        }
+        let last = arch.widths.last ?? stem.channels
+        let f2 = finalSize * finalSize
+        total = total + Cost(macs: last * head.channels * f2 + head.channels * classes,
+                             parameters: last * head.channels + 2 * head.channels + head.channels * classes + classes)
+        return total
+    }
+
+    /// The cheapest (or dearest) candidate by MACs: extreme widths everywhere (costs grow
+    /// with width), then per block the extreme gene (ties: the earlier operator / ratio).
+    public func extreme(largest: Bool) -> Architecture {
+        let widths = stages.map { largest ? $0.widths.max()! : $0.widths.min()! }
+        var genes: [Architecture.Gene] = []
+        var input = stem.channels
+        for slot in blocks {
+            let output = widths[slot.stage]
+            var best: (Int, Architecture.Gene)?
+            for op in slot.operators {
+                for r in slot.middleRatios {
+                    let mid = slot.middleWidth(op, input: input, output: output, ratioTenths: r)
+                    let m = cost(slot: slot, op: op, input: input, output: output, middle: mid).macs
+                    if best == nil || (largest ? m > best!.0 : m < best!.0) { best = (m, Architecture.Gene(op: op, ratioTenths: r)) }
+                }
+            }
+            genes.append(best!.1)
+            input = output
+        }
+        return Architecture(widths: widths, genes: genes)
+    }
+
+    public var smallest: Architecture { extreme(largest: false) }
+    public var largest: Architecture { extreme(largest: true) }
+
+    /// log10 of the number of distinct candidates.
+    public var log10Candidates: Double {
+        var l = 0.0
+        for s in stages { l += log10(Double(s.widths.count)) }
+        for b in blocks { l += log10(Double(b.operators.count * b.middleRatios.count)) }
+        return l
+    }
+}
+
+/// Where random draws come from (the engine's RNG conforms; this module imports nothing numeric).
+public protocol RandomSource: AnyObject {
+    func int(below n: Int) -> Int
+}
+
+extension SearchSpace {
+    /// A uniformly random candidate (SPOS): width, operator and ratio drawn independently.
+    /// Draw order: every stage width, then per block its operator and ratio.
+    public func randomArchitecture(_ rng: RandomSource) -> Architecture {
+        let widths = stages.map { $0.widths.count == 1 ? $0.widths[0] : $0.widths[rng.int(below: $0.widths.count)] }
+        let genes = blocks.map { slot in
+            Architecture.Gene(op: slot.operators[rng.int(below: slot.operators.count)],
+                              ratioTenths: slot.middleRatios[rng.int(below: slot.middleRatios.count)])
+        }
+        return Architecture(widths: widths, genes: genes)
+    }
+}
+
+import Foundation

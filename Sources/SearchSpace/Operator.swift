@@ -1,0 +1,53 @@
+/// A candidate operator of a choice block.
+///  - `shuffle(kernel:)`: ShuffleNetV2 block (SPOS "shuffle-k"): 1x1, depthwise k, 1x1.
+///  - `xception`: ShuffleNetV2 Xception block: three depthwise 3x3 + 1x1 pairs.
+///  - `invertedResidual(kernel:expansion:)`: MobileNetV2 block: 1x1 expand, depthwise k,
+///    1x1 project (no ReLU after the projection), identity shortcut when shapes allow.
+public enum Operator: Hashable, Sendable, CustomStringConvertible {
+    case shuffle(kernel: Int)
+    case xception
+    case invertedResidual(kernel: Int, expansion: Int)
+
+    public static let kernels = [3, 5, 7]
+
+    /// Depthwise kernel of the main branch (and of the stride-2 projection branch).
+    public var kernel: Int {
+        switch self {
+        case let .shuffle(k): return k
+        case .xception: return 3
+        case let .invertedResidual(k, _): return k
+        }
+    }
+
+    public var isShuffleFamily: Bool {
+        if case .invertedResidual = self { return false }
+        return true
+    }
+
+    /// Names in files and on the command line: shuffle3, shuffle5, shuffle7, xception,
+    /// mbconv3_e3, mbconv5_e6, ... (kernel 3/5/7, expansion 1-8).
+    public var description: String {
+        switch self {
+        case let .shuffle(k): return "shuffle\(k)"
+        case .xception: return "xception"
+        case let .invertedResidual(k, e): return "mbconv\(k)_e\(e)"
+        }
+    }
+
+    public init?(name: String) {
+        if name == "xception" { self = .xception; return }
+        if name.hasPrefix("shuffle"), let k = Int(name.dropFirst(7)), Operator.kernels.contains(k) {
+            self = .shuffle(kernel: k); return
+        }
+        if name.hasPrefix("mbconv") {
+            let parts = name.dropFirst(6).split(separator: "_")
+            if parts.count == 2, let k = Int(parts[0]), Operator.kernels.contains(k),
+               parts[1].hasPrefix("e"), let e = Int(parts[1].dropFirst()), (1...8).contains(e) {
+                self = .invertedResidual(kernel: k, expansion: e); return
+            }
+        }
+        return nil
+    }
+
+    public static let nameHelp = "shuffle3, shuffle5, shuffle7, xception, or mbconvK_eE with K in 3/5/7 and E in 1...8"
+}

@@ -1,0 +1,20 @@
+extension SearchSpace {
+    /// The reference supernet of ../shared/bench/peer_torch.py: stem 16, stages [32, 64, 128]
+    /// (fixed) of 2 blocks each, 4 operators and 10 middle ratios per block, head 256.
+    /// `search-spaces/fmnist-shufflenet.yaml` with every stage fixed to its largest width.
+    public static var reference: SearchSpace {
+        let ops: [Operator] = [.shuffle(kernel: 3), .shuffle(kernel: 5), .shuffle(kernel: 7), .xception]
+        let ratios = Array(stride(from: 2, through: 20, by: 2))
+        return SearchSpace(
+            name: "reference", inputChannels: 1, inputSize: 28, classes: 10, stem: Stem(channels: 16),
+            stages: [32, 64, 128].map { Stage(blocks: 2, stride: 2, widths: [$0], operators: ops, middleRatios: ratios) },
+            head: Head(channels: 256))
+    }
+
+    /// This space with every stage's width fixed to `widths[i]` (or its largest).
+    public func fixingWidths(_ widths: [Int]? = nil) -> SearchSpace {
+        var s = self
+        for i in s.stages.indices { s.stages[i].widths = [widths?[i] ?? s.stages[i].widths.max()!] }
+        return s
+    }
+}

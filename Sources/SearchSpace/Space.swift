@@ -1,0 +1,121 @@
+/// A search space: a fixed skeleton (input, stem, stages of choice blocks, head) and, per
+/// stage, the choices every block of it offers. One definition serves training, search,
+/// cost model and export. Loaded from YAML or JSON by `SpaceFile`; every field validated.
+public struct SearchSpace: Equatable, Sendable {
+    public var name: String
+    public var inputChannels: Int
+    public var inputSize: Int
+    public var classes: Int
+    public var stem: Stem
+    public var stages: [Stage]
+    public var head: Head
+
+    public struct Stem: Equatable, Sendable {
+        public var channels: Int
+        public var kernel: Int
+        public var stride: Int
+        public init(channels: Int, kernel: Int = 3, stride: Int = 1) {
+            self.channels = channels; self.kernel = kernel; self.stride = stride
+        }
+    }
+
+    public struct Stage: Equatable, Sendable {
+        public var blocks: Int
+        /// Stride of the stage's first block (the others have stride 1).
+        public var stride: Int
+        /// Output-channel choices, shared by every block of the stage (a coupled channel
+        /// group: blocks are chained and, for ShuffleNet, split/concatenated at that width).
+        public var widths: [Int]
+        public var operators: [Operator]
+        /// Middle-width ratios in tenths (e.g. 2, 4, ..., 20 for 0.2 ... 2.0).
+        public var middleRatios: [Int]
+
+        public init(blocks: Int, stride: Int, widths: [Int], operators: [Operator], middleRatios: [Int]) {
+            self.blocks = blocks; self.stride = stride; self.widths = widths
+            self.operators = operators; self.middleRatios = middleRatios
+        }
+    }
+
+    public struct Head: Equatable, Sendable {
+        public var channels: Int
+        public init(channels: Int) { self.channels = channels }
+    }
+
+    public init(name: String, inputChannels: Int, inputSize: Int, classes: Int, stem: Stem, stages: [Stage], head: Head) {
+        self.name = name; self.inputChannels = inputChannels; self.inputSize = inputSize
+        self.classes = classes; self.stem = stem; self.stages = stages; self.head = head
+    }
+
+    /// The static description of every choice block, in order.
+    public var blocks: [BlockSlot] {
+        var slots: [BlockSlot] = []
+        var size = Self.convOutput(inputSize, kernel: stem.kernel, stride: stem.stride)
+        var inputWidths = [stem.channels]
+        for (s, stage) in stages.enumerated() {
+            for b in 0..<stage.blocks {
+                let stride = b == 0 ? stage.stride : 1
+                let slot = BlockSlot(index: slots.count, stage: s, indexInStage: b, stride: stride,
+                                     inputSize: size, inputWidths: inputWidths, outputWidths: stage.widths,
+                                     operators: stage.operators, middleRatios: stage.middleRatios)
+                slots.append(slot)
+                size = slot.outputSize
+                inputWidths = stage.widths
+            }
+        }
+        return slots
+    }
+
+    /// Spatial size after a k x k convolution with padding k/2.
+    public static func convOutput(_ size: Int, kernel: Int, stride: Int) -> Int {
+        (size + 2 * (kernel / 2) - kernel) / stride + 1
+    }
+
+    /// Resolution entering the head.
+    public var finalSize: Int { blocks.last?.outputSize ?? Self.convOutput(inputSize, kernel: stem.kernel, stride: stem.stride) }
+}
+
+/// One choice block of a space, with the widths it can see.
+public struct BlockSlot: Equatable, Sendable {
+    public var index: Int
+    public var stage: Int
+    public var indexInStage: Int
+    public var stride: Int
+    public var inputSize: Int
+    /// Possible input widths (the previous stage's choices, or the stem's width).
+    public var inputWidths: [Int]
+    /// Possible output widths (this stage's choices).
+    public var outputWidths: [Int]
+    public var operators: [Operator]
+    public var middleRatios: [Int]
+
+    public init(index: Int, stage: Int, indexInStage: Int, stride: Int, inputSize: Int,
+                inputWidths: [Int], outputWidths: [Int], operators: [Operator], middleRatios: [Int]) {
+        self.index = index; self.stage = stage; self.indexInStage = indexInStage; self.stride = stride
+        self.inputSize = inputSize; self.inputWidths = inputWidths; self.outputWidths = outputWidths
+        self.operators = operators; self.middleRatios = middleRatios
+    }
+
+    public var outputSize: Int { SearchSpace.convOutput(inputSize, kernel: 3, stride: stride) }
+
+    /// Whether input and output widths are always equal (same stage, so the same choice).
+    public var widthPreserving: Bool { indexInStage > 0 }
+
+    /// Middle width of `op` for an active input/output width and a ratio in tenths.
+    ///  - ShuffleNet: max(1, floor(out/2 * r / 10)) (SPOS: base_mid = out // 2).
+    ///  - MobileNetV2: max(1, floor(in * expansion * r / 10)).
+    public func middleWidth(_ op: Operator, input: Int, output: Int, ratioTenths: Int) -> Int {
+        switch op {
+        case .shuffle, .xception: return max(1, (output / 2 * ratioTenths) / 10)
+        case let .invertedResidual(_, e): return max(1, (input * e * ratioTenths) / 10)
+        }
+    }
+
+    /// Largest middle width `op` can take in this slot (its allocation).
+    public func maxMiddleWidth(_ op: Operator) -> Int {
+        var m = 1
+        for i in inputWidths { for o in outputWidths { for r in middleRatios {
+            m = max(m, middleWidth(op, input: i, output: o, ratioTenths: r))
+        } } }
+        return m
+    }
+}

@@ -1,0 +1,200 @@
+import Layers
+import SearchSpace
+import TensorCore
+
+/// One candidate operator of one choice block, allocated at the largest widths its slot
+/// can see; runs on leading slices for the active input, output and middle widths.
+public protocol ChoiceOperator: ParameterContainer {
+    var norms: [BatchNorm] { get }
+    /// The block output (`output` channels) for input `x` and middle width `middle`.
+    func forward(_ x: FeatureMap, output: Int, middle: Int, mode: Mode) -> FeatureMap
+    /// Backward of the last `.training` forward: accumulates parameter gradients, returns dX.
+    func backward(_ dy: FeatureMap) -> FeatureMap
+}
+
+/// ShuffleNetV2 choice block (SPOS): shuffle-k or xception main branch.
+///   width-preserving, stride 1: a, b = split(x); y = shuffle(concat(a, main(b)))
+///   otherwise (stride 2):      y = concat(proj(x), main(x)), main makes out - in channels
+public final class ShuffleOperator: ChoiceOperator {
+    public let slot: BlockSlot
+    public let op: Operator
+    let main: Chain
+    let projection: Chain?
+    private let concat = ChannelConcat()
+    private let interleave = ChannelInterleave()
+    private let gradInputBuffer = ScratchBuffer()
+    private var splitForm = true
+
+    public init(name: String, slot: BlockSlot, op: Operator) {
+        precondition(op.isShuffleFamily, "ShuffleOperator for \(op)")
+        self.slot = slot
+        self.op = op
+        let maxIn = slot.inputWidths.max()!, maxOut = slot.outputWidths.max()!
+        let maxMid = slot.maxMiddleWidth(op)
+        let s = slot.stride
+        let split = s == 1
+        let mIn = split ? maxOut / 2 : maxIn
+        let mOut = split ? maxOut / 2 : maxOut - slot.inputWidths.min()!
+        let k = op.kernel
+        let m = name + ".main"
+        if op == .xception {
+            main = Chain([
+                .depthwise(DepthwiseConv2D(name: m + ".dw1", channels: mIn, kernel: 3, stride: s)),
+                .norm(BatchNorm(name: m + ".bn1", channels: mIn)),
+                .conv(Conv2D(name: m + ".pw1", inputChannels: mIn, outputChannels: maxMid, kernel: 1), .middle),
+                .norm(BatchNorm(name: m + ".bn2", channels: maxMid, relu: true)),
+                .depthwise(DepthwiseConv2D(name: m + ".dw2", channels: maxMid, kernel: 3)),
+                .norm(BatchNorm(name: m + ".bn3", channels: maxMid)),
+                .conv(Conv2D(name: m + ".pw2", inputChannels: maxMid, outputChannels: maxMid, kernel: 1), .middle),
+                .norm(BatchNorm(name: m + ".bn4", channels: maxMid, relu: true)),
+                .depthwise(DepthwiseConv2D(name: m + ".dw3", channels: maxMid, kernel: 3)),
+                .norm(BatchNorm(name: m + ".bn5", channels: maxMid)),
+                .conv(Conv2D(name: m + ".pw3", inputChannels: maxMid, outputChannels: mOut, kernel: 1), .output),
+                .norm(BatchNorm(name: m + ".bn6", channels: mOut, relu: true)),
+            ])
+        } else {
+            main = Chain([
+                .conv(Conv2D(name: m + ".pw1", inputChannels: mIn, outputChannels: maxMid, kernel: 1), .middle),
+                .norm(BatchNorm(name: m + ".bn1", channels: maxMid, relu: true)),
+                .depthwise(DepthwiseConv2D(name: m + ".dw", channels: maxMid, kernel: k, stride: s)),
+                .norm(BatchNorm(name: m + ".bn2", channels: maxMid)),
+                .conv(Conv2D(name: m + ".pw2", inputChannels: maxMid, outputChannels: mOut, kernel: 1), .output),
+                .norm(BatchNorm(name: m + ".bn3", channels: mOut, relu: true)),
+            ])
+        }
+        if !split {
+            let p = name + ".proj"
+            projection = Chain([
+                .depthwise(DepthwiseConv2D(name: p + ".dw", channels: maxIn, kernel: k, stride: 2)),
+                .norm(BatchNorm(name: p + ".bn1", channels: maxIn)),
+                .conv(Conv2D(name: p + ".pw", inputChannels: maxIn, outputChannels: maxIn, kernel: 1), .input),
+                .norm(BatchNorm(name: p + ".bn2", channels: maxIn, relu: true)),
+            ])
+        } else {
+            projection = nil
+        }
+    }
+
+    public var parameters: [Parameter] { (projection?.parameters ?? []) + main.parameters }
+    public var norms: [BatchNorm] { (projection?.norms ?? []) + main.norms }
+
+    public func forward(_ x: FeatureMap, output: Int, middle: Int, mode: Mode) -> FeatureMap {
+        if let projection {
+            precondition(output > x.channels, "\(op) stride 2: output \(output) must exceed input \(x.channels)")
+            splitForm = false
+            let p = projection.forward(x, middle: middle, output: x.channels, mode: mode)
+            let m = main.forward(x, middle: middle, output: output - x.channels, mode: mode)
+            return Profiler.measure(.channelOps) { concat.forward([p, m]) }
+        }
+        precondition(output == x.channels, "\(op) stride 1: output \(output) must equal input \(x.channels)")
+        splitForm = true
+        let half = x.channels / 2
+        let a = x.channels(0..<half)
+        let m = main.forward(x.channels(half..<x.channels), middle: middle, output: half, mode: mode)
+        return Profiler.measure(.channelOps) { interleave.forward(a, m) }
+    }
+
+    public func backward(_ dy: FeatureMap) -> FeatureMap {
+        if !splitForm, let projection {
+            let parts = concat.backward(dy)
+            let dp = projection.backward(parts[0])
+            let dm = main.backward(parts[1])
+            let dx = gradInputBuffer.featureMap(channels: dp.channels, height: dp.height, width: dp.width, batch: dp.batch)
+            Profiler.measure(.channelOps) {
+                Elementwise.add(dp.pointer, dm.pointer, into: dx.pointer, count: dx.count)
+            }
+            return dx
+        }
+        let half = dy.channels / 2
+        let dx = gradInputBuffer.featureMap(channels: dy.channels, height: dy.height, width: dy.width, batch: dy.batch)
+        // The passthrough half's gradient goes straight into dx; the main branch's is split out.
+        let dm = Profiler.measure(.channelOps) { interleave.backward(dy, gradFirst: dx.channels(0..<half)) }
+        let db = main.backward(dm)
+        Profiler.measure(.channelOps) {
+            Elementwise.copy(db.pointer, dx.channels(half..<dx.channels).pointer, count: db.count)
+        }
+        return dx
+    }
+}
+
+/// MobileNetV2 inverted residual: 1x1 expand + BN + ReLU, depthwise k (stride s) + BN +
+/// ReLU, 1x1 project + BN (linear); identity shortcut when stride 1 and the input width
+/// equals the output width.
+public final class InvertedResidualOperator: ChoiceOperator {
+    public let slot: BlockSlot
+    public let op: Operator
+    let main: Chain
+    private let output = ScratchBuffer()
+    private let gradInputBuffer = ScratchBuffer()
+    private var residual = false
+
+    public init(name: String, slot: BlockSlot, op: Operator) {
+        precondition(!op.isShuffleFamily, "InvertedResidualOperator for \(op)")
+        self.slot = slot
+        self.op = op
+        let maxIn = slot.inputWidths.max()!, maxOut = slot.outputWidths.max()!
+        let maxMid = slot.maxMiddleWidth(op)
+        main = Chain([
+            .conv(Conv2D(name: name + ".expand", inputChannels: maxIn, outputChannels: maxMid, kernel: 1), .middle),
+            .norm(BatchNorm(name: name + ".bn1", channels: maxMid, relu: true)),
+            .depthwise(DepthwiseConv2D(name: name + ".dw", channels: maxMid, kernel: op.kernel, stride: slot.stride)),
+            .norm(BatchNorm(name: name + ".bn2", channels: maxMid, relu: true)),
+            .conv(Conv2D(name: name + ".project", inputChannels: maxMid, outputChannels: maxOut, kernel: 1), .output),
+            .norm(BatchNorm(name: name + ".bn3", channels: maxOut)),
+        ])
+    }
+
+    public var parameters: [Parameter] { main.parameters }
+    public var norms: [BatchNorm] { main.norms }
+
+    public func forward(_ x: FeatureMap, output width: Int, middle: Int, mode: Mode) -> FeatureMap {
+        let m = main.forward(x, middle: middle, output: width, mode: mode)
+        residual = slot.stride == 1 && x.channels == width
+        guard residual else { return m }
+        let y = output.featureMap(channels: m.channels, height: m.height, width: m.width, batch: m.batch,
+                                  reserveChannels: slot.outputWidths.max()!)
+        Profiler.measure(.channelOps) { Elementwise.add(x.pointer, m.pointer, into: y.pointer, count: y.count) }
+        return y
+    }
+
+    public func backward(_ dy: FeatureMap) -> FeatureMap {
+        let dm = main.backward(dy)
+        guard residual else { return dm }
+        let dx = gradInputBuffer.featureMap(channels: dm.channels, height: dm.height, width: dm.width, batch: dm.batch,
+                                            reserveChannels: slot.inputWidths.max()!)
+        Profiler.measure(.channelOps) { Elementwise.add(dm.pointer, dy.pointer, into: dx.pointer, count: dx.count) }
+        return dx
+    }
+}
+
+/// A choice block: one operator per candidate of its slot.
+final class ChoiceBlock: ParameterContainer {
+    let slot: BlockSlot
+    let operators: [ChoiceOperator]
+    private var lastOperator: Int?
+
+    init(name: String, slot: BlockSlot) {
+        self.slot = slot
+        operators = slot.operators.enumerated().map { i, op -> ChoiceOperator in
+            op.isShuffleFamily ? ShuffleOperator(name: "\(name).ops.\(i)", slot: slot, op: op)
+                : InvertedResidualOperator(name: "\(name).ops.\(i)", slot: slot, op: op)
+        }
+    }
+
+    var parameters: [Parameter] { operators.flatMap(\.parameters) }
+    var norms: [BatchNorm] { operators.flatMap(\.norms) }
+
+    func forward(_ x: FeatureMap, gene: Architecture.Gene, output: Int, mode: Mode) -> FeatureMap {
+        guard let i = slot.operators.firstIndex(of: gene.op) else {
+            preconditionFailure("block \(slot.index): operator \(gene.op) not in \(slot.operators)")
+        }
+        lastOperator = i
+        let middle = slot.middleWidth(gene.op, input: x.channels, output: output, ratioTenths: gene.ratioTenths)
+        return operators[i].forward(x, output: output, middle: middle, mode: mode)
+    }
+
+    func backward(_ dy: FeatureMap) -> FeatureMap {
+        guard let i = lastOperator else { preconditionFailure("choice block \(slot.index): backward without forward") }
+        return operators[i].backward(dy)
+    }
+}

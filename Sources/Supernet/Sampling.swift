@@ -1,0 +1,106 @@
+import SearchSpace
+import TensorCore
+
+/// How training picks the path of each step.
+public enum SamplingStrategy: Equatable, Sendable, Codable, CustomStringConvertible {
+    /// SPOS: width, operator and ratio uniform and independent per step.
+    case uniform
+    /// Uniform, rejected until the MACs fall inside the band (what SPOS's code does).
+    case flopsBand(minMACs: Int, maxMACs: Int)
+    /// FairNAS strict fairness: in each round of K steps (K = most operators of any
+    /// block), every block uses each of its operators exactly once; widths and ratios uniform.
+    case fair
+    /// BigNAS sandwich: a repeating cycle of largest, smallest, random.
+    case sandwich
+
+    public var description: String {
+        switch self {
+        case .uniform: return "uniform"
+        case let .flopsBand(lo, hi): return "flops-band:\(lo)-\(hi)"
+        case .fair: return "fair"
+        case .sandwich: return "sandwich"
+        }
+    }
+}
+
+public enum SamplingError: Error, CustomStringConvertible, Equatable {
+    case emptyBand(minMACs: Int, maxMACs: Int, cheapest: Int, dearest: Int)
+    case bandTooNarrow(minMACs: Int, maxMACs: Int, tries: Int)
+
+    public var description: String {
+        switch self {
+        case let .emptyBand(lo, hi, cheapest, dearest):
+            return "FLOPs band \(lo)...\(hi) MACs misses the space (cheapest candidate \(cheapest), dearest \(dearest))"
+        case let .bandTooNarrow(lo, hi, tries):
+            return "FLOPs band \(lo)...\(hi) MACs: no candidate in \(tries) uniform draws; widen the band"
+        }
+    }
+}
+
+/// Draws training paths by a strategy. Its only state besides the RNG is the position in
+/// a fairness round or sandwich cycle, captured in `state` for checkpoints.
+public final class ArchitectureSampler {
+    public let space: SearchSpace
+    public let strategy: SamplingStrategy
+    /// Fair: per block, this round's operator order; sandwich: unused.
+    public private(set) var roundOrder: [[Int]] = []
+    /// Steps taken in the current round / cycle.
+    public private(set) var position = 0
+    public static let maxTries = 10_000
+
+    public init(space: SearchSpace, strategy: SamplingStrategy) throws {
+        self.space = space
+        self.strategy = strategy
+        if case let .flopsBand(lo, hi) = strategy {
+            let cheapest = space.cost(space.smallest).macs, dearest = space.cost(space.largest).macs
+            guard lo <= hi, hi >= cheapest, lo <= dearest else {
+                throw SamplingError.emptyBand(minMACs: lo, maxMACs: hi, cheapest: cheapest, dearest: dearest)
+            }
+        }
+    }
+
+    public struct State: Codable, Equatable, Sendable {
+        public var roundOrder: [[Int]]
+        public var position: Int
+    }
+
+    public var state: State { State(roundOrder: roundOrder, position: position) }
+    public func restore(_ s: State) { roundOrder = s.roundOrder; position = s.position }
+
+    private var roundLength: Int { space.blocks.map(\.operators.count).max() ?? 1 }
+
+    public func next(rng: RNG) throws -> Architecture {
+        switch strategy {
+        case .uniform:
+            return space.randomArchitecture(rng)
+        case let .flopsBand(lo, hi):
+            for _ in 0..<Self.maxTries {
+                let a = space.randomArchitecture(rng)
+                let m = space.cost(a).macs
+                if m >= lo && m <= hi { return a }
+            }
+            throw SamplingError.bandTooNarrow(minMACs: lo, maxMACs: hi, tries: Self.maxTries)
+        case .fair:
+            if position == 0 || roundOrder.isEmpty {
+                roundOrder = space.blocks.map { slot in
+                    // Each operator once per round; blocks with fewer operators than the round
+                    // is long repeat a fresh permutation.
+                    var order: [Int] = []
+                    while order.count < roundLength { order += rng.permutation(slot.operators.count) }
+                    return Array(order.prefix(roundLength))
+                }
+            }
+            var a = space.randomArchitecture(rng)
+            for (b, slot) in space.blocks.enumerated() { a.genes[b].op = slot.operators[roundOrder[b][position]] }
+            position = (position + 1) % roundLength
+            return a
+        case .sandwich:
+            defer { position = (position + 1) % 3 }
+            switch position {
+            case 0: return space.largest
+            case 1: return space.smallest
+            default: return space.randomArchitecture(rng)
+            }
+        }
+    }
+}

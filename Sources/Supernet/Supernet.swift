@@ -1,0 +1,117 @@
+import Layers
+import SearchSpace
+import TensorCore
+
+extension RNG: RandomSource {}
+
+/// The weight-sharing supernet of a search space: stem conv + BN + ReLU; one choice block
+/// per slot (every candidate operator owns its weights, allocated at the largest widths);
+/// conv1x1 head + BN + ReLU; global average pool; linear classifier with bias.
+/// Input maps are [C, H, W, N] (channel-major).
+public final class Supernet: ParameterContainer {
+    public let space: SearchSpace
+    let stem: Conv2D
+    let stemNorm: BatchNorm
+    let blocks: [ChoiceBlock]
+    let head: Conv2D
+    let headNorm: BatchNorm
+    let pool = GlobalAveragePool()
+    let classifier: Linear
+
+    /// Images per chunk when inference runs a large batch: each chunk's activations stay in
+    /// cache, and the buffers stay at training-batch size (running statistics make
+    /// inference per-sample, so chunking changes nothing numerically).
+    public var inferenceChunk = 100
+    private let chunkInput = ScratchBuffer()
+    private let chunkLogits = ScratchBuffer()
+
+    public init(space: SearchSpace, rng: RNG) {
+        self.space = space
+        stem = Conv2D(name: "stem.conv", inputChannels: space.inputChannels, outputChannels: space.stem.channels,
+                      kernel: space.stem.kernel, stride: space.stem.stride)
+        stemNorm = BatchNorm(name: "stem.bn", channels: space.stem.channels, relu: true)
+        blocks = space.blocks.map { ChoiceBlock(name: "blocks.\($0.index)", slot: $0) }
+        let lastMax = space.stages.last?.widths.max() ?? space.stem.channels
+        head = Conv2D(name: "head.conv", inputChannels: lastMax, outputChannels: space.head.channels, kernel: 1)
+        headNorm = BatchNorm(name: "head.bn", channels: space.head.channels, relu: true)
+        classifier = Linear(name: "fc", inputFeatures: space.head.channels, outputFeatures: space.classes)
+        initialize(rng: rng)
+    }
+
+    /// Every parameter, in a fixed order (checkpoints rely on it).
+    public var parameters: [Parameter] {
+        stem.parameters + stemNorm.parameters + blocks.flatMap(\.parameters)
+            + head.parameters + headNorm.parameters + classifier.parameters
+    }
+
+    public var norms: [BatchNorm] { [stemNorm] + blocks.flatMap(\.norms) + [headNorm] }
+
+    /// PyTorch-like init: kaiming normal (fan_out, relu) for conv weights on the max-size
+    /// tensors, BN gamma 1 / beta 0, linear weight N(0, 0.01), bias 0.
+    public func initialize(rng: RNG) {
+        for p in parameters where p.shape.count == 4 {
+            p.initializeKaiming(fanOut: p.shape[0] * p.shape[2] * p.shape[3], rng: rng)
+        }
+        classifier.weight.initializeNormal(std: 0.01, rng: rng)
+    }
+
+    /// Logits [classes, 1, 1, N] of `arch` on `images`.
+    public func forward(_ images: FeatureMap, arch: Architecture, mode: Mode) -> FeatureMap {
+        guard mode == .inference && images.batch > inferenceChunk + inferenceChunk / 2 else {
+            return forwardBatch(images, arch: arch, mode: mode)
+        }
+        let n = images.batch
+        let out = chunkLogits.featureMap(channels: space.classes, height: 1, width: 1, batch: n)
+        var start = 0
+        while start < n {
+            let m = min(inferenceChunk, n - start)
+            // Batch is innermost: gather the chunk's columns of every (c, h, w) row.
+            let x = chunkInput.featureMap(channels: images.channels, height: images.height, width: images.width, batch: m)
+            for row in 0..<(images.channels * images.height * images.width) {
+                (x.pointer + row * m).update(from: images.pointer + row * n + start, count: m)
+            }
+            let logits = forwardBatch(x, arch: arch, mode: mode)
+            for c in 0..<space.classes {
+                (out.pointer + c * n + start).update(from: logits.pointer + c * m, count: m)
+            }
+            start += m
+        }
+        return out
+    }
+
+    private func forwardBatch(_ images: FeatureMap, arch: Architecture, mode: Mode) -> FeatureMap {
+        precondition(arch.genes.count == blocks.count && arch.widths.count == space.stages.count,
+                     "architecture has \(arch.widths.count) widths / \(arch.genes.count) genes for \(space.stages.count) stages / \(blocks.count) blocks")
+        precondition(images.channels == space.inputChannels && images.height == space.inputSize && images.width == space.inputSize,
+                     "input \(images.shapeDescription), expected [C \(space.inputChannels), H \(space.inputSize), W \(space.inputSize)]")
+        // Inference folds each BN into the convolution before it.
+        let fold = mode == .inference
+        var x = stem.forward(images, outputChannels: space.stem.channels, mode: mode,
+                             epilogue: fold ? stemNorm.inferenceEpilogue(channels: space.stem.channels) : nil)
+        if !fold { x = stemNorm.forward(x, mode: mode) }
+        for (block, gene) in zip(blocks, arch.genes) {
+            x = block.forward(x, gene: gene, output: arch.widths[block.slot.stage], mode: mode)
+        }
+        x = head.forward(x, outputChannels: space.head.channels, mode: mode,
+                         epilogue: fold ? headNorm.inferenceEpilogue(channels: space.head.channels) : nil)
+        if !fold { x = headNorm.forward(x, mode: mode) }
+        return Profiler.measure(.poolAndLinear) { classifier.forward(pool.forward(x, mode: mode), mode: mode) }
+    }
+
+    /// Backward of the last `.training` forward, from d(loss)/d(logits).
+    public func backward(_ gradLogits: FeatureMap) {
+        var g = Profiler.measure(.poolAndLinear) { pool.backward(classifier.backward(gradLogits)!) }
+        g = headNorm.backward(g)
+        g = head.backward(g)!
+        for block in blocks.reversed() { g = block.backward(g) }
+        g = stemNorm.backward(g)
+        stem.backward(g, inputGradient: false)
+    }
+
+    /// BN recalibration for `arch`: reset every BN's running statistics, then average the
+    /// batch statistics cumulatively over `batches` (forward in `.calibrating` mode).
+    public func recalibrate(arch: Architecture, batches: [FeatureMap]) {
+        for bn in norms { bn.resetRunningStatistics() }
+        for b in batches { _ = forward(b, arch: arch, mode: .calibrating) }
+    }
+}
