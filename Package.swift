@@ -28,12 +28,14 @@ let package = Package(
         .target(name: "Data", dependencies: ["TensorCore", "CZlib"], swiftSettings: engineFlags),
         // The search space imports nothing numeric: search and cost model stay engine-free.
         .target(name: "SearchSpace", dependencies: [.product(name: "Yams", package: "Yams")]),
-        .target(name: "Supernet", dependencies: ["TensorCore", "Layers", "Data", "SearchSpace"], swiftSettings: engineFlags),
+        // Run directories: atomic files, lock, checkpoint container, metrics, progress.
+        .target(name: "Runs", dependencies: ["CZlib"]),
+        .target(name: "Supernet", dependencies: ["TensorCore", "Layers", "Data", "SearchSpace", "Runs"], swiftSettings: engineFlags),
         .target(name: "Bench", dependencies: ["TensorCore", "Layers", "SearchSpace", "Supernet"], swiftSettings: engineFlags),
         .executableTarget(
             name: "pare",
             dependencies: [
-                "TensorCore", "Layers", "Data", "SearchSpace", "Supernet", "Bench",
+                "TensorCore", "Layers", "Data", "SearchSpace", "Runs", "Supernet", "Bench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: engineFlags),
@@ -42,7 +44,7 @@ let package = Package(
         .testTarget(name: "LayersTests", dependencies: ["Layers", "_TestSupport"], swiftSettings: engineFlags),
         .testTarget(name: "DataTests", dependencies: ["Data", "_TestSupport"], swiftSettings: engineFlags),
         .testTarget(name: "SearchSpaceTests", dependencies: ["SearchSpace"]),
-        .testTarget(name: "SupernetTests", dependencies: ["Supernet", "SearchSpace", "Data", "_TestSupport"], swiftSettings: engineFlags),
+        .testTarget(name: "SupernetTests", dependencies: ["Supernet", "SearchSpace", "Data", "Runs", "_TestSupport"], swiftSettings: engineFlags),
         // Runs the built binary; depending on `pare` makes `swift test` build it first.
         .testTarget(name: "CLITests", dependencies: ["pare"]),
     ]

@@ -1,7 +1,7 @@
 /// A search space: a fixed skeleton (input, stem, stages of choice blocks, head) and, per
 /// stage, the choices every block of it offers. One definition serves training, search,
 /// cost model and export. Loaded from YAML or JSON by `SpaceFile`; every field validated.
-public struct SearchSpace: Equatable, Sendable {
+public struct SearchSpace: Equatable, Sendable, Codable {
     public var name: String
     public var inputChannels: Int
     public var inputSize: Int
@@ -10,7 +10,7 @@ public struct SearchSpace: Equatable, Sendable {
     public var stages: [Stage]
     public var head: Head
 
-    public struct Stem: Equatable, Sendable {
+    public struct Stem: Equatable, Sendable, Codable {
         public var channels: Int
         public var kernel: Int
         public var stride: Int
@@ -19,7 +19,7 @@ public struct SearchSpace: Equatable, Sendable {
         }
     }
 
-    public struct Stage: Equatable, Sendable {
+    public struct Stage: Equatable, Sendable, Codable {
         public var blocks: Int
         /// Stride of the stage's first block (the others have stride 1).
         public var stride: Int
@@ -36,7 +36,7 @@ public struct SearchSpace: Equatable, Sendable {
         }
     }
 
-    public struct Head: Equatable, Sendable {
+    public struct Head: Equatable, Sendable, Codable {
         public var channels: Int
         public init(channels: Int) { self.channels = channels }
     }

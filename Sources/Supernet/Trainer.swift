@@ -5,6 +5,7 @@ import TensorCore
 /// The training recipe of the reference: SGD (momentum 0.9, Nesterov, weight decay 4e-5
 /// on conv/linear weights), per-step cosine learning rate from 0.1, label smoothing 0.1.
 public struct Recipe: Codable, Equatable, Sendable {
+    // (Stored in run.json; resuming with a different recipe is refused.)
     public var optimizer = SGD()
     public var learningRate: Float = 0.1
     public var labelSmoothing: Float = 0.1
@@ -31,6 +32,9 @@ public final class SupernetTrainer {
         parameters = network.parameters
         step = startStep
     }
+
+    /// Continue from a checkpoint's step (the learning-rate schedule's position).
+    public func resume(at step: Int) { self.step = step }
 
     public struct StepResult: Sendable {
         public var loss: Double

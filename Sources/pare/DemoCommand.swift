@@ -2,6 +2,7 @@ import ArgumentParser
 import Data
 import Foundation
 import Layers
+import Runs
 import SearchSpace
 import Supernet
 import TensorCore
@@ -55,7 +56,7 @@ struct DemoCommand: ParsableCommand {
             guard totalSteps > 0 else { throw UserError("\(train.count) training images make no batch of \(recipe.batchSize)") }
             let trainer = SupernetTrainer(network: net, recipe: recipe, totalSteps: totalSteps)
             let metrics = try MetricsLog(directory: runDirectory, file: "train.jsonl")
-            let progress = Progress(total: totalSteps)
+            let progress = Progress(total: totalSteps, log: logLine)
             let trainStart = Date()
             var recentLoss: [Double] = []
             for epoch in 0..<epochs {

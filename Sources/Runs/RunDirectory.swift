@@ -1,0 +1,88 @@
+import Foundation
+
+/// A run's directory: `run.json` (configuration, written once), `lock` (held while a
+/// process writes here), `checkpoints/ckpt-STEP.bin` (the newest K kept), `train.jsonl`,
+/// `summary.json`.
+public final class RunDirectory {
+    public let path: String
+    private var lockDescriptor: Int32 = -1
+
+    public init(path: String) throws {
+        self.path = path
+        do {
+            try FileManager.default.createDirectory(atPath: checkpointDirectory, withIntermediateDirectories: true)
+        } catch {
+            throw RunError.io(path: path, message: "cannot create the run directory (\(error.localizedDescription))")
+        }
+    }
+
+    deinit { unlock() }
+
+    public func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
+    public var checkpointDirectory: String { file("checkpoints") }
+    public var configPath: String { file("run.json") }
+
+    /// Takes the run's lock (flock: released by the kernel if the process dies, even on
+    /// kill -9) or throws naming the holder.
+    public func lock() throws {
+        let lockPath = file("lock")
+        let fd = open(lockPath, O_RDWR | O_CREAT, 0o644)
+        guard fd >= 0 else { throw RunError.io(path: lockPath, message: "cannot open (errno \(errno))") }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let holder = (try? String(contentsOfFile: lockPath, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            close(fd)
+            throw RunError.locked(path: path, holder: holder.isEmpty ? "unknown process" : holder)
+        }
+        ftruncate(fd, 0)
+        let text = "pid \(getpid())\n"
+        _ = text.withCString { write(fd, $0, strlen($0)) }
+        lockDescriptor = fd
+    }
+
+    public func unlock() {
+        if lockDescriptor >= 0 {
+            flock(lockDescriptor, LOCK_UN)
+            close(lockDescriptor)
+            lockDescriptor = -1
+        }
+    }
+
+    /// Checkpoint files, newest (highest step) first.
+    public func checkpoints() -> [(step: Int, path: String)] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: checkpointDirectory)) ?? []
+        return names.compactMap { name -> (Int, String)? in
+            guard name.hasPrefix("ckpt-"), name.hasSuffix(".bin"),
+                  let step = Int(name.dropFirst(5).dropLast(4)) else { return nil }
+            return (step, (checkpointDirectory as NSString).appendingPathComponent(name))
+        }.sorted { $0.0 > $1.0 }
+    }
+
+    /// Writes a checkpoint atomically, then deletes all but the newest `keep`.
+    @discardableResult
+    public func writeCheckpoint(_ data: Data, step: Int, keep: Int) throws -> String {
+        let target = (checkpointDirectory as NSString).appendingPathComponent(String(format: "ckpt-%09d.bin", step))
+        try AtomicFile.write(data, to: target)
+        for old in checkpoints().dropFirst(max(keep, 1)) { try? FileManager.default.removeItem(atPath: old.path) }
+        return target
+    }
+}
+
+/// Ctrl-C (SIGINT) and SIGTERM as a flag the training loop polls, so it can write a
+/// checkpoint before exiting instead of dying mid-step.
+public enum Interrupt {
+    nonisolated(unsafe) private static var flag: sig_atomic_t = 0
+
+    public static func install() {
+        flag = 0
+        signal(SIGINT) { _ in Interrupt.flag = 1 }
+        signal(SIGTERM) { _ in Interrupt.flag = 1 }
+    }
+
+    public static var requested: Bool { flag != 0 }
+
+    /// Back to the default handlers (a second Ctrl-C then kills at once).
+    public static func uninstall() {
+        signal(SIGINT, SIG_DFL)
+        signal(SIGTERM, SIG_DFL)
+    }
+}

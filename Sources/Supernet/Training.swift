@@ -1,0 +1,248 @@
+import Data
+import Foundation
+import Layers
+import Runs
+import SearchSpace
+import TensorCore
+
+/// Everything that defines a supernet training run (stored in `run.json`; a resume must
+/// match it unless overridden).
+public struct TrainConfig: Codable, Equatable, Sendable {
+    public var space: SearchSpace
+    public var spaceFile: String
+    public var data: String
+    public var validation = 10_000
+    public var trainLimit = 0
+    public var epochs = 10
+    public var seed: UInt64 = 0
+    public var recipe = Recipe()
+    public var sampling = SamplingStrategy.uniform
+    public var augmentation = Augmentation.none
+    /// Random probe architectures scored at each epoch end (besides smallest and largest).
+    public var probes = 3
+    public var calibrationBatches = 20
+    /// Also checkpoint every this many steps (0: only at epoch ends and on interrupt).
+    public var checkpointEvery = 200
+    public var keepCheckpoints = 3
+
+    public init(space: SearchSpace, spaceFile: String, data: String) {
+        self.space = space
+        self.spaceFile = spaceFile
+        self.data = data
+    }
+}
+
+/// One probe's validation result at an epoch end.
+public struct ProbeResult: Codable, Equatable, Sendable {
+    public var name: String
+    public var architecture: String
+    public var macs: Int
+    public var parameters: Int
+    public var accuracy: Double
+    public var loss: Double
+}
+
+/// A resumable supernet training run: network, optimizer state, sampler, data order and
+/// RNG advance together one step at a time, and all of it goes into a checkpoint, so a
+/// run stopped after N steps and resumed gives bit-identical weights to one that never
+/// stopped.
+public final class SupernetTraining {
+    public let config: TrainConfig
+    public let network: Supernet
+    public let trainer: SupernetTrainer
+    public let sampler: ArchitectureSampler
+    public let loader: BatchLoader
+    public let rng: RNG
+    public let totalSteps: Int
+    public private(set) var epoch = 0
+    private var epochOpen = false
+    private let validationLoader: BatchLoader
+    private let calibrationLoader: BatchLoader
+    private let calibrationIndices: [Int]
+    public let probeArchitectures: [(String, Architecture)]
+
+    public init(config: TrainConfig, train: Dataset, validation: Dataset, normalization: Normalization) throws {
+        self.config = config
+        rng = RNG(seed: config.seed)
+        network = Supernet(space: config.space, rng: rng)
+        sampler = try ArchitectureSampler(space: config.space, strategy: config.sampling)
+        loader = BatchLoader(dataset: train, batchSize: config.recipe.batchSize, normalization: normalization,
+                             augmentation: config.augmentation, shuffle: true, dropLast: true)
+        totalSteps = loader.batchesPerEpoch * config.epochs
+        trainer = SupernetTrainer(network: network, recipe: config.recipe, totalSteps: max(totalSteps, 1))
+        validationLoader = BatchLoader(dataset: validation, batchSize: 500, normalization: normalization, shuffle: false, dropLast: false)
+        calibrationLoader = BatchLoader(dataset: train, batchSize: 128, normalization: normalization, shuffle: false, dropLast: false)
+        // Fixed for the whole run: the same calibration images and probes at every epoch.
+        let side = RNG(seed: config.seed &+ 0x9E37_79B9)
+        calibrationIndices = Array(side.permutation(train.count).prefix(config.calibrationBatches * 128))
+        var probes = [("smallest", config.space.smallest), ("largest", config.space.largest)]
+        for i in 0..<config.probes { probes.append(("random\(i)", config.space.randomArchitecture(side))) }
+        probeArchitectures = probes
+    }
+
+    public var step: Int { trainer.step }
+    public var finished: Bool { step >= totalSteps }
+
+    public struct StepInfo: Sendable {
+        public var step: Int
+        public var epoch: Int
+        public var loss: Double
+        public var correct: Int
+        public var batch: Int
+        public var learningRate: Float
+        public var architecture: Architecture
+        /// The step completed an epoch.
+        public var endedEpoch: Bool
+    }
+
+    /// One training step (starting a new epoch's data order when needed).
+    public func trainStep() throws -> StepInfo {
+        precondition(!finished, "training already finished")
+        if !epochOpen {
+            loader.startEpoch(rng: rng)
+            epochOpen = true
+        }
+        guard let batch = loader.next(rng: rng) else { preconditionFailure("epoch ran out of batches early") }
+        let arch = try sampler.next(rng: rng)
+        let r = trainer.train(images: batch.images, labels: batch.labels, arch: arch)
+        let ended = loader.position + loader.batchSize > loader.dataset.count
+        let info = StepInfo(step: trainer.step, epoch: epoch + 1, loss: r.loss, correct: r.correct, batch: batch.labels.count,
+                            learningRate: r.learningRate, architecture: arch, endedEpoch: ended)
+        if ended {
+            epoch += 1
+            epochOpen = false
+        }
+        return info
+    }
+
+    /// Validation accuracy of the probe architectures after BN recalibration. The
+    /// supernet's running statistics are restored afterwards, so probing never changes
+    /// the training state.
+    public func evaluateProbes() -> [ProbeResult] {
+        let norms = network.norms
+        let saved = norms.map { bn in
+            (Array(UnsafeBufferPointer(start: bn.runningMean, count: bn.maxChannels)),
+             Array(UnsafeBufferPointer(start: bn.runningVariance, count: bn.maxChannels)))
+        }
+        defer {
+            for (bn, (m, v)) in zip(norms, saved) {
+                bn.runningMean.update(from: m, count: m.count)
+                bn.runningVariance.update(from: v, count: v.count)
+            }
+        }
+        let evaluator = ArchitectureEvaluator(network: network)
+        return probeArchitectures.map { name, arch in
+            evaluator.recalibrate(arch: arch, loader: calibrationLoader, indices: calibrationIndices)
+            let r = evaluator.evaluate(arch: arch, loader: validationLoader)
+            let cost = config.space.cost(arch)
+            return ProbeResult(name: name, architecture: arch.description, macs: cost.macs, parameters: cost.parameters,
+                               accuracy: r.accuracy, loss: r.loss)
+        }
+    }
+
+    // MARK: checkpoints
+
+    /// Restores the newest checkpoint of `dir` that loads; a corrupt or truncated newer one
+    /// (say, from a crash mid-write) is reported through `warn` and skipped. Returns its path.
+    @discardableResult
+    public func resumeFromNewest(_ dir: RunDirectory, warn: (String) -> Void) throws -> String {
+        for (_, path) in dir.checkpoints() {
+            do {
+                try restore(from: try Data(contentsOf: URL(fileURLWithPath: path)), path: path)
+                return path
+            } catch {
+                warn("warning: \(error); trying an older checkpoint")
+            }
+        }
+        throw RunError.noCheckpoint(directory: dir.checkpointDirectory)
+    }
+
+    struct Header: Codable {
+        var format = "pare-supernet-training"
+        var space: SearchSpace
+        var step: Int
+        var epoch: Int
+        var epochOpen: Bool
+        var loaderPosition: Int
+        var sampler: ArchitectureSampler.State
+        var hasVelocity: [Bool]
+        var sections: [PayloadWriter.Section]
+    }
+
+    /// The complete training state as a checkpoint file's bytes.
+    public func checkpoint() throws -> Data {
+        var w = PayloadWriter()
+        let params = network.parameters
+        for p in params {
+            w.append("value:" + p.name, floats: p.value, count: p.count)
+            w.append("velocity:" + p.name, floats: p.velocity, count: p.count)
+        }
+        for bn in network.norms {
+            w.append("running_mean:" + bn.gamma.name, floats: bn.runningMean, count: bn.maxChannels)
+            w.append("running_var:" + bn.gamma.name, floats: bn.runningVariance, count: bn.maxChannels)
+        }
+        w.append("rng", bytes: rng.state)
+        w.append("loader.order", int32s: loader.order.map { Int32($0) })
+        let header = Header(space: config.space, step: step, epoch: epoch, epochOpen: epochOpen,
+                            loaderPosition: loader.position, sampler: sampler.state,
+                            hasVelocity: params.map(\.hasVelocity), sections: w.sections)
+        return CheckpointFile.encode(header: try JSONEncoder().encode(header), payload: w.data)
+    }
+
+    /// Restores a state written by `checkpoint()`. Everything is validated before anything
+    /// is changed, so a bad file leaves the run as it was.
+    public func restore(from data: Data, path: String) throws {
+        let (headerData, payload) = try CheckpointFile.decode(data, path: path)
+        let header: Header
+        do { header = try JSONDecoder().decode(Header.self, from: headerData) } catch {
+            throw RunError.badCheckpoint(path: path, reason: "unreadable header")
+        }
+        guard header.format == "pare-supernet-training" else {
+            throw RunError.badCheckpoint(path: path, reason: "a '\(header.format)' file, not a supernet training checkpoint")
+        }
+        guard header.space == config.space else {
+            throw RunError.badCheckpoint(path: path, reason: "written for search space '\(header.space.name)' with a different definition")
+        }
+        let params = network.parameters
+        guard header.hasVelocity.count == params.count, header.step <= totalSteps else {
+            throw RunError.badCheckpoint(path: path, reason: "state for another network or schedule (step \(header.step) of \(totalSteps))")
+        }
+        let reader = try PayloadReader(data: payload, sections: header.sections, path: path)
+        let order = try reader.int32s("loader.order").map(Int.init)
+        guard order.count == loader.dataset.count, Set(order).count == order.count, order.allSatisfy({ $0 >= 0 && $0 < order.count }),
+              header.loaderPosition >= 0, header.loaderPosition <= order.count else {
+            throw RunError.badCheckpoint(path: path, reason: "data order for \(order.count) images, the training set has \(loader.dataset.count)")
+        }
+        let rngState = try reader.bytes("rng")
+        // Validate every tensor's presence and size first (no partial load).
+        for p in params {
+            _ = try reader.section("value:" + p.name, bytes: p.count * 4)
+            _ = try reader.section("velocity:" + p.name, bytes: p.count * 4)
+        }
+        for bn in network.norms {
+            _ = try reader.section("running_mean:" + bn.gamma.name, bytes: bn.maxChannels * 4)
+            _ = try reader.section("running_var:" + bn.gamma.name, bytes: bn.maxChannels * 4)
+        }
+        let probe = RNG(seed: 0)
+        do { try probe.restore(rngState) } catch {
+            throw RunError.badCheckpoint(path: path, reason: "RNG state of \(rngState.count) bytes")
+        }
+        // Commit.
+        for (p, hv) in zip(params, header.hasVelocity) {
+            try reader.readFloats("value:" + p.name, into: p.value, count: p.count)
+            try reader.readFloats("velocity:" + p.name, into: p.velocity, count: p.count)
+            p.hasVelocity = hv
+            p.zeroGradient()
+        }
+        for bn in network.norms {
+            try reader.readFloats("running_mean:" + bn.gamma.name, into: bn.runningMean, count: bn.maxChannels)
+            try reader.readFloats("running_var:" + bn.gamma.name, into: bn.runningVariance, count: bn.maxChannels)
+        }
+        try rng.restore(rngState)
+        loader.restore(order: order, position: header.loaderPosition)
+        sampler.restore(header.sampler)
+        trainer.resume(at: header.step)
+        epoch = header.epoch
+        epochOpen = header.epochOpen
+    }
+}

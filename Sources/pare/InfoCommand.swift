@@ -1,0 +1,41 @@
+import ArgumentParser
+import Foundation
+import SearchSpace
+
+struct InfoCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "info",
+        abstract: "Describe a search space: layers, choices, number of candidates, cost range (and of one architecture).")
+
+    @Option(help: "Search-space file (YAML or JSON), or 'reference' for the built-in reference space.")
+    var space: String
+    @Option(help: "An architecture in text form (WIDTHS:OP@RATIO,...) to validate and cost.")
+    var arch: String?
+
+    func run() throws {
+        try reportingErrors {
+            let s = space == "reference" ? SearchSpace.reference : try SpaceFile.load(space)
+            print("space \(s.name): input \(s.inputChannels)x\(s.inputSize)x\(s.inputSize), \(s.classes) classes")
+            print("stem: conv\(s.stem.kernel)x\(s.stem.kernel) \(s.inputChannels)->\(s.stem.channels), stride \(s.stem.stride), BN, ReLU")
+            for (i, st) in s.stages.enumerated() {
+                print("stage \(i): \(st.blocks) blocks, stride \(st.stride), widths \(st.widths), operators \(st.operators.map(\.description).joined(separator: " ")), middle ratios \(st.middleRatios.map { Double($0) / 10 })")
+            }
+            print("head: conv1x1 ->\(s.head.channels), BN, ReLU, global average pool, linear \(s.head.channels)->\(s.classes)")
+            print("blocks:")
+            for b in s.blocks {
+                let mids = b.operators.map { "\($0)<=\(b.maxMiddleWidth($0))" }.joined(separator: " ")
+                print("  \(b.index): stage \(b.stage) stride \(b.stride) \(b.inputSize)->\(b.outputSize)px in \(b.inputWidths) out \(b.outputWidths) middle \(mids)")
+            }
+            print(String(format: "candidates: 10^%.2f", s.log10Candidates))
+            func show(_ label: String, _ a: Architecture) {
+                let c = s.cost(a)
+                print(String(format: "%@ %.3f M MACs, %d params: %@", label, Double(c.macs) / 1e6, c.parameters, a.description))
+            }
+            show("smallest:", s.smallest)
+            show("largest: ", s.largest)
+            if let arch {
+                show("arch:    ", try Architecture(parsing: arch, space: s))
+            }
+        }
+    }
+}
