@@ -76,6 +76,13 @@ public enum Interrupt {
         flag = 0
         signal(SIGINT) { _ in Interrupt.flag = 1 }
         signal(SIGTERM) { _ in Interrupt.flag = 1 }
+        // A parent may have started us with these signals blocked (the mask is inherited
+        // across exec): unblock them, or Ctrl-C would stay pending until the run ends.
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGTERM)
+        sigprocmask(SIG_UNBLOCK, &set, nil)
     }
 
     public static var requested: Bool { flag != 0 }

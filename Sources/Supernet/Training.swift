@@ -186,7 +186,11 @@ public final class SupernetTraining {
         let header = Header(space: config.space, step: step, epoch: epoch, epochOpen: epochOpen,
                             loaderPosition: loader.position, sampler: sampler.state,
                             hasVelocity: params.map(\.hasVelocity), sections: w.sections)
-        return CheckpointFile.encode(header: try JSONEncoder().encode(header), payload: w.data)
+        // Sorted keys: the same state gives the same bytes in every process (key order of
+        // JSONEncoder otherwise follows per-process hash seeding).
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return CheckpointFile.encode(header: try encoder.encode(header), payload: w.data)
     }
 
     /// Restores a state written by `checkpoint()`. Everything is validated before anything

@@ -34,6 +34,8 @@ func reportingErrors(_ body: () throws -> Void) throws {
         try body()
     } catch let e as CleanExit {
         throw e
+    } catch let e as ExitCode {
+        throw e
     } catch {
         logLine("error: \(error)")
         throw ExitCode(1)
