@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The main job, for now: build, then a short supernet training on Fashion-MNIST
-# followed by BN recalibration and validation of probe paths. Extra arguments go to
-# `pare demo` (e.g. --epochs 3, --train-limit 20000).
+# The main job, for now: build, then train the Fashion-MNIST ShuffleNetV2 supernet for one
+# epoch (SPOS, searchable widths) and score probe architectures after BN recalibration.
+# Extra arguments go to `pare train` (e.g. --epochs 3, --train-limit 20000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 swift build -c release --product pare >&2
-.build/release/pare demo --run runs/demo "$@"
+run=runs/demo-$(date +%Y%m%d-%H%M%S)
+.build/release/pare train --space search-spaces/fmnist-shufflenet.yaml --data fashion-mnist --epochs 1 --run "$run" "$@"

@@ -34,7 +34,7 @@ struct CLI {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         // Missing directory.
-        var r = try CLI.run(["demo", "--data", "mnist:\(dir)/none", "--run", dir + "/run"])
+        var r = try CLI.run(["train", "--space", "reference", "--data", "mnist:\(dir)/none", "--run", dir + "/run"])
         #expect(r.status == 1)
         #expect(r.stderr == "error: \(dir)/none/train-images-idx3-ubyte.gz: file not found\n")
         // Truncated images file: header says 10 images of 28x28, payload shorter.
@@ -42,25 +42,28 @@ struct CLI {
         header += [UInt8](repeating: 7, count: 100)
         _ = FileManager.default.createFile(atPath: dir + "/train-images-idx3-ubyte", contents: Data(header))
         _ = FileManager.default.createFile(atPath: dir + "/train-labels-idx1-ubyte", contents: Data([0, 0, 8, 1, 0, 0, 0, 10] + [UInt8](repeating: 1, count: 10)))
-        r = try CLI.run(["demo", "--data", "mnist:\(dir)", "--run", dir + "/run"])
+        r = try CLI.run(["train", "--space", "reference", "--data", "mnist:\(dir)", "--run", dir + "/run2"])
         #expect(r.status == 1)
         #expect(r.stderr == "error: \(dir)/train-images-idx3-ubyte: truncated, expected 7856 bytes, found 116\n")
-        r = try CLI.run(["demo", "--data", "imagenet"])
+        r = try CLI.run(["train", "--space", "reference", "--data", "imagenet", "--run", dir + "/run3"])
         #expect(r.status == 1 && r.stderr.hasPrefix("error: data: unknown data source 'imagenet'"))
         r = try CLI.run(["bench", "--rows", "nope"])
         #expect(r.status == 1 && r.stderr.contains("--rows: unknown row 'nope'"))
     }
 
-    @Test func demoRunsEndToEndOnSyntheticData() throws {
+    @Test func trainRunsEndToEndOnSyntheticData() throws {
         let dir = NSTemporaryDirectory() + "pare-cli-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let r = try CLI.run(["demo", "--data", "synthetic", "--epochs", "2", "--probes", "1", "--run", dir])
+        let r = try CLI.run(["train", "--space", "reference", "--data", "synthetic", "--epochs", "2", "--probes", "1", "--run", dir])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("smallest") && r.stdout.contains("largest") && r.stdout.contains("random0"))
         let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/summary.json"))) as! [String: Any]
-        #expect(summary["steps"] as? Int == 2 * ((2048 - 409) / 128))   // 20 % held out, drop last
+        #expect(summary["steps"] as? Int == 2 * (1024 / 128))   // half the 2048 synthetic images held out, drop last
         let lines = try String(contentsOfFile: dir + "/train.jsonl", encoding: .utf8).split(separator: "\n")
         #expect(lines.filter { $0.contains("\"kind\":\"step\"") }.count == summary["steps"] as? Int)
+        #expect(lines.filter { $0.contains("\"kind\":\"epoch\"") }.count == 2)
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/run.json"))) as! [String: Any]
+        #expect(config["epochs"] as? Int == 2 && config["data"] as? String == "synthetic")
     }
 
     @Test func benchJSONHasThePeerKeys() throws {
