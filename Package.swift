@@ -31,11 +31,13 @@ let package = Package(
         // Run directories: atomic files, lock, checkpoint container, metrics, progress.
         .target(name: "Runs", dependencies: ["CZlib"]),
         .target(name: "Supernet", dependencies: ["TensorCore", "Layers", "Data", "SearchSpace", "Runs"], swiftSettings: engineFlags),
+        // Evolutionary search: sees the space and protocols only (never the network).
+        .target(name: "Search", dependencies: ["SearchSpace"]),
         .target(name: "Bench", dependencies: ["TensorCore", "Layers", "SearchSpace", "Supernet"], swiftSettings: engineFlags),
         .executableTarget(
             name: "pare",
             dependencies: [
-                "TensorCore", "Layers", "Data", "SearchSpace", "Runs", "Supernet", "Bench",
+                "TensorCore", "Layers", "Data", "SearchSpace", "Runs", "Supernet", "Search", "Bench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: engineFlags),
@@ -44,6 +46,7 @@ let package = Package(
         .testTarget(name: "LayersTests", dependencies: ["Layers", "_TestSupport"], swiftSettings: engineFlags),
         .testTarget(name: "DataTests", dependencies: ["Data", "_TestSupport"], swiftSettings: engineFlags),
         .testTarget(name: "SearchSpaceTests", dependencies: ["SearchSpace"]),
+        .testTarget(name: "SearchTests", dependencies: ["Search", "SearchSpace"]),
         .testTarget(name: "SupernetTests", dependencies: ["Supernet", "SearchSpace", "Data", "Runs", "_TestSupport"], swiftSettings: engineFlags),
         // Runs the built binary; depending on `pare` makes `swift test` build it first.
         .testTarget(name: "CLITests", dependencies: ["pare"]),

@@ -1,0 +1,107 @@
+import SearchSpace
+
+/// Hard limits a candidate must meet before it is ever scored.
+public struct Budget: Codable, Equatable, Sendable, CustomStringConvertible {
+    public var maxMACs: Int?
+    public var maxParameters: Int?
+    /// Predicted latency in milliseconds (from a latency model).
+    public var maxLatencyMs: Double?
+
+    public init(maxMACs: Int? = nil, maxParameters: Int? = nil, maxLatencyMs: Double? = nil) {
+        self.maxMACs = maxMACs
+        self.maxParameters = maxParameters
+        self.maxLatencyMs = maxLatencyMs
+    }
+
+    public var description: String {
+        var parts: [String] = []
+        if let m = maxMACs { parts.append("MACs <= \(m)") }
+        if let p = maxParameters { parts.append("params <= \(p)") }
+        if let l = maxLatencyMs { parts.append("latency <= \(l) ms") }
+        return parts.isEmpty ? "no budget" : parts.joined(separator: ", ")
+    }
+}
+
+/// Predicted latency of an architecture in milliseconds (a measured per-layer table).
+public protocol LatencyModel {
+    func latencyMs(_ arch: Architecture) -> Double
+}
+
+/// Scores a candidate (higher is better, e.g. validation accuracy with inherited weights).
+/// The search sees the network only through this protocol.
+public protocol CandidateEvaluator: AnyObject {
+    func score(_ arch: Architecture) throws -> Double
+}
+
+/// Random draws the search needs, with a state it can save and restore for resuming.
+public protocol SearchRandom: RandomSource {
+    /// Uniform in [0, 1).
+    func uniform() -> Double
+    var state: [UInt8] { get }
+    func restore(_ state: [UInt8]) throws
+}
+
+/// Cost of a candidate on every budgeted axis.
+public struct Measured: Codable, Equatable, Sendable {
+    public var macs: Int
+    public var parameters: Int
+    public var latencyMs: Double?
+}
+
+/// Checks candidates against a budget without evaluating them.
+public struct Constraints {
+    public let space: SearchSpace
+    public let budget: Budget
+    public let latency: LatencyModel?
+
+    public init(space: SearchSpace, budget: Budget, latency: LatencyModel?) {
+        self.space = space
+        self.budget = budget
+        self.latency = latency
+    }
+
+    public func measure(_ arch: Architecture) -> Measured {
+        let c = space.cost(arch)
+        return Measured(macs: c.macs, parameters: c.parameters, latencyMs: latency?.latencyMs(arch))
+    }
+
+    public func admits(_ m: Measured) -> Bool {
+        if let b = budget.maxMACs, m.macs > b { return false }
+        if let b = budget.maxParameters, m.parameters > b { return false }
+        if let b = budget.maxLatencyMs, let l = m.latencyMs, l > b { return false }
+        return true
+    }
+
+    /// Throws when even the cheapest candidate breaks the budget (MACs and parameters are
+    /// minimal at the smallest architecture; latency is checked there too).
+    public func checkFeasible() throws {
+        guard budget.maxLatencyMs == nil || latency != nil else { throw SearchError.noLatencyModel }
+        let smallest = space.smallest
+        let m = measure(smallest)
+        if !admits(m) {
+            throw SearchError.infeasible(budget: budget.description,
+                                         cheapest: "\(m.macs) MACs, \(m.parameters) params" + (m.latencyMs.map { String(format: ", %.3f ms", $0) } ?? ""),
+                                         architecture: smallest.description)
+        }
+    }
+}
+
+public enum SearchError: Error, CustomStringConvertible, Equatable {
+    case infeasible(budget: String, cheapest: String, architecture: String)
+    case tooFewFeasible(found: Int, wanted: Int, tries: Int, budget: String)
+    case noLatencyModel
+    case badState(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .infeasible(budget, cheapest, arch):
+            return "budget \(budget) is infeasible: the cheapest candidate costs \(cheapest) (\(arch))"
+        case let .tooFewFeasible(found, wanted, tries, budget):
+            return "only \(found) of \(wanted) initial candidates met \(budget) in \(tries) random draws; loosen the budget"
+        case .noLatencyModel:
+            return "a latency budget needs a latency table (run `pare latency` first)"
+        case let .badState(path, reason):
+            return "\(path): unusable search state (\(reason))"
+        }
+    }
+}
