@@ -30,7 +30,7 @@ let package = Package(
         .target(name: "SearchSpace", dependencies: [.product(name: "Yams", package: "Yams")]),
         // Run directories: atomic files, lock, checkpoint container, metrics, progress.
         .target(name: "Runs", dependencies: ["CZlib"]),
-        .target(name: "Supernet", dependencies: ["TensorCore", "Layers", "Data", "SearchSpace", "Runs"], swiftSettings: engineFlags),
+        .target(name: "Supernet", dependencies: ["TensorCore", "Layers", "Data", "SearchSpace", "Search", "Runs"], swiftSettings: engineFlags),
         // Evolutionary search: sees the space and protocols only (never the network).
         .target(name: "Search", dependencies: ["SearchSpace"]),
         .target(name: "Bench", dependencies: ["TensorCore", "Layers", "SearchSpace", "Supernet"], swiftSettings: engineFlags),

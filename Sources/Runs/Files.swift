@@ -23,7 +23,7 @@ public enum AtomicFile {
     }
 
     public static func writeJSON(_ object: Any, to path: String) throws {
-        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         try write(data, to: path)
     }
 
@@ -73,7 +73,7 @@ public final class MetricsLog {
     deinit { try? handle.close() }
 
     public func append(_ record: [String: Any]) throws {
-        var data = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys])
+        var data = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys, .withoutEscapingSlashes])
         data.append(0x0a)
         try handle.write(contentsOf: data)
     }

@@ -14,7 +14,7 @@ struct InfoCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let s = space == "reference" ? SearchSpace.reference : try SpaceFile.load(space)
+            let s = try loadSpace(space)
             print("space \(s.name): input \(s.inputChannels)x\(s.inputSize)x\(s.inputSize), \(s.classes) classes")
             print("stem: conv\(s.stem.kernel)x\(s.stem.kernel) \(s.inputChannels)->\(s.stem.channels), stride \(s.stem.stride), BN, ReLU")
             for (i, st) in s.stages.enumerated() {

@@ -44,15 +44,8 @@ struct TrainCommand: ParsableCommand {
             let dir = try RunDirectory(path: runDirectory)
             try dir.lock()
             let config = try resolveConfig(dir)
-            let source = try DataSource(parsing: config.data)
-            var (trainFile, _) = try source.load()
-            if config.trainLimit > 0 && config.trainLimit < trainFile.count { trainFile = trainFile.subset(0..<config.trainLimit) }
-            let (train, val) = try trainFile.splitValidation(min(config.validation, trainFile.count / 2))
+            let (train, val, source) = try loadSplits(config)
             let sp = config.space
-            guard train.channels == sp.inputChannels && train.height == sp.inputSize && train.width == sp.inputSize else {
-                throw UserError("\(source): images are \(train.channels)x\(train.height)x\(train.width), space '\(sp.name)' takes \(sp.inputChannels)x\(sp.inputSize)x\(sp.inputSize)")
-            }
-            guard train.classes == sp.classes else { throw UserError("\(source) has \(train.classes) classes, space '\(sp.name)' \(sp.classes)") }
             let training = try SupernetTraining(config: config, train: train, validation: val, normalization: Normalization.fit(train))
             guard training.totalSteps > 0 else { throw UserError("\(train.count) training images make no batch of \(config.recipe.batchSize)") }
             if resume {
@@ -72,29 +65,20 @@ struct TrainCommand: ParsableCommand {
         var config: TrainConfig
         var changes: [(String, String, String)] = []
         if resume {
-            guard let data = FileManager.default.contents(atPath: dir.configPath) else {
-                throw UserError("\(dir.configPath): not found; start the run without --resume (and with --space)")
-            }
-            do { config = try JSONDecoder().decode(TrainConfig.self, from: data) } catch {
-                throw UserError("\(dir.configPath): unreadable run configuration (\(error))")
-            }
+            config = try loadTrainConfig(dir, hint: "start the run without --resume (and with --space)")
         } else {
             guard let space else { throw UserError("--space is required to start a run (or pass --resume to continue \(dir.path))") }
             if !dir.checkpoints().isEmpty {
                 throw UserError("\(dir.path): already has checkpoints; pass --resume to continue it, or choose another --run")
             }
-            let s = space == "reference" ? SearchSpace.reference : try SpaceFile.load(space)
-            config = TrainConfig(space: s, spaceFile: space, data: data ?? "fashion-mnist")
+            config = TrainConfig(space: try loadSpace(space), spaceFile: space, data: data ?? "fashion-mnist")
         }
         func set<T: Equatable>(_ name: String, _ value: T?, _ keyPath: WritableKeyPath<TrainConfig, T>) {
             guard let value else { return }
             if resume && config[keyPath: keyPath] != value { changes.append((name, "\(config[keyPath: keyPath])", "\(value)")) }
             config[keyPath: keyPath] = value
         }
-        if resume, let space {
-            let s = space == "reference" ? SearchSpace.reference : try SpaceFile.load(space)
-            set("--space", s, \.space)
-        }
+        if resume, let space { set("--space", try loadSpace(space), \.space) }
         if resume { set("--data", data, \.data) }
         set("--epochs", epochs, \.epochs)
         set("--seed", seed, \.seed)
@@ -201,19 +185,4 @@ struct TrainCommand: ParsableCommand {
         }
         print("run: \(dir.path) (run.json, train.jsonl, checkpoints/, summary.json)")
     }
-}
-
-/// "3M", "800K", "1.5G", "2500000" -> count.
-func parseCount(_ text: String) -> Int? {
-    let t = text.trimmingCharacters(in: .whitespaces).uppercased()
-    let scale: Double
-    var digits = Substring(t)
-    switch t.last {
-    case "K": scale = 1e3; digits = digits.dropLast()
-    case "M": scale = 1e6; digits = digits.dropLast()
-    case "G": scale = 1e9; digits = digits.dropLast()
-    default: scale = 1
-    }
-    guard let v = Double(digits), v >= 0, v.isFinite else { return nil }
-    return Int((v * scale).rounded())
 }

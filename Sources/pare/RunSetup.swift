@@ -1,0 +1,49 @@
+import Data
+import Foundation
+import Runs
+import SearchSpace
+import Supernet
+
+/// The run's stored configuration (`run.json`).
+func loadTrainConfig(_ dir: RunDirectory, hint: String) throws -> TrainConfig {
+    guard let data = FileManager.default.contents(atPath: dir.configPath) else {
+        throw UserError("\(dir.configPath): not found; \(hint)")
+    }
+    do { return try JSONDecoder().decode(TrainConfig.self, from: data) } catch {
+        throw UserError("\(dir.configPath): unreadable run configuration (\(error))")
+    }
+}
+
+/// The training and validation splits of a run's data, checked against its space.
+func loadSplits(_ config: TrainConfig) throws -> (train: Dataset, validation: Dataset, source: DataSource) {
+    let source = try DataSource(parsing: config.data)
+    var (trainFile, _) = try source.load()
+    if config.trainLimit > 0 && config.trainLimit < trainFile.count { trainFile = trainFile.subset(0..<config.trainLimit) }
+    let (train, val) = try trainFile.splitValidation(min(config.validation, trainFile.count / 2))
+    let sp = config.space
+    guard train.channels == sp.inputChannels && train.height == sp.inputSize && train.width == sp.inputSize else {
+        throw UserError("\(source): images are \(train.channels)x\(train.height)x\(train.width), space '\(sp.name)' takes \(sp.inputChannels)x\(sp.inputSize)x\(sp.inputSize)")
+    }
+    guard train.classes == sp.classes else { throw UserError("\(source) has \(train.classes) classes, space '\(sp.name)' \(sp.classes)") }
+    return (train, val, source)
+}
+
+/// Loads a search space from a file path or the name `reference`.
+func loadSpace(_ name: String) throws -> SearchSpace {
+    name == "reference" ? SearchSpace.reference : try SpaceFile.load(name)
+}
+
+/// "3M", "800K", "1.5G", "2500000" -> count.
+func parseCount(_ text: String) -> Int? {
+    let t = text.trimmingCharacters(in: .whitespaces).uppercased()
+    let scale: Double
+    var digits = Substring(t)
+    switch t.last {
+    case "K": scale = 1e3; digits = digits.dropLast()
+    case "M": scale = 1e6; digits = digits.dropLast()
+    case "G": scale = 1e9; digits = digits.dropLast()
+    default: scale = 1
+    }
+    guard let v = Double(digits), v >= 0, v.isFinite else { return nil }
+    return Int((v * scale).rounded())
+}

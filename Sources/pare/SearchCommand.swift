@@ -1,0 +1,151 @@
+import ArgumentParser
+import Data
+import Foundation
+import Runs
+import Search
+import SearchSpace
+import Supernet
+import TensorCore
+
+struct SearchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "search",
+        abstract: "Evolutionary search under hard budgets, scoring candidates with weights inherited from the run's supernet.",
+        discussion: """
+        Uses the newest checkpoint of RUN (see `pare train`). Every candidate is checked against every budget \
+        before it is scored; scores are validation accuracy after BN recalibration, on the same validation \
+        images for every candidate. Writes RUN/search/state.json (every generation, atomically), \
+        history.jsonl, best.json, best.txt and plot.svg. `--resume` continues an interrupted search exactly.
+        """)
+
+    @Option(name: .customLong("run"), help: "Run directory with a trained supernet.") var runDirectory: String
+    @Option(help: "Largest MACs (multiply-accumulates) per image, e.g. 3M, 800K.") var maxFlops: String?
+    @Option(help: "Largest parameter count, e.g. 80K.") var maxParams: String?
+    @Option(help: "Population size (default 50).") var population = 50
+    @Option(help: "Generations (default 20).") var generations = 20
+    @Option(help: "Parents kept per generation (default 10).") var parents = 10
+    @Option(help: "Mutations per generation (default 25).") var mutations = 25
+    @Option(help: "Per-gene mutation probability (default 0.1).") var mutationProbability = 0.1
+    @Option(help: "Crossovers per generation (default 25).") var crossovers = 25
+    @Flag(help: "Search the accuracy x MACs front (NSGA-II) instead of the single best.") var pareto = false
+    @Option(help: "Validation images scored per candidate (default: the whole validation split).") var validationImages: Int?
+    @Option(help: "Training images for BN recalibration (default 2560 = 20 batches of 128).") var calibrationImages = 2560
+    @Option(help: "Random seed of the search (default 0).") var seed: UInt64 = 0
+    @Option(help: "Rows of the final table (default 10).") var top = 10
+    @Flag(help: "Continue the search saved in RUN/search/state.json.") var resume = false
+    @Option(help: "Engine threads (default: all cores).") var threads: Int?
+
+    func run() throws {
+        try reportingErrors {
+            startEngine(threads: threads)
+            let dir = try RunDirectory(path: runDirectory)
+            try dir.lock()
+            let config = try loadTrainConfig(dir, hint: "train a supernet first: pare train --space FILE --run \(runDirectory)")
+            var budget = Budget()
+            if let maxFlops {
+                guard let v = parseCount(maxFlops), v > 0 else { throw UserError("--max-flops: '\(maxFlops)' is not a count like 3M or 800K") }
+                budget.maxMACs = v
+            }
+            if let maxParams {
+                guard let v = parseCount(maxParams), v > 0 else { throw UserError("--max-params: '\(maxParams)' is not a count like 80K") }
+                budget.maxParameters = v
+            }
+            guard population >= 1, generations >= 1, parents >= 1, mutations >= 0, crossovers >= 0,
+                  (0...1).contains(mutationProbability) else {
+                throw UserError("--population, --generations and --parents must be at least 1, --mutation-probability in 0...1")
+            }
+            var evo = EvolutionConfig()
+            evo.population = population; evo.generations = generations; evo.parents = parents
+            evo.mutations = mutations; evo.mutationProbability = mutationProbability; evo.crossovers = crossovers
+            evo.pareto = pareto
+            // Budget first: an infeasible one ends here, before any data or weights load.
+            try Constraints(space: config.space, budget: budget, latency: nil).checkFeasible()
+
+            let (train, val, source) = try loadSplits(config)
+            let norm = Normalization.fit(train)
+            let training = try SupernetTraining(config: config, train: train, validation: val, normalization: norm)
+            let checkpoint = try training.resumeFromNewest(dir, warn: logLine)
+            let validation = validationImages.map { val.subset(0..<min(max($0, 1), val.count)) } ?? val
+            let scorer = InheritedWeightScorer(network: training.network, train: train, validation: validation,
+                                               normalization: norm, calibrationImages: calibrationImages, seed: seed)
+            let rng = RNG(seed: seed)
+            let search = try EvolutionarySearch(space: config.space, budget: budget, config: evo, latency: nil, evaluator: scorer, rng: rng)
+            let searchDir = dir.file("search")
+            try FileManager.default.createDirectory(atPath: searchDir, withIntermediateDirectories: true)
+            let statePath = (searchDir as NSString).appendingPathComponent("state.json")
+            let historyPath = (searchDir as NSString).appendingPathComponent("history.jsonl")
+            if resume {
+                guard let data = FileManager.default.contents(atPath: statePath) else {
+                    throw UserError("\(statePath): not found; start the search without --resume")
+                }
+                let state: SearchState
+                do { state = try JSONDecoder().decode(SearchState.self, from: data) } catch {
+                    throw UserError("\(statePath): unreadable search state (\(error))")
+                }
+                try search.restore(state, path: statePath)
+                // History lines past the saved state (a crash mid-generation) are rewritten.
+                try AtomicFile.write(Data(search.evaluated.map(historyLine).joined().utf8), to: historyPath)
+                logLine("resumed search at generation \(search.generation) with \(search.evaluated.count) candidates evaluated")
+            } else {
+                if FileManager.default.fileExists(atPath: statePath) {
+                    throw UserError("\(statePath): a search already exists here; pass --resume to continue it, or remove \(searchDir)")
+                }
+                try search.start()
+                try AtomicFile.write(Data(), to: historyPath)
+            }
+            logLine("pare search: \(config.space.name), \(budget), \(pareto ? "Pareto" : "single-objective"), population \(population), \(generations) generations; supernet \(checkpoint); scoring on \(validation.count) validation images of \(source)")
+            let history = try MetricsLog(directory: searchDir, file: "history.jsonl")
+            var newThisProcess = 0
+            search.onEvaluated = { c in
+                newThisProcess += 1
+                try? history.append(historyObject(c))
+            }
+            Interrupt.install()
+            defer { Interrupt.uninstall() }
+            let start = Date()
+            while !search.finished {
+                try search.runGeneration()
+                try AtomicFile.writeJSON(encodable: search.state, to: statePath)
+                let best = search.best!
+                let perMinute = Double(newThisProcess) / max(Date().timeIntervalSince(start), 1e-9) * 60
+                logLine(String(format: "generation %d/%d: %d evaluated (%.1f/min), best %.4f at %.3f M MACs %d params",
+                               search.generation, generations, search.evaluated.count, perMinute, best.score,
+                               Double(best.measured.macs) / 1e6, best.measured.parameters))
+                if Interrupt.requested {
+                    logLine("interrupted after generation \(search.generation); continue with: pare search --run \(runDirectory) --resume")
+                    throw ExitCode(130)
+                }
+            }
+            let seconds = Date().timeIntervalSince(start)
+            guard let best = search.best else { throw UserError("no candidate was evaluated") }
+            let front = search.front()
+            try AtomicFile.writeJSON(["architecture": best.architecture.description, "score": best.score, "macs": best.measured.macs,
+                                      "params": best.measured.parameters, "space": config.space.name, "run": runDirectory,
+                                      "supernet_checkpoint": checkpoint, "budget": budget.description,
+                                      "front": front.map { ["architecture": $0.architecture.description, "score": $0.score, "macs": $0.measured.macs] }],
+                                     to: (searchDir as NSString).appendingPathComponent("best.json"))
+            try AtomicFile.write(Data((best.architecture.description + "\n").utf8), to: (searchDir as NSString).appendingPathComponent("best.txt"))
+            try AtomicFile.write(Data(SVGPlot.render(candidates: search.evaluated, front: front, best: best, maxMACs: budget.maxMACs,
+                                                     title: "\(config.space.name): \(search.evaluated.count) candidates, \(budget)").utf8),
+                                 to: (searchDir as NSString).appendingPathComponent("plot.svg"))
+            print(String(format: "searched %d generations, %d candidates evaluated (%d in %.1f s this process, %.1f per minute)",
+                         search.generation, search.evaluated.count, newThisProcess, seconds, Double(newThisProcess) / max(seconds, 1e-9) * 60))
+            print(" rank  score    MMACs   params  architecture")
+            for (i, c) in (pareto ? front.reversed() : search.ranked()).prefix(top).enumerated() {
+                print(String(format: "%5d  %.4f  %6.3f  %7d  %@", i + 1, c.score, Double(c.measured.macs) / 1e6, c.measured.parameters, c.architecture.description))
+            }
+            print("best: \(best.architecture.description)")
+            print("written: \(searchDir)/best.txt, best.json, history.jsonl, plot.svg, state.json")
+        }
+    }
+}
+
+func historyObject(_ c: Candidate) -> [String: Any] {
+    ["generation": c.generation, "arch": c.architecture.description, "macs": c.measured.macs,
+     "params": c.measured.parameters, "score": c.score]
+}
+
+func historyLine(_ c: Candidate) -> String {
+    let data = (try? JSONSerialization.data(withJSONObject: historyObject(c), options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+    return String(decoding: data, as: UTF8.self) + "\n"
+}
