@@ -1,0 +1,54 @@
+import Foundation
+import Testing
+
+/// `pare search` end to end on a small synthetic run.
+@Suite struct SearchCLITests {
+    let search = ["search", "--max-flops", "2.5M", "--max-params", "90K", "--population", "8", "--generations", "4",
+                  "--parents", "3", "--mutations", "4", "--crossovers", "4", "--validation-images", "200", "--calibration-images", "256"]
+
+    @Test func searchRespectsBudgetsAndResumesExactly() throws {
+        let base = NSTemporaryDirectory() + "pare-search-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let trained = try CLI.run(["train", "--space", "reference", "--data", "synthetic", "--epochs", "1", "--probes", "0", "--run", base + "/a"])
+        #expect(trained.status == 0, "\(trained.stderr)")
+        try FileManager.default.copyItem(atPath: base + "/a", toPath: base + "/b")
+
+        let whole = try CLI.run(search + ["--run", base + "/a"])
+        #expect(whole.status == 0, "\(whole.stderr)")
+        let history = try String(contentsOfFile: base + "/a/search/history.jsonl", encoding: .utf8)
+        let lines = history.split(separator: "\n")
+        #expect(lines.count > 8)
+        for line in lines {
+            let c = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+            #expect((c["macs"] as! Int) <= 2_500_000 && (c["params"] as! Int) <= 90_000)
+        }
+        for f in ["best.txt", "best.json", "plot.svg", "state.json"] {
+            #expect(FileManager.default.fileExists(atPath: base + "/a/search/" + f), "\(f)")
+        }
+
+        // Interrupt after the first generation's state is saved, then resume.
+        let p = Process()
+        p.executableURL = CLI.binary
+        p.arguments = search + ["--run", base + "/b"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let deadline = Date().addingTimeInterval(60)
+        while p.isRunning && Date() < deadline && !FileManager.default.fileExists(atPath: base + "/b/search/state.json") { usleep(10_000) }
+        kill(p.processIdentifier, SIGINT)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 130)
+        let resumed = try CLI.run(search + ["--run", base + "/b", "--resume"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(try String(contentsOfFile: base + "/b/search/history.jsonl", encoding: .utf8) == history)
+        #expect(try String(contentsOfFile: base + "/b/search/best.txt", encoding: .utf8)
+                == String(contentsOfFile: base + "/a/search/best.txt", encoding: .utf8))
+
+        // Infeasible budget: one line with the cheapest achievable cost, before any work.
+        let tiny = try CLI.run(["search", "--run", base + "/a", "--max-flops", "0.5M"])
+        #expect(tiny.status == 1)
+        #expect(tiny.stderr == "error: budget MACs <= 500000 is infeasible: the cheapest candidate costs 1060926 MACs, 49354 params (32/64/128:shuffle3@0.2,shuffle3@0.2,xception@0.2,shuffle3@0.2,xception@0.2,shuffle3@0.2)\n")
+        let again = try CLI.run(search + ["--run", base + "/a"])
+        #expect(again.status == 1 && again.stderr.contains("a search already exists here; pass --resume"))
+    }
+}
