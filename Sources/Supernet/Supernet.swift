@@ -86,15 +86,12 @@ public final class Supernet: ParameterContainer {
                      "input \(images.shapeDescription), expected [C \(space.inputChannels), H \(space.inputSize), W \(space.inputSize)]")
         // Inference folds each BN into the convolution before it.
         let fold = mode == .inference
-        var x = stem.forward(images, outputChannels: space.stem.channels, mode: mode,
-                             epilogue: fold ? stemNorm.inferenceEpilogue(channels: space.stem.channels) : nil)
-        if !fold { x = stemNorm.forward(x, mode: mode) }
+        var x = fold ? forwardStem(images) : stemNorm.forward(stem.forward(images, outputChannels: space.stem.channels, mode: mode), mode: mode)
         for (block, gene) in zip(blocks, arch.genes) {
             x = block.forward(x, gene: gene, output: arch.widths[block.slot.stage], mode: mode)
         }
-        x = head.forward(x, outputChannels: space.head.channels, mode: mode,
-                         epilogue: fold ? headNorm.inferenceEpilogue(channels: space.head.channels) : nil)
-        if !fold { x = headNorm.forward(x, mode: mode) }
+        if fold { return forwardHead(x) }
+        x = headNorm.forward(head.forward(x, outputChannels: space.head.channels, mode: mode), mode: mode)
         return Profiler.measure(.poolAndLinear) { classifier.forward(pool.forward(x, mode: mode), mode: mode) }
     }
 

@@ -21,6 +21,8 @@ struct SearchCommand: ParsableCommand {
     @Option(name: .customLong("run"), help: "Run directory with a trained supernet.") var runDirectory: String
     @Option(help: "Largest MACs (multiply-accumulates) per image, e.g. 3M, 800K.") var maxFlops: String?
     @Option(help: "Largest parameter count, e.g. 80K.") var maxParams: String?
+    @Option(help: "Largest predicted latency, e.g. 1.2ms or 800us (needs --latency-table).") var maxLatency: String?
+    @Option(help: "Latency table written by `pare latency` for this run's space.") var latencyTable: String?
     @Option(help: "Population size (default 50).") var population = 50
     @Option(help: "Generations (default 20).") var generations = 20
     @Option(help: "Parents kept per generation (default 10).") var parents = 10
@@ -50,6 +52,20 @@ struct SearchCommand: ParsableCommand {
                 guard let v = parseCount(maxParams), v > 0 else { throw UserError("--max-params: '\(maxParams)' is not a count like 80K") }
                 budget.maxParameters = v
             }
+            var latency: LatencyTable?
+            if let maxLatency {
+                guard let v = parseMilliseconds(maxLatency) else { throw UserError("--max-latency: '\(maxLatency)' is not a duration like 1.2ms or 800us") }
+                budget.maxLatencyMs = v
+            }
+            if let latencyTable {
+                guard let data = FileManager.default.contents(atPath: latencyTable) else { throw UserError("\(latencyTable): file not found") }
+                do { latency = try JSONDecoder().decode(LatencyTable.self, from: data) } catch {
+                    throw UserError("\(latencyTable): not a latency table written by `pare latency`")
+                }
+                try latency!.checkCovers(config.space, path: latencyTable)
+            } else if budget.maxLatencyMs != nil {
+                throw UserError("--max-latency needs --latency-table FILE (write one with: pare latency --space \(config.spaceFile))")
+            }
             guard population >= 1, generations >= 1, parents >= 1, mutations >= 0, crossovers >= 0,
                   (0...1).contains(mutationProbability) else {
                 throw UserError("--population, --generations and --parents must be at least 1, --mutation-probability in 0...1")
@@ -59,7 +75,7 @@ struct SearchCommand: ParsableCommand {
             evo.mutations = mutations; evo.mutationProbability = mutationProbability; evo.crossovers = crossovers
             evo.pareto = pareto
             // Budget first: an infeasible one ends here, before any data or weights load.
-            try Constraints(space: config.space, budget: budget, latency: nil).checkFeasible()
+            try Constraints(space: config.space, budget: budget, latency: latency).checkFeasible()
 
             let (train, val, source) = try loadSplits(config)
             let norm = Normalization.fit(train)
@@ -69,7 +85,7 @@ struct SearchCommand: ParsableCommand {
             let scorer = InheritedWeightScorer(network: training.network, train: train, validation: validation,
                                                normalization: norm, calibrationImages: calibrationImages, seed: seed)
             let rng = RNG(seed: seed)
-            let search = try EvolutionarySearch(space: config.space, budget: budget, config: evo, latency: nil, evaluator: scorer, rng: rng)
+            let search = try EvolutionarySearch(space: config.space, budget: budget, config: evo, latency: latency, evaluator: scorer, rng: rng)
             let searchDir = dir.file("search")
             try FileManager.default.createDirectory(atPath: searchDir, withIntermediateDirectories: true)
             let statePath = (searchDir as NSString).appendingPathComponent("state.json")
@@ -130,9 +146,10 @@ struct SearchCommand: ParsableCommand {
                                  to: (searchDir as NSString).appendingPathComponent("plot.svg"))
             print(String(format: "searched %d generations, %d candidates evaluated (%d in %.1f s this process, %.1f per minute)",
                          search.generation, search.evaluated.count, newThisProcess, seconds, Double(newThisProcess) / max(seconds, 1e-9) * 60))
-            print(" rank  score    MMACs   params  architecture")
+            print(" rank  score    MMACs   params  latency  architecture")
             for (i, c) in (pareto ? front.reversed() : search.ranked()).prefix(top).enumerated() {
-                print(String(format: "%5d  %.4f  %6.3f  %7d  %@", i + 1, c.score, Double(c.measured.macs) / 1e6, c.measured.parameters, c.architecture.description))
+                let ms = c.measured.latencyMs.map { String(format: "%6.3fms", $0) } ?? "      - "
+                print(String(format: "%5d  %.4f  %6.3f  %7d  %@  %@", i + 1, c.score, Double(c.measured.macs) / 1e6, c.measured.parameters, ms, c.architecture.description))
             }
             print("best: \(best.architecture.description)")
             print("written: \(searchDir)/best.txt, best.json, history.jsonl, plot.svg, state.json")

@@ -1,0 +1,85 @@
+import ArgumentParser
+import Foundation
+import Runs
+import SearchSpace
+import Supernet
+import TensorCore
+
+struct LatencyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "latency",
+        abstract: "Measure every layer signature of a space on this machine into a latency table; validate its predictions.",
+        discussion: """
+        A signature is a stem, one choice block at given operator / input / middle / output widths / resolution / \
+        stride, or the head. Predicted latency of an architecture = the sum over its signatures. `pare search \
+        --max-latency 1.2ms --latency-table FILE` uses the table as a hard budget.
+        """)
+
+    @Option(help: "Search-space file, or 'reference'.") var space: String
+    @Option(help: "Output file (default runs/SPACE.latency.json).") var out: String?
+    @Option(help: "Images per forward pass (default 1: single-image latency).") var batch = 1
+    @Option(help: "Timed repetitions per measurement; the median is kept (default 30).") var repeats = 30
+    @Option(help: "Random architectures measured end to end to fit the table's scale factor (default 10).") var calibrate = 10
+    @Option(help: "Other random architectures to compare predicted with measured end-to-end latency (default 20).") var validate = 20
+    @Option(help: "Random seed for the validation architectures.") var seed: UInt64 = 0
+    @Option(help: "Engine threads (default: all cores).") var threads: Int?
+
+    func run() throws {
+        try reportingErrors {
+            startEngine(threads: threads)
+            guard batch >= 1, repeats >= 1, validate >= 0, calibrate >= 0 else {
+                throw UserError("--batch and --repeats must be at least 1, --validate and --calibrate at least 0")
+            }
+            let s = try loadSpace(space)
+            let path = out ?? "runs/\(s.name).latency.json"
+            let net = Supernet(space: s, rng: RNG(seed: seed))
+            let profiler = LatencyProfiler(network: net, batch: batch, repeats: repeats)
+            let machine = "\(ProcessInfo.processInfo.hostName), \(ProcessInfo.processInfo.activeProcessorCount) cores, OpenBLAS \(BLAS.coreName)"
+            let progress = Progress(total: 1, log: logLine)
+            let start = Date()
+            var table = profiler.table(machine: machine) { done, total in
+                if done % 50 == 0 || done == total { logLine("measured \(done)/\(total) signatures") }
+            }
+            progress.finish()
+            // Fit the scale on separate architectures from the validation ones.
+            let fitRNG = RNG(seed: seed &+ 2)
+            var summed = 0.0, measuredTotal = 0.0
+            for _ in 0..<calibrate {
+                let a = s.randomArchitecture(fitRNG)
+                summed += table.sumMs(a)!
+                measuredTotal += profiler.measure(a)
+            }
+            if calibrate > 0 && summed > 0 { table.scale = measuredTotal / summed }
+            try AtomicFile.writeJSON(encodable: table, to: path)
+            print(String(format: "%d signatures of %@ measured in %.1f s (batch %d, median of %d), scale %.3f fitted on %d architectures -> %@",
+                         table.entries.count, s.name, Date().timeIntervalSince(start), batch, repeats, table.scale, calibrate, path))
+            guard validate > 0 else { return }
+            let rng = RNG(seed: seed &+ 1)
+            var rows: [[String: Any]] = []
+            var errors: [Double] = []
+            print("  predicted  measured   error  architecture")
+            for _ in 0..<validate {
+                let a = s.randomArchitecture(rng)
+                let predicted = table.predictMs(a)!
+                let measured = profiler.measure(a)
+                let err = (predicted - measured) / measured
+                errors.append(abs(err))
+                rows.append(["arch": a.description, "predicted_ms": predicted, "measured_ms": measured])
+                print(String(format: "  %7.3f ms %7.3f ms %+6.1f%%  %@", predicted, measured, err * 100, a.description))
+            }
+            let mean = errors.reduce(0, +) / Double(errors.count)
+            print(String(format: "mean |error| %.1f%%, max %.1f%% over %d random architectures", mean * 100, errors.max()! * 100, errors.count))
+            try AtomicFile.writeJSON(["table": path, "mean_abs_relative_error": mean, "max_abs_relative_error": errors.max()!, "architectures": rows],
+                                     to: path.replacingOccurrences(of: ".json", with: "") + ".validation.json")
+        }
+    }
+}
+
+/// "1.2ms", "800us", "0.5s", "2" (milliseconds) -> milliseconds.
+func parseMilliseconds(_ text: String) -> Double? {
+    let t = text.trimmingCharacters(in: .whitespaces).lowercased()
+    let (digits, scale): (Substring, Double) =
+        t.hasSuffix("ms") ? (t.dropLast(2), 1) : t.hasSuffix("us") ? (t.dropLast(2), 1e-3) : t.hasSuffix("s") ? (t.dropLast(1), 1e3) : (Substring(t), 1)
+    guard let v = Double(digits), v > 0, v.isFinite else { return nil }
+    return v * scale
+}
