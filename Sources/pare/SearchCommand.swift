@@ -34,7 +34,8 @@ struct SearchCommand: ParsableCommand {
     @Option(help: "Training images for BN recalibration (default 2560 = 20 batches of 128).") var calibrationImages = 2560
     @Option(help: "Random seed of the search (default 0).") var seed: UInt64 = 0
     @Option(help: "Rows of the final table (default 10).") var top = 10
-    @Flag(help: "Continue the search saved in RUN/search/state.json.") var resume = false
+    @Option(help: "Name of this search: results go to RUN/search-NAME (default RUN/search).") var name: String?
+    @Flag(help: "Continue the search saved in its state.json.") var resume = false
     @Option(help: "Engine threads (default: all cores).") var threads: Int?
 
     func run() throws {
@@ -86,7 +87,8 @@ struct SearchCommand: ParsableCommand {
                                                normalization: norm, calibrationImages: calibrationImages, seed: seed)
             let rng = RNG(seed: seed)
             let search = try EvolutionarySearch(space: config.space, budget: budget, config: evo, latency: latency, evaluator: scorer, rng: rng)
-            let searchDir = dir.file("search")
+            if let name, name.isEmpty || name.contains("/") { throw UserError("--name: '\(name)' must be a plain non-empty name") }
+            let searchDir = dir.file(name.map { "search-" + $0 } ?? "search")
             try FileManager.default.createDirectory(atPath: searchDir, withIntermediateDirectories: true)
             let statePath = (searchDir as NSString).appendingPathComponent("state.json")
             let historyPath = (searchDir as NSString).appendingPathComponent("history.jsonl")
@@ -109,7 +111,7 @@ struct SearchCommand: ParsableCommand {
                 try search.start()
                 try AtomicFile.write(Data(), to: historyPath)
             }
-            logLine("pare search: \(config.space.name), \(budget), \(pareto ? "Pareto" : "single-objective"), population \(population), \(generations) generations; supernet \(checkpoint); scoring on \(validation.count) validation images of \(source)")
+            logLine("pare search -> \(searchDir): \(config.space.name), \(budget), \(pareto ? "Pareto" : "single-objective"), population \(population), \(generations) generations; supernet \(checkpoint); scoring on \(validation.count) validation images of \(source)")
             let history = try MetricsLog(directory: searchDir, file: "history.jsonl")
             var newThisProcess = 0
             search.onEvaluated = { c in
@@ -128,7 +130,7 @@ struct SearchCommand: ParsableCommand {
                                search.generation, generations, search.evaluated.count, perMinute, best.score,
                                Double(best.measured.macs) / 1e6, best.measured.parameters))
                 if Interrupt.requested {
-                    logLine("interrupted after generation \(search.generation); continue with: pare search --run \(runDirectory) --resume")
+                    logLine("interrupted after generation \(search.generation); continue with the same options plus --resume")
                     throw ExitCode(130)
                 }
             }

@@ -52,3 +52,23 @@ import Testing
         #expect(again.status == 1 && again.stderr.contains("a search already exists here; pass --resume"))
     }
 }
+
+@Suite struct CorrelateCLITests {
+    @Test func correlateReportsRankCorrelations() throws {
+        let run = NSTemporaryDirectory() + "pare-corr-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: run) }
+        var r = try CLI.run(["correlate", "--run", run])
+        #expect(r.status == 1 && r.stderr.contains("run.json: not found; train a supernet first"))
+        r = try CLI.run(["train", "--space", "reference", "--data", "synthetic", "--epochs", "1", "--probes", "0", "--run", run])
+        #expect(r.status == 0, "\(r.stderr)")
+        r = try CLI.run(["correlate", "--run", run, "--samples", "4", "--epochs", "1", "--train-images", "256", "--validation-images", "128"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: run + "/correlate.json"))) as! [String: Any]
+        // Undefined (null) when a short run leaves every score equal; otherwise within [-1, 1].
+        for key in ["kendall_tau", "spearman_rho"] {
+            if let v = json[key] as? Double { #expect(v >= -1 && v <= 1) } else { #expect(json[key] is NSNull) }
+        }
+        #expect((json["architectures"] as! [Any]).count == 4)
+        #expect(r.stdout.contains("Kendall tau"))
+    }
+}
