@@ -74,8 +74,10 @@ public enum Interrupt {
 
     public static func install() {
         flag = 0
-        signal(SIGINT) { _ in Interrupt.flag = 1 }
-        signal(SIGTERM) { _ in Interrupt.flag = 1 }
+        // First signal: finish the step / generation and checkpoint. A second one: leave now
+        // (the newest complete checkpoint stays valid; _exit is async-signal-safe).
+        signal(SIGINT) { _ in if Interrupt.flag != 0 { _exit(130) }; Interrupt.flag = 1 }
+        signal(SIGTERM) { _ in if Interrupt.flag != 0 { _exit(143) }; Interrupt.flag = 1 }
         // A parent may have started us with these signals blocked (the mask is inherited
         // across exec): unblock them, or Ctrl-C would stay pending until the run ends.
         var set = sigset_t()
