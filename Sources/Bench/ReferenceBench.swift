@@ -32,6 +32,8 @@ public struct BenchReport: Codable, Sendable {
     public var trainStepBreakdownMs: [String: Double]?
     /// Milliseconds per batch-500 inference by layer kind (profiled random paths), if asked.
     public var evalBreakdownMs: [String: Double]?
+    /// Milliseconds per 20x128 BN recalibration by layer kind (profiled random paths), if asked.
+    public var recalBreakdownMs: [String: Double]?
 
     enum CodingKeys: String, CodingKey {
         case engine, threads
@@ -47,6 +49,7 @@ public struct BenchReport: Codable, Sendable {
         case achievedGflops = "achieved_gflops"
         case trainStepBreakdownMs = "train_step_breakdown_ms"
         case evalBreakdownMs = "eval_bs500_breakdown_ms"
+        case recalBreakdownMs = "recal_breakdown_ms"
     }
 }
 
@@ -124,6 +127,7 @@ public final class ReferenceBench {
         if options.profile {
             report.trainStepBreakdownMs = profileTrainStep(net, path: randomPath)
             report.evalBreakdownMs = profileEval(net, path: randomPath)
+            report.recalBreakdownMs = profileRecalibration(net, path: randomPath)
         }
         return report
     }
@@ -230,6 +234,14 @@ public final class ReferenceBench {
         let (x, _) = syntheticBatch(500, buffer)
         return withExtendedLifetime(buffer) {
             profile(steps: steps) { _ in _ = net.forward(x, arch: path(), mode: .inference) }
+        }
+    }
+
+    func profileRecalibration(_ net: Supernet, path: () -> Architecture, steps: Int = 5) -> [String: Double] {
+        let buffers = (0..<20).map { _ in ScratchBuffer() }
+        let batches = buffers.map { syntheticBatch(128, $0).0 }
+        return withExtendedLifetime(buffers) {
+            profile(steps: steps) { _ in net.recalibrate(arch: path(), batches: batches) }
         }
     }
 

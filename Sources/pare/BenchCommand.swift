@@ -53,6 +53,10 @@ struct BenchCommand: ParsableCommand {
                     print("inference breakdown (ms/batch, random path, batch 500):")
                     for (k, v) in b.sorted(by: { $0.value > $1.value }) { print("  \(k): \(v)") }
                 }
+                if let b = report.recalBreakdownMs {
+                    print("BN recalibration breakdown (ms per 20 x 128 images, random path):")
+                    for (k, v) in b.sorted(by: { $0.value > $1.value }) { print("  \(k): \(v)") }
+                }
             }
         }
     }
