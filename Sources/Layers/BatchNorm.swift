@@ -63,6 +63,37 @@ public final class BatchNorm: ParameterContainer {
         return Epilogue(scale: foldScale, shift: foldShift, relu: fusedReLU)
     }
 
+    /// Calibration step on the output of the layer before it, in place: batch statistics
+    /// (from `statistics`, sum and sum of squares per channel, when the producer computed
+    /// them; otherwise one pass here), cumulative running average, normalisation (+ ReLU)
+    /// written over `x`. Same result as `forward(x, mode: .calibrating)` without a second buffer.
+    public func calibrateInPlace(_ x: FeatureMap, statistics: UnsafePointer<Double>?) -> FeatureMap {
+        precondition(x.channels <= maxChannels, "\(gamma.name): input has \(x.channels) channels, max \(maxChannels)")
+        return Profiler.measure(.batchNorm) {
+            calibrationBatches += 1
+            let factor = 1 / Float(calibrationBatches)
+            let m = x.plane
+            let relu = fusedReLU
+            Parallel.chunks(x.channels, work: x.count, minWork: 1 << 15) { channels in
+                for c in channels {
+                    let p = x.pointer + c * m
+                    let (s, q) = statistics.map { ($0[2 * c], $0[2 * c + 1]) } ?? Vector.sumAndSquares(p, count: m)
+                    let mu = s / Double(m)
+                    let variance = max(q / Double(m) - mu * mu, 0)
+                    let mean = Float(mu), invStd = 1 / (Float(variance) + epsilon).squareRoot()
+                    let unbiased = m > 1 ? Float(variance * Double(m) / Double(m - 1)) : Float(variance)
+                    runningMean[c] = (1 - factor) * runningMean[c] + factor * mean
+                    runningVariance[c] = (1 - factor) * runningVariance[c] + factor * unbiased
+                    let scale = gamma.value[c] * invStd
+                    Vector.affine(p, count: m, scale: scale, shift: beta.value[c] - mean * scale, relu: relu)
+                }
+            }
+            savedInput = nil
+            savedOutput = nil
+            return x
+        }
+    }
+
     /// Running mean 0, variance 1, calibration count 0 (start of BN recalibration).
     public func resetRunningStatistics() {
         runningMean.update(repeating: 0, count: maxChannels)

@@ -31,18 +31,20 @@ public final class DepthwiseConv2D: ParameterContainer {
     }
 
     /// `epilogue` (inference only) folds the following BatchNorm (+ ReLU) into the kernel.
-    public func forward(_ x: FeatureMap, mode: Mode, epilogue: Epilogue? = nil) -> FeatureMap {
+    /// `statistics` (calibration only) receives each output channel's sum and sum of squares.
+    public func forward(_ x: FeatureMap, mode: Mode, epilogue: Epilogue? = nil,
+                        statistics: UnsafeMutablePointer<Double>? = nil) -> FeatureMap {
         precondition(epilogue == nil || mode == .inference, "\(weight.name): a folded epilogue is for inference only")
-        return Profiler.measure(.depthwise) { forwardBody(x, mode: mode, epilogue: epilogue) }
+        return Profiler.measure(.depthwise) { forwardBody(x, mode: mode, epilogue: epilogue, statistics: statistics) }
     }
 
-    private func forwardBody(_ x: FeatureMap, mode: Mode, epilogue: Epilogue?) -> FeatureMap {
+    private func forwardBody(_ x: FeatureMap, mode: Mode, epilogue: Epilogue?, statistics: UnsafeMutablePointer<Double>?) -> FeatureMap {
         precondition(x.channels <= maxChannels, "\(weight.name): input has \(x.channels) channels, max \(maxChannels)")
         let (ho, wo) = outputSize(height: x.height, width: x.width)
         let y = output.featureMap(channels: x.channels, height: ho, width: wo, batch: x.batch,
                                    reserveChannels: maxChannels)
         Depthwise.forward(input: x, weights: weight.value, kernel: kernel, stride: stride, padding: padding, output: y,
-                          epilogue: epilogue)
+                          epilogue: epilogue, statistics: statistics)
         Profiler.countMACs(kernel * kernel * y.count)
         savedInput = mode == .training ? x : nil
         return y

@@ -23,8 +23,20 @@ enum ChainLayer {
 /// reverse. Inference folds each BN into the convolution before it.
 final class Chain: ParameterContainer {
     let layers: [ChainLayer]
+    /// Per-channel sums and squares handed from a depthwise kernel to the BN after it.
+    private let statistics: UnsafeMutablePointer<Double>
+    private let statisticsCapacity: Int
 
-    init(_ layers: [ChainLayer]) { self.layers = layers }
+    init(_ layers: [ChainLayer]) {
+        self.layers = layers
+        statisticsCapacity = 2 * layers.reduce(1) { m, l in
+            if case let .norm(b) = l { return max(m, b.maxChannels) } else { return m }
+        }
+        statistics = .allocate(capacity: statisticsCapacity)
+        statistics.initialize(repeating: 0, count: statisticsCapacity)
+    }
+
+    deinit { statistics.deallocate() }
 
     var parameters: [Parameter] {
         layers.flatMap { layer -> [Parameter] in
@@ -45,7 +57,28 @@ final class Chain: ParameterContainer {
         var i = 0
         while i < layers.count {
             var epilogueNorm: BatchNorm?
-            if mode == .inference, i + 1 < layers.count, case let .norm(b) = layers[i + 1] { epilogueNorm = b }
+            if mode != .training, i + 1 < layers.count, case let .norm(b) = layers[i + 1] { epilogueNorm = b }
+            if mode == .calibrating, let bn = epilogueNorm {
+                // Calibration: the BN after a convolution normalises its output in place, with
+                // the statistics a depthwise kernel gathered as it wrote them.
+                switch layers[i] {
+                case let .conv(c, width):
+                    let out: Int
+                    switch width {
+                    case .middle: out = middle
+                    case .output: out = output
+                    case .input: out = x.channels
+                    }
+                    x = bn.calibrateInPlace(c.forward(x, outputChannels: out, mode: mode), statistics: nil)
+                case let .depthwise(d):
+                    x = bn.calibrateInPlace(d.forward(x, mode: mode, statistics: statistics), statistics: statistics)
+                case let .norm(b):
+                    x = b.forward(x, mode: mode)
+                    epilogueNorm = nil
+                }
+                i += epilogueNorm == nil ? 1 : 2
+                continue
+            }
             switch layers[i] {
             case let .conv(c, width):
                 let out: Int

@@ -38,9 +38,11 @@ public enum Depthwise {
     /// weights: [C, K, K] (the first `input.channels` rows of a larger tensor are fine).
     /// With `epilogue` (per-channel scale and shift, optional ReLU) it computes
     /// relu?(scale[c] * conv + shift[c]): a BatchNorm folded into the convolution.
+    /// With `statistics` (2 Doubles per channel) it also stores each output channel's sum
+    /// and sum of squares, read back while the values are still in L1 (BN calibration).
     public static func forward(
         input x: FeatureMap, weights: UnsafePointer<Float>, kernel k: Int, stride s: Int, padding p: Int,
-        output y: FeatureMap, epilogue: Epilogue? = nil
+        output y: FeatureMap, epilogue: Epilogue? = nil, statistics: UnsafeMutablePointer<Double>? = nil
     ) {
         precondition(y.channels == x.channels && y.batch == x.batch
                      && y.height == outputSize(x.height, kernel: k, stride: s, padding: p)
@@ -58,6 +60,7 @@ public enum Depthwise {
                         let scale = epilogue.map { $0.scale[c] } ?? 1
                         let shift = epilogue.map { $0.shift[c] } ?? 0
                         let relu = epilogue?.relu ?? false
+                        var sum = 0.0, squares = 0.0
                         for ho in 0..<y.height {
                             for wo in 0..<y.width {
                                 var taps = 0
@@ -76,7 +79,16 @@ public enum Depthwise {
                                                    sources: UnsafePointer(src.baseAddress!),
                                                    weights: UnsafePointer(wts.baseAddress!), taps: taps,
                                                    bias: shift, relu: relu)
+                                if statistics != nil {
+                                    let (a, b) = Vector.sumAndSquares(out + ho * rowOut + wo * n, count: n)
+                                    sum += a
+                                    squares += b
+                                }
                             }
+                        }
+                        if let statistics {
+                            statistics[2 * c] = sum
+                            statistics[2 * c + 1] = squares
                         }
                     }
                 }

@@ -40,4 +40,32 @@ import _TestSupport
         let direct = stem.forward(x3, outputChannels: 4, mode: .inference, epilogue: bn.inferenceEpilogue(channels: 4)).toArray()
         #expect(maxAbsDifference(viaGEMM, direct) < 1e-5)
     }
+
+    @Test(arguments: [false, true])
+    func calibrationInPlaceEqualsSeparate(relu: Bool) {
+        let rng = RNG(seed: 32)
+        let x = OwnedMap.random(channels: 5, height: 7, width: 7, batch: 11, rng: rng)
+        let dw = DepthwiseConv2D(name: "dw", channels: 5, kernel: 3, stride: 2)
+        randomize(dw.weight, rng: rng)
+        let a = trainedNorm(5, relu: relu, rng: rng), b = BatchNorm(name: "b", channels: 5, relu: relu)
+        b.gamma.value.update(from: a.gamma.value, count: 5); b.beta.value.update(from: a.beta.value, count: 5)
+        a.resetRunningStatistics(); b.resetRunningStatistics()
+        let stats = UnsafeMutablePointer<Double>.allocate(capacity: 10)
+        defer { stats.deallocate() }
+        for _ in 0..<2 {   // two calibration batches: the cumulative average must agree too
+            let separate = a.forward(dw.forward(x.map, mode: .calibrating), mode: .calibrating).toArray()
+            let fused = b.calibrateInPlace(dw.forward(x.map, mode: .calibrating, statistics: stats), statistics: stats).toArray()
+            #expect(maxAbsDifference(separate, fused) < 1e-5)
+        }
+        for c in 0..<5 {
+            #expect(abs(a.runningMean[c] - b.runningMean[c]) < 1e-6)
+            #expect(abs(a.runningVariance[c] - b.runningVariance[c]) < 1e-5)
+        }
+        // Without producer statistics it computes them itself.
+        let c = BatchNorm(name: "c", channels: 5, relu: relu)
+        let y = OwnedMap(channels: 5, height: 7, width: 7, batch: 11, values: x.values)
+        let d = BatchNorm(name: "d", channels: 5, relu: relu)   // kept alive: its buffer holds the output
+        let expected = d.forward(x.map, mode: .calibrating).toArray()
+        #expect(maxAbsDifference(c.calibrateInPlace(y.map, statistics: nil).toArray(), expected) < 1e-5)
+    }
 }
