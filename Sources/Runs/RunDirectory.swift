@@ -7,8 +7,14 @@ public final class RunDirectory {
     public let path: String
     private var lockDescriptor: Int32 = -1
 
-    public init(path: String) throws {
+    /// Opens a run directory; with `create` false it must exist already (commands that read
+    /// a trained run must not leave empty directories behind for a mistyped name).
+    public init(path: String, create: Bool = true) throws {
         self.path = path
+        var isDirectory: ObjCBool = false
+        if !create && !(FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue) {
+            throw RunError.io(path: path, message: "no such run directory (train one with: pare train --space FILE --run \(path))")
+        }
         do {
             try FileManager.default.createDirectory(atPath: checkpointDirectory, withIntermediateDirectories: true)
         } catch {

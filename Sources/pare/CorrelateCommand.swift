@@ -28,7 +28,7 @@ struct CorrelateCommand: ParsableCommand {
         try reportingErrors {
             startEngine(threads: threads)
             guard samples >= 3, epochs >= 1 else { throw UserError("--samples must be at least 3 and --epochs at least 1") }
-            let dir = try RunDirectory(path: runDirectory)
+            let dir = try RunDirectory(path: runDirectory, create: false)
             try dir.lock()
             let config = try loadTrainConfig(dir, hint: "train a supernet first: pare train --space FILE --run \(runDirectory)")
             let (trainAll, val, _) = try loadSplits(config)

@@ -41,7 +41,7 @@ struct SearchCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             startEngine(threads: threads)
-            let dir = try RunDirectory(path: runDirectory)
+            let dir = try RunDirectory(path: runDirectory, create: false)
             try dir.lock()
             let config = try loadTrainConfig(dir, hint: "train a supernet first: pare train --space FILE --run \(runDirectory)")
             var budget = Budget()
