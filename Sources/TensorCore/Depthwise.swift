@@ -145,6 +145,9 @@ public enum Depthwise {
     }
 
     /// gradWeights[c, kh, kw] += sum_{ho, wo, n} gradOutput[c, ho, wo, n] * input[c, hi, wi, n].
+    /// Output pixel outermost: its gradient row (N floats) stays in L1 while every tap's input
+    /// row streams past it, so dY is read once rather than once per tap; per-tap partial sums
+    /// live in SIMD lanes on the stack.
     public static func backwardWeights(
         input x: FeatureMap, gradOutput dy: FeatureMap, kernel k: Int, stride s: Int, padding p: Int,
         gradWeights: UnsafeMutablePointer<Float>
@@ -153,34 +156,40 @@ public enum Depthwise {
                      "depthwise weight gradient: input \(x.shapeDescription), gradOutput \(dy.shapeDescription)")
         let n = x.batch
         let rowIn = x.width * n, rowOut = dy.width * n
-        Parallel.chunks(x.channels, work: dy.count * k * k) { channels in
-            for c in channels {
-                let xin = UnsafePointer(x.pointer + c * x.plane)
-                let g = UnsafePointer(dy.pointer + c * dy.plane)
-                for kh in 0..<k {
-                    // Output rows whose input row hi = ho*s + kh - p is inside the map.
-                    let hoLo = max(0, (p - kh + s - 1) / s)
-                    let hoHi = min(dy.height - 1, (x.height - 1 + p - kh) / s)
-                    for kw in 0..<k {
-                        let woLo = max(0, (p - kw + s - 1) / s)
-                        let woHi = min(dy.width - 1, (x.width - 1 + p - kw) / s)
-                        if hoLo > hoHi || woLo > woHi { continue }
-                        var acc: Float = 0
-                        for ho in hoLo...hoHi {
-                            let hi = ho * s + kh - p
-                            if woLo == woHi || s != 1 {
-                                for wo in woLo...woHi {
-                                    let wi = wo * s + kw - p
-                                    acc += Vector.dot(g + ho * rowOut + wo * n, xin + hi * rowIn + wi * n, count: n)
+        let taps = k * k
+        Parallel.chunks(x.channels, work: dy.count * taps) { channels in
+            withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: taps) { acc in
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: taps) { tail in
+                    for c in channels {
+                        for t in 0..<taps { acc[t] = SIMD8<Float>(); tail[t] = 0 }
+                        let xin = UnsafePointer(x.pointer + c * x.plane)
+                        let g = UnsafePointer(dy.pointer + c * dy.plane)
+                        for ho in 0..<dy.height {
+                            for wo in 0..<dy.width {
+                                let gp = g + ho * rowOut + wo * n
+                                for kh in 0..<k {
+                                    let hi = ho * s + kh - p
+                                    if hi < 0 || hi >= x.height { continue }
+                                    for kw in 0..<k {
+                                        let wi = wo * s + kw - p
+                                        if wi < 0 || wi >= x.width { continue }
+                                        let xp = xin + hi * rowIn + wi * n
+                                        var a0 = SIMD8<Float>(), a1 = SIMD8<Float>()
+                                        var j = 0
+                                        while j + 16 <= n {
+                                            a0.addProduct(load8(gp + j), load8(xp + j))
+                                            a1.addProduct(load8(gp + j + 8), load8(xp + j + 8))
+                                            j += 16
+                                        }
+                                        while j + 8 <= n { a0.addProduct(load8(gp + j), load8(xp + j)); j += 8 }
+                                        let t = kh * k + kw
+                                        acc[t] += a0 + a1
+                                        while j < n { tail[t] += gp[j] * xp[j]; j += 1 }
+                                    }
                                 }
-                            } else {
-                                // Stride 1: the valid output pixels of a row are one contiguous run.
-                                let count = (woHi - woLo + 1) * n
-                                acc += Vector.dot(g + ho * rowOut + woLo * n,
-                                                  xin + hi * rowIn + (woLo + kw - p) * n, count: count)
                             }
                         }
-                        gradWeights[c * k * k + kh * k + kw] += acc
+                        for t in 0..<taps { gradWeights[c * taps + t] += acc[t].sum() + tail[t] }
                     }
                 }
             }
