@@ -9,6 +9,14 @@ enum Width {
     case output
     /// As many channels as the convolution's input (the projection branch).
     case input
+
+    func channels(middle: Int, output: Int, input: Int) -> Int {
+        switch self {
+        case .middle: return middle
+        case .output: return output
+        case .input: return input
+        }
+    }
 }
 
 /// One step of a linear chain of layers.
@@ -63,12 +71,7 @@ final class Chain: ParameterContainer {
                 // the statistics a depthwise kernel gathered as it wrote them.
                 switch layers[i] {
                 case let .conv(c, width):
-                    let out: Int
-                    switch width {
-                    case .middle: out = middle
-                    case .output: out = output
-                    case .input: out = x.channels
-                    }
+                    let out = width.channels(middle: middle, output: output, input: x.channels)
                     x = bn.calibrateInPlace(c.forward(x, outputChannels: out, mode: mode), statistics: nil)
                 case let .depthwise(d):
                     x = bn.calibrateInPlace(d.forward(x, mode: mode, statistics: statistics), statistics: statistics)
@@ -81,12 +84,7 @@ final class Chain: ParameterContainer {
             }
             switch layers[i] {
             case let .conv(c, width):
-                let out: Int
-                switch width {
-                case .middle: out = middle
-                case .output: out = output
-                case .input: out = x.channels
-                }
+                let out = width.channels(middle: middle, output: output, input: x.channels)
                 x = c.forward(x, outputChannels: out, mode: mode, epilogue: epilogueNorm?.inferenceEpilogue(channels: out))
             case let .depthwise(d):
                 x = d.forward(x, mode: mode, epilogue: epilogueNorm?.inferenceEpilogue(channels: x.channels))

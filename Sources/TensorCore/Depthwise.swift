@@ -17,6 +17,13 @@ public struct Epilogue {
         self.relu = relu
     }
 
+    /// (scale, shift, relu) of channel `c`; the identity when there is no epilogue.
+    @inline(__always)
+    static func channel(_ c: Int, of e: Epilogue?) -> (Float, Float, Bool) {
+        guard let e else { return (1, 0, false) }
+        return (e.scale[c], e.shift[c], e.relu)
+    }
+
     /// Applies the epilogue in place to a channel-major map (after a GEMM).
     public func apply(_ y: FeatureMap) {
         Parallel.chunks(y.channels, work: y.count, minWork: 1 << 16) { channels in
@@ -57,9 +64,7 @@ public enum Depthwise {
                         let xin = UnsafePointer(x.pointer + c * x.plane)
                         let out = y.pointer + c * y.plane
                         let wc = weights + c * k * k
-                        let scale = epilogue.map { $0.scale[c] } ?? 1
-                        let shift = epilogue.map { $0.shift[c] } ?? 0
-                        let relu = epilogue?.relu ?? false
+                        let (scale, shift, relu) = Epilogue.channel(c, of: epilogue)
                         var sum = 0.0, squares = 0.0
                         for ho in 0..<y.height {
                             for wo in 0..<y.width {
@@ -214,9 +219,7 @@ public enum DirectConv {
                 withUnsafeTemporaryAllocation(of: Float.self, capacity: taps) { wts in
                     for o in outs {
                         let wo = weights + o * rowStride
-                        let scale = epilogue.map { $0.scale[o] } ?? 1
-                        let shift = epilogue.map { $0.shift[o] } ?? 0
-                        let relu = epilogue?.relu ?? false
+                        let (scale, shift, relu) = Epilogue.channel(o, of: epilogue)
                         let out = y.pointer + o * y.plane
                         for oh in 0..<y.height {
                             for ow in 0..<y.width {
