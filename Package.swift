@@ -33,11 +33,13 @@ let package = Package(
         .target(name: "Supernet", dependencies: ["TensorCore", "Layers", "Data", "SearchSpace", "Search", "Runs"], swiftSettings: engineFlags),
         // Evolutionary search: sees the space and protocols only (never the network).
         .target(name: "Search", dependencies: ["SearchSpace"]),
+        // Standalone models: sliced weights (safetensors), model.json, ONNX.
+        .target(name: "Export", dependencies: ["TensorCore", "Data", "SearchSpace", "Runs", "Supernet"], swiftSettings: engineFlags),
         .target(name: "Bench", dependencies: ["TensorCore", "Layers", "SearchSpace", "Supernet"], swiftSettings: engineFlags),
         .executableTarget(
             name: "pare",
             dependencies: [
-                "TensorCore", "Layers", "Data", "SearchSpace", "Runs", "Supernet", "Search", "Bench",
+                "TensorCore", "Layers", "Data", "SearchSpace", "Runs", "Supernet", "Search", "Export", "Bench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: engineFlags),
@@ -48,6 +50,7 @@ let package = Package(
         .testTarget(name: "SearchSpaceTests", dependencies: ["SearchSpace"]),
         .testTarget(name: "SearchTests", dependencies: ["Search", "SearchSpace"]),
         .testTarget(name: "SupernetTests", dependencies: ["Supernet", "SearchSpace", "Data", "Runs", "_TestSupport"], swiftSettings: engineFlags),
+        .testTarget(name: "ExportTests", dependencies: ["Export", "Supernet", "SearchSpace", "Data", "Runs", "_TestSupport"], swiftSettings: engineFlags),
         // Runs the built binary; depending on `pare` makes `swift test` build it first.
         .testTarget(name: "CLITests", dependencies: ["pare"]),
     ]

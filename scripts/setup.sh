@@ -13,3 +13,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 command -v swift >/dev/null || { echo "setup: swift not found on PATH (Swift 6.x toolchain needed)" >&2; exit 1; }
+# Python with onnxruntime (from PyPI) for the ONNX export check in the test suite.
+if ! .venv/bin/python -c "import onnxruntime, onnx, numpy" 2>/dev/null; then
+  echo "setup: creating .venv with onnxruntime, onnx, numpy" >&2
+  python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check onnxruntime==1.32.0 onnx==1.23.2 numpy==2.4.6
+fi

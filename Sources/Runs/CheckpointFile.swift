@@ -46,7 +46,7 @@ public enum CheckpointFile {
         return (data.subdata(in: 20..<(20 + h)), data.subdata(in: (28 + h)..<(28 + h + p)))
     }
 
-    static func crc(_ data: Data) -> UInt32 {
+    public static func crc(_ data: Data) -> UInt32 {
         data.withUnsafeBytes { raw -> UInt32 in
             var c = crc32(0, nil, 0)
             var offset = 0

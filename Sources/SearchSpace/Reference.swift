@@ -18,3 +18,23 @@ extension SearchSpace {
         return s
     }
 }
+
+extension SearchSpace {
+    /// The block slots of `arch` alone: every slot narrowed to the architecture's operator,
+    /// ratio and widths, so a network built from them allocates exactly the chosen widths
+    /// (the standalone model of a subnet).
+    public func slots(fixedTo arch: Architecture) -> [BlockSlot] {
+        var input = stem.channels
+        return blocks.map { slot in
+            var s = slot
+            let gene = arch.genes[slot.index]
+            let output = arch.widths[slot.stage]
+            s.inputWidths = [input]
+            s.outputWidths = [output]
+            s.operators = [gene.op]
+            s.middleRatios = [gene.ratioTenths]
+            input = output
+            return s
+        }
+    }
+}

@@ -10,6 +10,8 @@ public protocol ChoiceOperator: ParameterContainer {
     func forward(_ x: FeatureMap, output: Int, middle: Int, mode: Mode) -> FeatureMap
     /// Backward of the last `.training` forward: accumulates parameter gradients, returns dX.
     func backward(_ dy: FeatureMap) -> FeatureMap
+    /// Appends the operator's folded inference nodes to `g`; returns the output value id.
+    func graph(into g: inout InferenceGraph, input: Int, channels: Int, output: Int, middle: Int) -> Int
 }
 
 /// ShuffleNetV2 choice block (SPOS): shuffle-k or xception main branch.
@@ -175,9 +177,13 @@ final class ChoiceBlock: ParameterContainer {
 
     init(name: String, slot: BlockSlot) {
         self.slot = slot
+        // A slot with one operator (a standalone model) names it after the block itself:
+        // "blocks.3.main.pw1.weight" rather than "blocks.3.ops.0.main.pw1.weight".
+        let single = slot.operators.count == 1
         operators = slot.operators.enumerated().map { i, op -> ChoiceOperator in
-            op.isShuffleFamily ? ShuffleOperator(name: "\(name).ops.\(i)", slot: slot, op: op)
-                : InvertedResidualOperator(name: "\(name).ops.\(i)", slot: slot, op: op)
+            let opName = single ? name : "\(name).ops.\(i)"
+            return op.isShuffleFamily ? ShuffleOperator(name: opName, slot: slot, op: op)
+                : InvertedResidualOperator(name: opName, slot: slot, op: op)
         }
     }
 

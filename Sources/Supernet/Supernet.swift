@@ -10,6 +10,9 @@ extension RNG: RandomSource {}
 /// Input maps are [C, H, W, N] (channel-major).
 public final class Supernet: ParameterContainer {
     public let space: SearchSpace
+    /// Set for a standalone model: the network holds this architecture only, every tensor
+    /// at its chosen widths (weights physically sliced), and is run with it.
+    public let fixedArchitecture: Architecture?
     let stem: Conv2D
     let stemNorm: BatchNorm
     let blocks: [ChoiceBlock]
@@ -25,13 +28,15 @@ public final class Supernet: ParameterContainer {
     private let chunkInput = ScratchBuffer()
     private let chunkLogits = ScratchBuffer()
 
-    public init(space: SearchSpace, rng: RNG) {
+    public init(space: SearchSpace, rng: RNG, fixedTo arch: Architecture? = nil) {
         self.space = space
+        fixedArchitecture = arch
         stem = Conv2D(name: "stem.conv", inputChannels: space.inputChannels, outputChannels: space.stem.channels,
                       kernel: space.stem.kernel, stride: space.stem.stride)
         stemNorm = BatchNorm(name: "stem.bn", channels: space.stem.channels, relu: true)
-        blocks = space.blocks.map { ChoiceBlock(name: "blocks.\($0.index)", slot: $0) }
-        let lastMax = space.stages.last?.widths.max() ?? space.stem.channels
+        let slots = arch.map { space.slots(fixedTo: $0) } ?? space.blocks
+        blocks = slots.map { ChoiceBlock(name: "blocks.\($0.index)", slot: $0) }
+        let lastMax = arch?.widths.last ?? space.stages.last?.widths.max() ?? space.stem.channels
         head = Conv2D(name: "head.conv", inputChannels: lastMax, outputChannels: space.head.channels, kernel: 1)
         headNorm = BatchNorm(name: "head.bn", channels: space.head.channels, relu: true)
         classifier = Linear(name: "fc", inputFeatures: space.head.channels, outputFeatures: space.classes)

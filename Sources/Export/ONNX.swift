@@ -1,0 +1,164 @@
+import Foundation
+import Supernet
+
+/// ONNX (opset 13, IR version 7) of an inference graph. Input "input": float NCHW images
+/// scaled to [0, 1] (pixel / 255), batch dimension symbolic; output "logits" [N, classes].
+/// Normalization is the first two nodes, every BN is already folded into its convolution.
+public enum ONNXExport {
+    public static let opset = 13
+    static let irVersion = 7
+
+    // onnx.proto field numbers and enums.
+    private enum DataType { static let float = 1, int64 = 7 }
+    private enum AttributeType { static let int = 2, ints = 7 }
+
+    public static func encode(_ g: InferenceGraph, producerVersion: String) -> Data {
+        var model = ProtoWriter()
+        model.int(1, irVersion)
+        model.string(2, "pare")
+        model.string(3, producerVersion)
+        model.message(7) { graph in
+            var b = GraphBuilder()
+            b.build(g)
+            graph.bytes = b.graph.bytes
+        }
+        model.message(8) { op in
+            op.string(1, "")
+            op.int(2, opset)
+        }
+        return Data(model.bytes)
+    }
+
+    /// Writes nodes and initializers into a GraphProto body as it walks the graph.
+    private struct GraphBuilder {
+        var graph = ProtoWriter()
+        var counter = 0
+
+        func value(_ id: Int, _ g: InferenceGraph) -> String {
+            id == 0 ? "input" : (id == g.output ? "logits" : "v\(id)")
+        }
+
+        mutating func fresh(_ base: String) -> String {
+            counter += 1
+            return "\(base)_\(counter)"
+        }
+
+        mutating func floatTensor(_ name: String, _ dims: [Int], _ values: [Float]) {
+            graph.message(5) { t in
+                t.packedInts(1, dims)
+                t.int(2, DataType.float)
+                t.string(8, name)
+                t.bytes(9, values.withUnsafeBytes { Array($0) })
+            }
+        }
+
+        mutating func int64Tensor(_ name: String, _ values: [Int]) {
+            graph.message(5) { t in
+                t.packedInts(1, [values.count])
+                t.int(2, DataType.int64)
+                t.string(8, name)
+                t.bytes(9, values.map { Int64($0).littleEndian }.withUnsafeBytes { Array($0) })
+            }
+        }
+
+        enum Attribute {
+            case int(String, Int)
+            case ints(String, [Int])
+        }
+
+        mutating func node(_ op: String, _ name: String, inputs: [String], outputs: [String], _ attributes: [Attribute] = []) {
+            graph.message(1) { n in
+                for i in inputs { n.string(1, i) }
+                for o in outputs { n.string(2, o) }
+                n.string(3, name)
+                n.string(4, op)
+                for a in attributes {
+                    n.message(5) { at in
+                        switch a {
+                        case let .int(key, v):
+                            at.string(1, key); at.int(20, AttributeType.int); at.int(3, v)
+                        case let .ints(key, vs):
+                            at.string(1, key); at.int(20, AttributeType.ints)
+                            for v in vs { at.int(8, v) }
+                        }
+                    }
+                }
+            }
+        }
+
+        mutating func valueInfo(_ field: Int, _ name: String, _ dims: [Any]) {
+            graph.message(field) { v in
+                v.string(1, name)
+                v.message(2) { type in
+                    type.message(1) { tensor in
+                        tensor.int(1, DataType.float)
+                        tensor.message(2) { shape in
+                            for d in dims {
+                                shape.message(1) { dim in
+                                    if let n = d as? Int { dim.int(1, n) } else { dim.string(2, "\(d)") }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        mutating func build(_ g: InferenceGraph) {
+            for (index, node) in g.nodes.enumerated() {
+                let id = index + 1
+                let ins = node.inputs.map { value($0, g) }
+                let out = value(id, g)
+                let name = node.name
+                switch node.op {
+                case let .normalize(mean, std):
+                    let c = mean.count
+                    floatTensor(name + ".mean", [1, c, 1, 1], mean)
+                    floatTensor(name + ".std", [1, c, 1, 1], std)
+                    let centred = fresh(name)
+                    self.node("Sub", name + ".sub", inputs: [ins[0], name + ".mean"], outputs: [centred])
+                    self.node("Div", name + ".div", inputs: [centred, name + ".std"], outputs: [out])
+                case let .conv(c):
+                    floatTensor(name + ".weight", c.weightShape, c.weight)
+                    floatTensor(name + ".bias", [c.outputChannels], c.bias)
+                    let convOut = c.relu ? fresh(name) : out
+                    self.node("Conv", name, inputs: [ins[0], name + ".weight", name + ".bias"], outputs: [convOut], [
+                        .ints("kernel_shape", [c.kernel, c.kernel]), .ints("strides", [c.stride, c.stride]),
+                        .ints("pads", [c.padding, c.padding, c.padding, c.padding]), .int("group", c.groups),
+                    ])
+                    if c.relu { self.node("Relu", name + ".relu", inputs: [convOut], outputs: [out]) }
+                case let .slice(lower, upper):
+                    int64Tensor(name + ".starts", [lower])
+                    int64Tensor(name + ".ends", [upper])
+                    int64Tensor(name + ".axes", [1])
+                    self.node("Slice", name, inputs: [ins[0], name + ".starts", name + ".ends", name + ".axes"], outputs: [out])
+                case .concat:
+                    self.node("Concat", name, inputs: ins, outputs: [out], [.int("axis", 1)])
+                case .interleave:
+                    // concat(a, b) -> [N, 2, C/2, H*W] -> swap axes 1, 2 -> [N, C, H, W].
+                    let half = node.channels / 2
+                    let joined = fresh(name), grouped = fresh(name), swapped = fresh(name)
+                    int64Tensor(name + ".grouped", [0, 2, half, -1])
+                    int64Tensor(name + ".merged", [0, node.channels, node.size, node.size])
+                    self.node("Concat", name + ".concat", inputs: ins, outputs: [joined], [.int("axis", 1)])
+                    self.node("Reshape", name + ".group", inputs: [joined, name + ".grouped"], outputs: [grouped])
+                    self.node("Transpose", name + ".transpose", inputs: [grouped], outputs: [swapped], [.ints("perm", [0, 2, 1, 3])])
+                    self.node("Reshape", name + ".merge", inputs: [swapped, name + ".merged"], outputs: [out])
+                case .add:
+                    self.node("Add", name, inputs: ins, outputs: [out])
+                case .globalAveragePool:
+                    let pooled = fresh(name)
+                    self.node("GlobalAveragePool", name, inputs: ins, outputs: [pooled])
+                    self.node("Flatten", name + ".flatten", inputs: [pooled], outputs: [out], [.int("axis", 1)])
+                case let .linear(w, b, o, i):
+                    floatTensor(name + ".weight", [o, i], w)
+                    floatTensor(name + ".bias", [o], b)
+                    self.node("Gemm", name, inputs: [ins[0], name + ".weight", name + ".bias"], outputs: [out], [.int("transB", 1)])
+                }
+            }
+            graph.string(2, "pare")
+            valueInfo(11, "input", ["N", g.inputShape[0], g.inputShape[1], g.inputShape[2]])
+            valueInfo(12, "logits", ["N", g.classes])
+        }
+    }
+}

@@ -1,0 +1,95 @@
+import Layers
+import SearchSpace
+import TensorCore
+
+/// One tensor of a network's state (a parameter or a BN running statistic), by the name
+/// it has in checkpoints and exported weight files. Points into the layer's storage.
+public struct StateTensor {
+    public let name: String
+    public let shape: [Int]
+    public let pointer: UnsafeMutablePointer<Float>
+    public var count: Int { shape.reduce(1, *) }
+}
+
+public enum StandaloneError: Error, CustomStringConvertible, Equatable {
+    case notStandalone
+    case mismatch(String)
+    public var description: String {
+        switch self {
+        case .notStandalone: return "the network is a supernet, not a standalone model of one architecture"
+        case let .mismatch(m): return m
+        }
+    }
+}
+
+extension Supernet {
+    /// Parameters, then every BN's running mean and variance (PyTorch names:
+    /// `X.running_mean`, `X.running_var` beside `X.weight`, `X.bias`).
+    public var stateTensors: [StateTensor] {
+        let params = parameters.map { StateTensor(name: $0.name, shape: $0.shape, pointer: $0.value) }
+        let stats = norms.flatMap { bn -> [StateTensor] in
+            let prefix = bn.layerName
+            return [StateTensor(name: prefix + ".running_mean", shape: [bn.maxChannels], pointer: bn.runningMean),
+                    StateTensor(name: prefix + ".running_var", shape: [bn.maxChannels], pointer: bn.runningVariance)]
+        }
+        return params + stats
+    }
+
+    /// The standalone model of `arch`: a network of exactly its widths, holding the leading
+    /// slices of this supernet's tensors (weights and BN running statistics as they are now,
+    /// so recalibrate for `arch` first).
+    public func extract(_ arch: Architecture) throws -> Supernet {
+        try space.validate(arch)
+        let model = Supernet(space: space, rng: RNG(seed: 0), fixedTo: arch)
+        var source: [String: StateTensor] = [:]
+        for t in stateTensors { source[t.name] = t }
+        for t in model.stateTensors {
+            let name = supernetName(of: t.name, arch: arch)
+            guard let s = source[name] else { throw StandaloneError.mismatch("supernet has no tensor '\(name)' for '\(t.name)'") }
+            try Self.copyLeadingSlice(from: s, to: t)
+        }
+        return model
+    }
+
+    /// "blocks.3.main.pw1.weight" of the standalone model is "blocks.3.ops.J.main.pw1.weight"
+    /// of the supernet, J the index of the block's chosen operator in its slot.
+    func supernetName(of name: String, arch: Architecture) -> String {
+        let parts = name.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count > 2, parts[0] == "blocks", let b = Int(parts[1]), b < blocks.count,
+              let j = blocks[b].slot.operators.firstIndex(of: arch.genes[b].op) else { return name }
+        return (["blocks", "\(b)", "ops", "\(j)"] + parts.dropFirst(2).map(String.init)).joined(separator: ".")
+    }
+
+    /// Copies the leading hyper-rectangle of `from` (the destination's shape) into `to`.
+    static func copyLeadingSlice(from s: StateTensor, to d: StateTensor) throws {
+        guard s.shape.count == d.shape.count, zip(s.shape, d.shape).allSatisfy({ $0 >= $1 }) else {
+            throw StandaloneError.mismatch("'\(d.name)' \(d.shape) is not a leading slice of '\(s.name)' \(s.shape)")
+        }
+        // Rows of the innermost dimension, walked as an odometer over the outer ones.
+        let rank = d.shape.count
+        let inner = d.shape[rank - 1]
+        var sourceStrides = [Int](repeating: 1, count: rank)
+        for k in stride(from: rank - 2, through: 0, by: -1) { sourceStrides[k] = sourceStrides[k + 1] * s.shape[k + 1] }
+        let rows = d.count / max(inner, 1)
+        var index = [Int](repeating: 0, count: rank)
+        for r in 0..<rows {
+            var offset = 0
+            for k in 0..<(rank - 1) { offset += index[k] * sourceStrides[k] }
+            (d.pointer + r * inner).update(from: s.pointer + offset, count: inner)
+            var k = rank - 2
+            while k >= 0 {
+                index[k] += 1
+                if index[k] < d.shape[k] { break }
+                index[k] = 0
+                k -= 1
+            }
+        }
+    }
+}
+
+extension BatchNorm {
+    /// The layer's name ("blocks.0.main.bn1"): its parameters are NAME.weight and NAME.bias.
+    public var layerName: String {
+        gamma.name.hasSuffix(".weight") ? String(gamma.name.dropLast(".weight".count)) : gamma.name
+    }
+}

@@ -1,0 +1,60 @@
+import Data
+import Export
+import Foundation
+import SearchSpace
+import Supernet
+import TensorCore
+import Testing
+import _TestSupport
+
+func repositoryFile(_ relative: String) -> String {
+    var url = URL(fileURLWithPath: #filePath)
+    for _ in 0..<3 { url.deleteLastPathComponent() }
+    return url.appendingPathComponent(relative).path
+}
+
+/// The Python with onnxruntime: $PARE_PYTHON, else the repository's .venv (scripts/setup.sh).
+func onnxPython() -> String? {
+    if let p = ProcessInfo.processInfo.environment["PARE_PYTHON"], !p.isEmpty { return p }
+    let venv = repositoryFile(".venv/bin/python")
+    return FileManager.default.isExecutableFile(atPath: venv) ? venv : nil
+}
+
+@Suite("ONNX export") struct ONNXTests {
+    @Test("onnxruntime runs model.onnx (opset 13, checker passes) to Pare's logits within 1e-4")
+    func onnxRuntimeMatches() throws {
+        guard let python = onnxPython() else {
+            Issue.record("no Python with onnxruntime: run scripts/setup.sh (creates .venv) or set PARE_PYTHON")
+            return
+        }
+        let (t, train, norm) = try trainedSupernet()
+        let space = t.config.space
+        let rng = RNG(seed: 13)
+        // Every operator form: split and projection ShuffleNet, Xception, MobileNetV2 with residual.
+        var archs = [try Architecture(parsing: "8/16:xception@1.0,shuffle3@1.5,mbconv5_e6@1.0,mbconv3_e3@0.5", space: space)]
+        archs += (0..<2).map { _ in space.randomArchitecture(rng) }
+        for (i, arch) in archs.enumerated() {
+            recalibrated(t, train, norm, arch)
+            let model = try t.network.extract(arch)
+            let dir = ModelDirectory(path: temporaryDirectory("onnx\(i)"))
+            try dir.write(model: model, normalization: norm, provenance: provenance, folded: false, onnx: true)
+            let n = 7
+            let x = images(n, space: space, norm: norm, seed: UInt64(30 + i))
+            let expected = logitsRowMajor(model, x.map, arch)
+            try x.nchw.withUnsafeBytes { Data($0) }.write(to: URL(fileURLWithPath: dir.file("input.f32")))
+            try expected.withUnsafeBytes { Data($0) }.write(to: URL(fileURLWithPath: dir.file("expected.f32")))
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: python)
+            p.arguments = [repositoryFile("scripts/check_onnx.py"), dir.file(ModelDirectory.onnxFile), dir.file("input.f32"), dir.file("expected.f32"),
+                           "\(n)", "\(space.inputChannels)", "\(space.inputSize)", "\(space.inputSize)", "\(space.classes)", "1e-4"]
+            let out = Pipe()
+            p.standardOutput = out
+            p.standardError = out
+            try p.run()
+            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            #expect(p.terminationStatus == 0, "\(arch): \(text)")
+            #expect(text.contains("max |logit difference|"), "\(text)")
+        }
+    }
+}
