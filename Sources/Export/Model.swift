@@ -36,6 +36,10 @@ public struct ModelDescription: Codable, Equatable, Sendable {
         public var run: String
         public var spaceFile: String
         public var data: String
+        /// Training images held out at the end of the training file as the validation split,
+        /// and the training-file limit: how `--split val` and finetuning rebuild the splits.
+        public var validation: Int
+        public var trainLimit: Int
         public var supernetCheckpoint: String
         /// The search result the architecture came from, when it came from one.
         public var search: String?
@@ -43,9 +47,10 @@ public struct ModelDescription: Codable, Equatable, Sendable {
         public var inheritedScore: Double?
         public var calibrationImages: Int
         public var exportedAt: String
-        public init(run: String, spaceFile: String, data: String, supernetCheckpoint: String, search: String?,
-                    inheritedScore: Double?, calibrationImages: Int, exportedAt: String) {
+        public init(run: String, spaceFile: String, data: String, validation: Int, trainLimit: Int, supernetCheckpoint: String,
+                    search: String?, inheritedScore: Double?, calibrationImages: Int, exportedAt: String) {
             self.run = run; self.spaceFile = spaceFile; self.data = data; self.supernetCheckpoint = supernetCheckpoint
+            self.validation = validation; self.trainLimit = trainLimit
             self.search = search; self.inheritedScore = inheritedScore; self.calibrationImages = calibrationImages
             self.exportedAt = exportedAt
         }
@@ -53,12 +58,14 @@ public struct ModelDescription: Codable, Equatable, Sendable {
 }
 
 /// An exported model directory: model.json, model.safetensors, optional
-/// model.folded.safetensors and model.onnx; finetuning adds model.finetuned.safetensors.
+/// model.folded.safetensors and model.onnx; finetuning adds model.finetuned.safetensors
+/// (model.scratch.safetensors when trained from scratch).
 public struct ModelDirectory {
     public static let descriptionFile = "model.json"
     public static let weightsFile = "model.safetensors"
     public static let foldedFile = "model.folded.safetensors"
     public static let finetunedFile = "model.finetuned.safetensors"
+    public static let scratchFile = "model.scratch.safetensors"
     public static let onnxFile = "model.onnx"
 
     public let path: String
@@ -126,7 +133,8 @@ public struct ModelDirectory {
         return d
     }
 
-    /// The standalone network with the weights of `weightsName` (default: the exported ones).
+    /// The standalone network with the weights of `weightsName` (a file of the directory or an
+    /// absolute path; default: the exported weights).
     /// Every tensor model.json lists must be in the file at that shape, and nothing else.
     public func load(weights weightsName: String? = nil) throws -> (ModelDescription, Supernet) {
         let d = try readDescription()
@@ -141,7 +149,8 @@ public struct ModelDirectory {
         for (t, e) in zip(state, d.tensors) where t.shape != e.shape {
             throw ModelFileError.badModel(path: jsonPath, field: "tensors.\(e.name).shape", reason: "\(e.shape), the architecture has \(t.shape)")
         }
-        let weightsPath = file(weightsName ?? d.weights)
+        let name = weightsName ?? d.weights
+        let weightsPath = name.hasPrefix("/") ? name : file(name)
         let (tensors, _) = try Safetensors.read(weightsPath)
         for t in state {
             guard let w = tensors[t.name] else { throw ModelFileError.missingTensor(path: weightsPath, tensor: t.name) }

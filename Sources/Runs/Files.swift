@@ -29,7 +29,7 @@ public enum AtomicFile {
 
     public static func writeJSON<T: Encodable>(encodable value: T, to path: String) throws {
         let enc = JSONEncoder()
-        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         try write(try enc.encode(value), to: path)
     }
 }

@@ -24,6 +24,10 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     /// Also checkpoint every this many steps (0: only at epoch ends and on interrupt).
     public var checkpointEvery = 200
     public var keepCheckpoints = 3
+    /// Set when training a standalone model (`pare finetune`): the network holds this
+    /// architecture only, every step trains it, and the epoch-end probe is it, evaluated
+    /// with its running statistics (no recalibration).
+    public var fixedArchitecture: Architecture?
 
     public init(space: SearchSpace, spaceFile: String, data: String) {
         self.space = space
@@ -64,7 +68,7 @@ public final class SupernetTraining {
     public init(config: TrainConfig, train: Dataset, validation: Dataset, normalization: Normalization) throws {
         self.config = config
         rng = RNG(seed: config.seed)
-        network = Supernet(space: config.space, rng: rng)
+        network = Supernet(space: config.space, rng: rng, fixedTo: config.fixedArchitecture)
         sampler = try ArchitectureSampler(space: config.space, strategy: config.sampling)
         loader = BatchLoader(dataset: train, batchSize: config.recipe.batchSize, normalization: normalization,
                              augmentation: config.augmentation, shuffle: true, dropLast: true)
@@ -77,7 +81,7 @@ public final class SupernetTraining {
         calibrationIndices = Array(side.permutation(train.count).prefix(config.calibrationBatches * 128))
         var probes = [("smallest", config.space.smallest), ("largest", config.space.largest)]
         for i in 0..<config.probes { probes.append(("random\(i)", config.space.randomArchitecture(side))) }
-        probeArchitectures = probes
+        probeArchitectures = config.fixedArchitecture.map { [("model", $0)] } ?? probes
     }
 
     public var step: Int { trainer.step }
@@ -103,7 +107,7 @@ public final class SupernetTraining {
             epochOpen = true
         }
         guard let batch = loader.next(rng: rng) else { preconditionFailure("epoch ran out of batches early") }
-        let arch = try sampler.next(rng: rng)
+        let arch = try config.fixedArchitecture ?? sampler.next(rng: rng)
         let r = trainer.train(images: batch.images, labels: batch.labels, arch: arch)
         let ended = loader.position + loader.batchSize > loader.dataset.count
         let info = StepInfo(step: trainer.step, epoch: epoch + 1, loss: r.loss, correct: r.correct, batch: batch.labels.count,
@@ -132,7 +136,9 @@ public final class SupernetTraining {
         }
         let evaluator = ArchitectureEvaluator(network: network)
         return probeArchitectures.map { name, arch in
-            evaluator.recalibrate(arch: arch, loader: calibrationLoader, indices: calibrationIndices)
+            if config.fixedArchitecture == nil {
+                evaluator.recalibrate(arch: arch, loader: calibrationLoader, indices: calibrationIndices)
+            }
             let r = evaluator.evaluate(arch: arch, loader: validationLoader)
             let cost = config.space.cost(arch)
             return ProbeResult(name: name, architecture: arch.description, macs: cost.macs, parameters: cost.parameters,

@@ -7,7 +7,8 @@ struct Pare: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pare",
         abstract: "Find small, fast convolutional networks on a CPU: one-shot NAS and channel pruning.",
-        subcommands: [TrainCommand.self, SearchCommand.self, LatencyCommand.self, CorrelateCommand.self, InfoCommand.self, BenchCommand.self])
+        subcommands: [TrainCommand.self, SearchCommand.self, ExportCommand.self, FinetuneCommand.self, EvalCommand.self,
+                      LatencyCommand.self, CorrelateCommand.self, InfoCommand.self, BenchCommand.self])
 }
 
 /// Process start-up shared by every subcommand: pick OpenBLAS's fast kernels, set threads.

@@ -69,7 +69,7 @@ func temporaryDirectory(_ name: String) -> String {
     return dir
 }
 
-let provenance = ModelDescription.Provenance(run: "test", spaceFile: "export-test.yaml", data: "synthetic", supernetCheckpoint: "none",
+let provenance = ModelDescription.Provenance(run: "test", spaceFile: "export-test.yaml", data: "synthetic", validation: 40, trainLimit: 0, supernetCheckpoint: "none",
                                              search: nil, inheritedScore: nil, calibrationImages: 96, exportedAt: "2026-11-23T00:00:00Z")
 
 @Suite("Standalone export") struct StandaloneExportTests {

@@ -1,0 +1,141 @@
+import ArgumentParser
+import Data
+import Export
+import Foundation
+import Layers
+import Runs
+import SearchSpace
+import Supernet
+import TensorCore
+
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Evaluate an exported model: accuracy, loss, per-class accuracy, latency, MACs and parameters.",
+        discussion: """
+        DIR is a directory written by `pare export`. --weights picks the exported (inherited) weights, the \
+        finetuned ones, the ones trained from scratch, or a safetensors file. Latency is the median of timed \
+        inference passes after warm-up, at batch 1 and at --batch. Writes DIR/eval-WEIGHTS-SPLIT.json.
+        """)
+
+    @Argument(help: "Model directory written by pare export.") var modelDirectory: String
+    @Option(help: "test (the data set's test file) or val (the held-out validation split); default test.") var split = "test"
+    @Option(help: "exported, finetuned, scratch or a .safetensors file (default: finetuned if present, else exported).") var weights: String?
+    @Option(help: "Data source (default: the one in model.json).") var data: String?
+    @Option(help: "Batch size of the evaluation and of the second latency measurement (default 100).") var batch = 100
+    @Option(help: "Timed repetitions per latency measurement (default 50).") var repeats = 50
+    @Option(help: "Engine threads (default: all cores).") var threads: Int?
+
+    func run() throws {
+        try reportingErrors {
+            startEngine(threads: threads)
+            guard batch >= 1, repeats >= 1 else { throw UserError("--batch and --repeats must be at least 1") }
+            let dir = ModelDirectory(path: modelDirectory)
+            let weightsName = try resolveWeights(dir)
+            let (d, model) = try dir.load(weights: weightsName)
+            let arch = try Architecture(parsing: d.architecture, space: d.space)
+            var config = TrainConfig(space: d.space, spaceFile: d.provenance.spaceFile, data: data ?? d.provenance.data)
+            config.validation = d.provenance.validation
+            config.trainLimit = d.provenance.trainLimit
+            let dataset: Dataset
+            switch split {
+            case "test":
+                let (_, _, source) = try loadSplits(config)
+                dataset = try source.load().test
+            case "val":
+                dataset = try loadSplits(config).validation
+            default:
+                throw UserError("--split: '\(split)', expected test or val")
+            }
+            let loader = BatchLoader(dataset: dataset, batchSize: batch, normalization: d.normalization, shuffle: false, dropLast: false)
+            let r = evaluate(model, arch: arch, loader: loader, classes: d.classes)
+            let single = LatencyProfiler(network: model, batch: 1, repeats: repeats).measure(arch)
+            let batched = LatencyProfiler(network: model, batch: batch, repeats: max(repeats / 5, 3)).measure(arch)
+
+            let label = weightsName.map { ($0 as NSString).lastPathComponent } ?? d.weights
+            print("\(arch)  [\(label)]")
+            print(String(format: "%@ split of %@: %d images, accuracy %.4f, loss %.4f", split, config.data, r.count, r.accuracy, r.loss))
+            print(String(format: "%.3f M MACs, %d parameters; latency %.3f ms at batch 1, %.3f ms at batch %d (%.1f us/image), %d threads",
+                         Double(d.macs) / 1e6, d.parameters, single, batched, batch, batched * 1000 / Double(batch), Parallel.threads))
+            let names = className(for: config.data, classes: d.classes)
+            print("class                 accuracy  images")
+            for c in 0..<d.classes {
+                let name = names[c].padding(toLength: max(20, names[c].count), withPad: " ", startingAt: 0)
+                print(name + String(format: "  %8.4f  %6d", r.perClass[c], r.perClassCount[c]))
+            }
+            let out = dir.file("eval-\(weightsLabel(weightsName))-\(split).json")
+            try AtomicFile.writeJSON([
+                "architecture": d.architecture, "weights": label, "split": split, "data": config.data, "images": r.count,
+                "accuracy": r.accuracy, "loss": r.loss, "per_class_accuracy": r.perClass, "classes": names,
+                "macs": d.macs, "parameters": d.parameters, "latency_ms_batch1": single, "latency_ms_batch": batched,
+                "latency_batch": batch, "threads": Parallel.threads, "blas_core": BLAS.coreName,
+            ], to: out)
+            print("written: \(out)")
+        }
+    }
+
+    /// nil: the exported weights.
+    func resolveWeights(_ dir: ModelDirectory) throws -> String? {
+        switch weights {
+        case nil:
+            return FileManager.default.fileExists(atPath: dir.file(ModelDirectory.finetunedFile)) ? ModelDirectory.finetunedFile : nil
+        case "exported": return nil
+        case "finetuned", "scratch":
+            let name = weights == "finetuned" ? ModelDirectory.finetunedFile : ModelDirectory.scratchFile
+            guard FileManager.default.fileExists(atPath: dir.file(name)) else {
+                throw UserError("\(dir.file(name)): not found; run pare finetune \(dir.path)\(weights == "scratch" ? " --from-scratch" : "") first")
+            }
+            return name
+        case let path?:
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw UserError("--weights: '\(path)' is neither exported, finetuned, scratch nor an existing file")
+            }
+            // An absolute path survives ModelDirectory.file's joining.
+            return URL(fileURLWithPath: path).standardizedFileURL.path
+        }
+    }
+
+    func weightsLabel(_ name: String?) -> String {
+        switch name {
+        case nil: return "exported"
+        case ModelDirectory.finetunedFile?: return "finetuned"
+        case ModelDirectory.scratchFile?: return "scratch"
+        case let n?: return ((n as NSString).lastPathComponent as NSString).deletingPathExtension
+        }
+    }
+
+    struct Result {
+        var accuracy: Double, loss: Double, count: Int
+        var perClass: [Double], perClassCount: [Int]
+    }
+
+    func evaluate(_ model: Supernet, arch: Architecture, loader: BatchLoader, classes: Int) -> Result {
+        let ce = SoftmaxCrossEntropy(labelSmoothing: 0)
+        let n = loader.dataset.count
+        var hits = [Int](repeating: 0, count: classes), totals = hits
+        var lossSum = 0.0
+        var start = 0
+        while start < n {
+            let idx = Array(start..<min(n, start + loader.batchSize))
+            let logits = model.forward(loader.fill(indices: idx, rng: nil), arch: arch, mode: .inference)
+            lossSum += loader.labels.withUnsafeBufferPointer { ce.evaluate(logits: logits, labels: $0, gradient: false).loss } * Double(idx.count)
+            for (j, label) in loader.labels.enumerated() {
+                var best = 0
+                for c in 1..<classes where logits.pointer[c * idx.count + j] > logits.pointer[best * idx.count + j] { best = c }
+                totals[Int(label)] += 1
+                if best == Int(label) { hits[Int(label)] += 1 }
+            }
+            start += idx.count
+        }
+        return Result(accuracy: Double(hits.reduce(0, +)) / Double(max(n, 1)), loss: lossSum / Double(max(n, 1)), count: n,
+                      perClass: zip(hits, totals).map { $1 > 0 ? Double($0) / Double($1) : 0 }, perClassCount: totals)
+    }
+
+    func className(for data: String, classes: Int) -> [String] {
+        let fashion = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+        let cifar = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+        if data.hasPrefix("fashion-mnist") && classes == 10 { return fashion }
+        if data.hasPrefix("cifar10") && classes == 10 { return cifar }
+        return (0..<classes).map { "class \($0)" }
+    }
+}

@@ -1,0 +1,91 @@
+import ArgumentParser
+import Data
+import Export
+import Foundation
+import Runs
+import SearchSpace
+import Supernet
+import TensorCore
+
+struct ExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Take one architecture out of a run's supernet as a standalone model (sliced weights, model.json, ONNX).",
+        discussion: """
+        Recalibrates BN for the architecture exactly as `pare search` scores it (same calibration images for the \
+        same --seed and --calibration-images), slices every tensor to the architecture's widths and writes \
+        DIR/model.json, DIR/model.safetensors (PyTorch names: blocks.3.main.pw1.weight, ...running_mean), with \
+        --folded DIR/model.folded.safetensors (BN folded into each conv) and with --onnx DIR/model.onnx (opset 13; \
+        input: NCHW float pixels in [0, 1]; output: logits).
+        """)
+
+    @Option(name: .customLong("run"), help: "Run directory with a trained supernet.") var runDirectory: String
+    @Option(help: "'best' (the search's best.json), a file (best.json, architecture JSON or text) or the text form itself.")
+    var arch = "best"
+    @Option(help: "With --arch best: the search named NAME (RUN/search-NAME).") var search: String?
+    @Option(help: "Output directory (default RUN/export, or RUN/export-NAME with --search NAME).") var out: String?
+    @Flag(help: "Also write the BN-folded inference weights.") var folded = false
+    @Flag(help: "Also write model.onnx.") var onnx = false
+    @Option(help: "Training images for BN recalibration (default 2560, as pare search).") var calibrationImages = 2560
+    @Option(help: "Seed of the calibration images (default 0, as pare search).") var seed: UInt64 = 0
+    @Option(help: "Engine threads (default: all cores).") var threads: Int?
+
+    func run() throws {
+        try reportingErrors {
+            startEngine(threads: threads)
+            let dir = try RunDirectory(path: runDirectory, create: false)
+            try dir.lock()
+            let config = try loadTrainConfig(dir, hint: "train a supernet first: pare train --space FILE --run \(runDirectory)")
+            let (architecture, searchFile) = try resolveArchitecture(arch, run: dir, search: search, space: config.space)
+            let (train, val, _) = try loadSplits(config)
+            let norm = Normalization.fit(train)
+            let training = try SupernetTraining(config: config, train: train, validation: val, normalization: norm)
+            let checkpoint = try training.resumeFromNewest(dir, warn: logLine)
+            let scorer = InheritedWeightScorer(network: training.network, train: train, validation: val, normalization: norm,
+                                               calibrationImages: calibrationImages, seed: seed)
+            // Scoring recalibrates BN for the architecture: the statistics the export keeps.
+            let score = try scorer.score(architecture)
+            let model = try training.network.extract(architecture)
+            let outPath = out ?? dir.file(search.map { "export-" + $0 } ?? "export")
+            let provenance = ModelDescription.Provenance(
+                run: runDirectory, spaceFile: config.spaceFile, data: config.data, validation: config.validation, trainLimit: config.trainLimit,
+                supernetCheckpoint: checkpoint, search: searchFile,
+                inheritedScore: score, calibrationImages: calibrationImages, exportedAt: ISO8601DateFormatter().string(from: Date()))
+            let d = try ModelDirectory(path: outPath).write(model: model, normalization: norm, provenance: provenance, folded: folded, onnx: onnx)
+            print("exported \(architecture)")
+            print(String(format: "  %.3f M MACs, %d parameters, inherited-weight validation accuracy %.4f", Double(d.macs) / 1e6, d.parameters, score))
+            let files = [ModelDirectory.descriptionFile, d.weights] + [d.foldedWeights, d.onnx].compactMap { $0 }
+            print("  \(outPath)/{\(files.joined(separator: ","))}")
+        }
+    }
+}
+
+/// An architecture named on the command line: 'best' (a search's best.json), a file
+/// (best.json, architecture JSON or its text form) or the text form itself. Returns it with
+/// the file it came from, if any.
+func resolveArchitecture(_ spec: String, run: RunDirectory, search: String?, space: SearchSpace) throws -> (Architecture, String?) {
+    var path: String?
+    if spec == "best" {
+        let p = run.file(search.map { "search-" + $0 } ?? "search") + "/best.json"
+        guard FileManager.default.fileExists(atPath: p) else {
+            throw UserError("\(p): not found; run `pare search --run \(run.path)` first, or pass --arch FILE|TEXT")
+        }
+        path = p
+    } else if FileManager.default.fileExists(atPath: spec) {
+        path = spec
+    }
+    guard let path else {
+        do { return (try Architecture(parsing: spec, space: space), nil) } catch { throw UserError("--arch: \(error)") }
+    }
+    guard let data = FileManager.default.contents(atPath: path) else { throw UserError("\(path): unreadable") }
+    if let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let text = object["architecture"] as? String {
+        do { return (try Architecture(parsing: text, space: space), path) } catch { throw UserError("\(path): field 'architecture': \(error)") }
+    }
+    if let a = try? JSONDecoder().decode(Architecture.self, from: data) {
+        do { try space.validate(a) } catch { throw UserError("\(path): \(error)") }
+        return (a, path)
+    }
+    do { return (try Architecture(parsing: String(decoding: data, as: UTF8.self), space: space), path) } catch {
+        throw UserError("\(path): \(error)")
+    }
+}

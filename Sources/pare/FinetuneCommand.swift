@@ -1,0 +1,80 @@
+import ArgumentParser
+import Data
+import Export
+import Foundation
+import Runs
+import SearchSpace
+import Supernet
+import TensorCore
+
+struct FinetuneCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "finetune",
+        abstract: "Train an exported standalone model from its inherited weights (or from scratch).",
+        discussion: """
+        DIR is a directory written by `pare export`. Trains with the same recipe options, progress, JSON-lines \
+        metrics and checkpoints as `pare train` (run files in DIR/finetune); Ctrl-C checkpoints and \
+        `pare finetune DIR --resume` continues bit-exactly. Evaluates on the validation split after each epoch \
+        (running BN statistics) and writes DIR/model.finetuned.safetensors at the end.
+        """)
+
+    @Argument(help: "Model directory written by pare export.") var modelDirectory: String
+    @Option(help: "Data source (default: the one the supernet was trained on, from model.json).") var data: String?
+    @Flag(help: "Start from freshly initialised weights instead of the inherited ones.") var fromScratch = false
+    @Option(name: .customLong("run"), help: "Run directory for checkpoints and logs (default DIR/finetune, DIR/scratch with --from-scratch).") var runDirectory: String?
+    @OptionGroup var options: TrainingOptions
+
+    func run() throws {
+        try reportingErrors {
+            startEngine(threads: options.threads)
+            let model = ModelDirectory(path: modelDirectory)
+            let description = try model.readDescription()
+            let arch = try Architecture(parsing: description.architecture, space: description.space)
+            let dir = try RunDirectory(path: runDirectory ?? model.file(fromScratch ? "scratch" : "finetune"))
+            try dir.lock()
+            var config: TrainConfig
+            if options.resume {
+                config = try loadTrainConfig(dir, hint: "start finetuning without --resume")
+            } else {
+                if !dir.checkpoints().isEmpty {
+                    throw UserError("\(dir.path): already has checkpoints; pass --resume to continue, or remove it to start over")
+                }
+                config = TrainConfig(space: description.space, spaceFile: description.provenance.spaceFile, data: description.provenance.data)
+                config.validation = description.provenance.validation
+                config.trainLimit = description.provenance.trainLimit
+                config.fixedArchitecture = arch
+                config.probes = 0
+            }
+            var changes = ConfigChanges(resume: options.resume)
+            changes.set("--data", data, \.data, in: &config)
+            try options.apply(to: &config, changes: &changes, dir: dir)
+            guard config.fixedArchitecture == arch, config.space == description.space else {
+                throw UserError("\(dir.configPath): finetunes another model than \(model.file(ModelDirectory.descriptionFile))")
+            }
+            let (train, val, source) = try loadSplits(config)
+            let training = try SupernetTraining(config: config, train: train, validation: val, normalization: description.normalization)
+            guard training.totalSteps > 0 else { throw UserError("\(train.count) training images make no batch of \(config.recipe.batchSize)") }
+            let start: String
+            if options.resume {
+                let path = try training.resumeFromNewest(dir, warn: logLine)
+                logLine("resumed from \(path) at step \(training.step) of \(training.totalSteps)")
+                start = "resumed"
+            } else {
+                if !fromScratch {
+                    // The inherited weights replace the fresh initialisation before step 1.
+                    let (_, inherited) = try model.load()
+                    for (t, s) in zip(training.network.stateTensors, inherited.stateTensors) {
+                        t.pointer.update(from: s.pointer, count: t.count)
+                    }
+                }
+                try AtomicFile.writeJSON(encodable: config, to: dir.configPath)
+                start = fromScratch ? "from scratch" : "from the exported weights"
+            }
+            logLine("pare finetune: \(arch) (\(String(format: "%.3f", Double(description.macs) / 1e6)) M MACs, \(description.parameters) params) on \(source), \(train.count) train / \(val.count) validation, \(config.epochs) epochs, \(start)")
+            try runTrainingLoop(training, dir, command: "pare finetune \(modelDirectory) --resume" + (fromScratch ? " --from-scratch" : "") + (runDirectory.map { " --run \($0)" } ?? ""))
+            let weights = fromScratch ? ModelDirectory.scratchFile : ModelDirectory.finetunedFile
+            try model.writeWeights(training.network, to: weights, metadata: ["architecture": arch.description, "run": dir.path])
+            print("weights: \(model.file(weights)) (evaluate with: pare eval \(modelDirectory) --weights \(fromScratch ? "scratch" : "finetuned"))")
+        }
+    }
+}
