@@ -73,7 +73,7 @@ struct FinetuneCommand: ParsableCommand {
             logLine("pare finetune: \(arch) (\(String(format: "%.3f", Double(description.macs) / 1e6)) M MACs, \(description.parameters) params) on \(source), \(train.count) train / \(val.count) validation, \(config.epochs) epochs, \(start)")
             try runTrainingLoop(training, dir, command: "pare finetune \(modelDirectory) --resume" + (fromScratch ? " --from-scratch" : "") + (runDirectory.map { " --run \($0)" } ?? ""))
             let weights = fromScratch ? ModelDirectory.scratchFile : ModelDirectory.finetunedFile
-            try model.writeWeights(training.network, to: weights, metadata: ["architecture": arch.description, "run": dir.path])
+            try model.writeWeights(training.network, to: weights, metadata: ["architecture": arch.description, "trained": fromScratch ? "from scratch" : "from the exported weights", "epochs": "\(config.epochs)"])
             print("weights: \(model.file(weights)) (evaluate with: pare eval \(modelDirectory) --weights \(fromScratch ? "scratch" : "finetuned"))")
         }
     }

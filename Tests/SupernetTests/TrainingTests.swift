@@ -9,7 +9,8 @@ import Testing
 import _TestSupport
 
 /// A small space and data set so whole training runs take a fraction of a second.
-func tinyTraining(sampling: SamplingStrategy = .uniform, seed: UInt64 = 5, epochs: Int = 2) throws -> SupernetTraining {
+/// `fixed`: a standalone model of one architecture (what `pare finetune` trains).
+func tinyTraining(sampling: SamplingStrategy = .uniform, seed: UInt64 = 5, epochs: Int = 2, fixed: Bool = false) throws -> SupernetTraining {
     let space = try SpaceFile.parse("""
         name: tiny
         input: {channels: 1, size: 12}
@@ -32,6 +33,7 @@ func tinyTraining(sampling: SamplingStrategy = .uniform, seed: UInt64 = 5, epoch
     config.augmentation = Augmentation(cropPadding: 1, horizontalFlip: true)
     config.probes = 1
     config.calibrationBatches = 1
+    if fixed { config.fixedArchitecture = space.randomArchitecture(RNG(seed: 1)) }
     return try SupernetTraining(config: config, train: train, validation: val, normalization: Normalization.fit(train))
 }
 
@@ -51,7 +53,7 @@ final class TempRun {
 @Suite struct ResumeTests {
     init() { BLAS.configure() }
 
-    @Test(arguments: ["uniform", "fair", "sandwich", "band"])
+    @Test(arguments: ["uniform", "fair", "sandwich", "band", "fixed"])
     func resumeEqualsUninterrupted(strategy: String) throws {
         let sampling: SamplingStrategy
         switch strategy {
@@ -60,15 +62,16 @@ final class TempRun {
         case "band": sampling = .flopsBand(minMACs: 60_000, maxMACs: 120_000)
         default: sampling = .uniform
         }
-        let whole = try tinyTraining(sampling: sampling)
+        let fixed = strategy == "fixed"
+        let whole = try tinyTraining(sampling: sampling, fixed: fixed)
         while !whole.finished { _ = try whole.trainStep() }
         // Stop after 7 steps (mid-epoch: 5 batches per epoch), checkpoint, resume in a fresh
         // process-like object (different in-memory init), finish.
-        let first = try tinyTraining(sampling: sampling)
+        let first = try tinyTraining(sampling: sampling, fixed: fixed)
         for _ in 0..<7 { _ = try first.trainStep() }
         _ = first.evaluateProbes()                 // probing must not change the state
         let bytes = try first.checkpoint()
-        let second = try tinyTraining(sampling: sampling, seed: 5)
+        let second = try tinyTraining(sampling: sampling, seed: 5, fixed: fixed)
         _ = try second.trainStep()                 // disturb it: restore must overwrite everything
         try second.restore(from: bytes, path: "mem")
         #expect(second.step == 7 && second.epoch == 1)
