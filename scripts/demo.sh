@@ -1,10 +1,35 @@
 #!/usr/bin/env bash
-# The main job, for now: build, then train the Fashion-MNIST ShuffleNetV2 supernet for one
-# epoch (SPOS, searchable widths) and score probe architectures after BN recalibration.
-# Extra arguments go to `pare train` (e.g. --epochs 3, --train-limit 20000).
+# The main job: the whole pipeline on Fashion-MNIST with small settings, into runs/demo-DATE:
+#   train the ShuffleNetV2 supernet (SPOS, searchable widths) -> evolutionary search under
+#   3 MFLOPs -> export the best subnet (sliced weights, model.json, ONNX) -> finetune it ->
+#   evaluate it on the test split.
+# Environment: EPOCHS (supernet, default 2), FINETUNE_EPOCHS (default 1), BUDGET (default 3M).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 swift build -c release --product pare >&2
+pare=.build/release/pare
 run=runs/demo-$(date +%Y%m%d-%H%M%S)
-.build/release/pare train --space search-spaces/fmnist-shufflenet.yaml --data fashion-mnist --epochs 1 --run "$run" "$@"
+budget=${BUDGET:-3M}
+step() { printf '\n== %s\n' "$*" >&2; }
+
+step "1/5 supernet training ($run)"
+$pare train --space search-spaces/fmnist-shufflenet.yaml --data fashion-mnist --epochs "${EPOCHS:-2}" --probes 2 --run "$run"
+step "2/5 evolutionary search under $budget MACs"
+$pare search --run "$run" --max-flops "$budget" --population 20 --generations 5 --parents 5 --mutations 10 --crossovers 10 \
+  --validation-images 2000
+step "3/5 export the best subnet"
+$pare export --run "$run" --out "$run/model" --onnx --folded
+step "4/5 finetune it"
+$pare finetune "$run/model" --epochs "${FINETUNE_EPOCHS:-1}" --lr 0.02
+step "5/5 evaluate on the test split"
+$pare eval "$run/model" --split test
+cat >&2 <<EOT
+
+Everything is in $run:
+  run.json train.jsonl checkpoints/ summary.json     supernet training
+  search/{best.json,best.txt,history.jsonl,plot.svg}  search
+  model/{model.json,model.safetensors,model.folded.safetensors,model.onnx}   exported subnet
+  model/finetune/ model/model.finetuned.safetensors   finetuning
+  model/eval-finetuned-test.json                      test-split evaluation
+EOT

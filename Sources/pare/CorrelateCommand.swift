@@ -22,6 +22,8 @@ struct CorrelateCommand: ParsableCommand {
     @Option(help: "Training images per stand-alone epoch (default: the whole training split).") var trainImages: Int?
     @Option(help: "Validation images for both scores (default: the whole validation split).") var validationImages: Int?
     @Option(help: "Random seed (architectures, stand-alone init and data order).") var seed: UInt64 = 0
+    @Flag(help: "Spread the architectures over the space's whole MACs range (one per equal-width cost bin) instead of drawing them uniformly (which crowds them around the middle).")
+    var spread = false
     @Option(help: "Engine threads (default: all cores).") var threads: Int?
 
     func run() throws {
@@ -42,8 +44,19 @@ struct CorrelateCommand: ParsableCommand {
             let rng = RNG(seed: seed)
             var archs: [Architecture] = []
             var seen = Set<Architecture>()
+            let lo = config.space.cost(config.space.smallest).macs, hi = config.space.cost(config.space.largest).macs
+            var draws = 0
             while archs.count < samples {
-                let a = config.space.randomArchitecture(rng)
+                draws += 1
+                guard draws < 100 * samples else { throw UserError("--samples \(samples): the space has too few distinct candidates") }
+                let a: Architecture
+                if spread {
+                    let bin = Double(hi - lo) / Double(samples)
+                    let target = lo + Int(bin * (Double(archs.count) + 0.5))
+                    a = config.space.randomArchitecture(nearMACs: target, tolerance: Int(bin / 2), rng: rng)
+                } else {
+                    a = config.space.randomArchitecture(rng)
+                }
                 if seen.insert(a).inserted { archs.append(a) }
             }
             let evalLoader = BatchLoader(dataset: validation, batchSize: 500, normalization: norm, shuffle: false, dropLast: false)
@@ -81,6 +94,7 @@ struct CorrelateCommand: ParsableCommand {
             print("Kendall tau \(show(tau)), Spearman rho \(show(rho)) over \(samples) architectures (\(Int(Date().timeIntervalSince(start))) s)")
             func json(_ v: Double) -> Any { v.isFinite ? v : NSNull() }
             try AtomicFile.writeJSON(["kendall_tau": json(tau), "spearman_rho": json(rho), "samples": samples, "standalone_epochs": epochs,
+                                      "spread": spread, "seed": seed,
                                       "train_images": train.count, "validation_images": validation.count,
                                       "supernet_checkpoint": checkpoint, "architectures": rows],
                                      to: dir.file("correlate.json"))

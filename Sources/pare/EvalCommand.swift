@@ -40,8 +40,7 @@ struct EvalCommand: ParsableCommand {
             let dataset: Dataset
             switch split {
             case "test":
-                let (_, _, source) = try loadSplits(config)
-                dataset = try source.load().test
+                dataset = try loadTestSplit(config)
             case "val":
                 dataset = try loadSplits(config).validation
             default:

@@ -20,12 +20,23 @@ func loadSplits(_ config: TrainConfig) throws -> (train: Dataset, validation: Da
     var (trainFile, _) = try source.load()
     if config.trainLimit > 0 && config.trainLimit < trainFile.count { trainFile = trainFile.subset(0..<config.trainLimit) }
     let (train, val) = try trainFile.splitValidation(min(config.validation, trainFile.count / 2))
-    let sp = config.space
-    guard train.channels == sp.inputChannels && train.height == sp.inputSize && train.width == sp.inputSize else {
-        throw UserError("\(source): images are \(train.channels)x\(train.height)x\(train.width), space '\(sp.name)' takes \(sp.inputChannels)x\(sp.inputSize)x\(sp.inputSize)")
-    }
-    guard train.classes == sp.classes else { throw UserError("\(source) has \(train.classes) classes, space '\(sp.name)' \(sp.classes)") }
+    try check(train, from: source, fits: config.space)
     return (train, val, source)
+}
+
+/// The test file of a run's data, checked against its space.
+func loadTestSplit(_ config: TrainConfig) throws -> Dataset {
+    let source = try DataSource(parsing: config.data)
+    let test = try source.load().test
+    try check(test, from: source, fits: config.space)
+    return test
+}
+
+func check(_ d: Dataset, from source: DataSource, fits sp: SearchSpace) throws {
+    guard d.channels == sp.inputChannels && d.height == sp.inputSize && d.width == sp.inputSize else {
+        throw UserError("\(source): images are \(d.channels)x\(d.height)x\(d.width), space '\(sp.name)' takes \(sp.inputChannels)x\(sp.inputSize)x\(sp.inputSize)")
+    }
+    guard d.classes == sp.classes else { throw UserError("\(source) has \(d.classes) classes, space '\(sp.name)' \(sp.classes)") }
 }
 
 /// Loads a search space from a file path or the name `reference`.

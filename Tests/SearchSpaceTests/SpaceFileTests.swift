@@ -95,6 +95,25 @@ func loadError(_ text: String) -> String {
         }
     }
 
+    @Test func spreadSamplesLandInEveryCostBin() throws {
+        let space = try SpaceFile.load(repositoryFile("search-spaces/fmnist-shufflenet.yaml"))
+        let lo = space.cost(space.smallest).macs, hi = space.cost(space.largest).macs
+        let rng = Counter()
+        let bins = 10, width = (hi - lo) / bins
+        var uniformInBin0 = 0
+        for i in 0..<bins {
+            let target = lo + width * i + width / 2
+            for _ in 0..<5 {
+                let a = space.randomArchitecture(nearMACs: target, tolerance: width / 2, rng: rng)
+                try space.validate(a)
+                #expect(abs(space.cost(a).macs - target) <= width / 2, "bin \(i): \(space.cost(a).macs) for \(target)")
+            }
+        }
+        // What the spreading is for: uniform draws almost never reach the cheapest bin.
+        for _ in 0..<200 where space.cost(space.randomArchitecture(rng)).macs < lo + width { uniformInBin0 += 1 }
+        #expect(uniformInBin0 < 10)
+    }
+
     @Test func textAndJSONRoundTrips() throws {
         let space = try SpaceFile.parse(validSpace, file: "tiny.yaml")
         let rng = Counter()
