@@ -55,7 +55,8 @@ extension Supernet {
     /// of the supernet, J the index of the block's chosen operator in its slot.
     func supernetName(of name: String, arch: Architecture) -> String {
         let parts = name.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count > 2, parts[0] == "blocks", let b = Int(parts[1]), b < blocks.count,
+        // Single-operator slots carry no ".ops.J" (see ChoiceBlock).
+        guard parts.count > 2, parts[0] == "blocks", let b = Int(parts[1]), b < blocks.count, blocks[b].slot.operators.count > 1,
               let j = blocks[b].slot.operators.firstIndex(of: arch.genes[b].op) else { return name }
         return (["blocks", "\(b)", "ops", "\(j)"] + parts.dropFirst(2).map(String.init)).joined(separator: ".")
     }

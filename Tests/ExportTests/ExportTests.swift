@@ -119,6 +119,8 @@ let provenance = ModelDescription.Provenance(run: "test", spaceFile: "export-tes
         }
         let x = images(4, space: t.config.space, norm: norm, seed: 1)
         #expect(logitsRowMajor(loaded, x.map, arch) == logitsRowMajor(model, x.map, arch))
+        // Extracting from a standalone model (single-operator slots, no ".ops.J") copies it.
+        #expect(logitsRowMajor(try loaded.extract(arch), x.map, arch) == logitsRowMajor(model, x.map, arch))
         // PyTorch naming: a block's tensors are blocks.B.main.* / blocks.B.proj.*.
         #expect(description.tensors.contains { $0.name == "blocks.0.main.bn3.running_var" || $0.name == "blocks.0.main.bn6.running_var" })
         #expect(description.tensors.contains { $0.name.hasPrefix("blocks.2.expand.weight") })
