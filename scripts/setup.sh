@@ -16,6 +16,11 @@ command -v swift >/dev/null || { echo "setup: swift not found on PATH (Swift 6.x
 # Python with onnxruntime (from PyPI) for the ONNX export check in the test suite.
 if ! .venv/bin/python -c "import onnxruntime, onnx, numpy" 2>/dev/null; then
   echo "setup: creating .venv with onnxruntime, onnx, numpy" >&2
+  if ! python3 -c "import venv, ensurepip" >/dev/null 2>&1; then
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3 python3-venv >/dev/null
+  fi
+  rm -rf .venv
   python3 -m venv .venv
   .venv/bin/pip install -q --disable-pip-version-check onnxruntime==1.32.0 onnx==1.23.2 numpy==2.4.6
 fi
