@@ -30,15 +30,10 @@ struct CorrelateCommand: ParsableCommand {
         try reportingErrors {
             startEngine(threads: threads)
             guard samples >= 3, epochs >= 1 else { throw UserError("--samples must be at least 3 and --epochs at least 1") }
-            let dir = try RunDirectory(path: runDirectory, create: false)
-            try dir.lock()
-            let config = try loadTrainConfig(dir, hint: "train a supernet first: pare train --space FILE --run \(runDirectory)")
-            let (trainAll, val, _) = try loadSplits(config)
-            let norm = Normalization.fit(trainAll)
+            let (dir, config) = try openTrainedRun(runDirectory)
+            let (supernetRun, trainAll, val, norm, _, checkpoint) = try loadTrainedSupernet(dir, config)
             let train = trainImages.map { trainAll.subset(0..<min(max($0, config.recipe.batchSize), trainAll.count)) } ?? trainAll
             let validation = validationImages.map { val.subset(0..<min(max($0, 1), val.count)) } ?? val
-            let supernetRun = try SupernetTraining(config: config, train: trainAll, validation: val, normalization: norm)
-            let checkpoint = try supernetRun.resumeFromNewest(dir, warn: logLine)
             let scorer = InheritedWeightScorer(network: supernetRun.network, train: trainAll, validation: validation,
                                                normalization: norm, calibrationImages: 2560, seed: seed)
             let rng = RNG(seed: seed)

@@ -33,14 +33,9 @@ struct ExportCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             startEngine(threads: threads)
-            let dir = try RunDirectory(path: runDirectory, create: false)
-            try dir.lock()
-            let config = try loadTrainConfig(dir, hint: "train a supernet first: pare train --space FILE --run \(runDirectory)")
+            let (dir, config) = try openTrainedRun(runDirectory)
             let (architecture, searchFile) = try resolveArchitecture(arch, run: dir, search: search, space: config.space)
-            let (train, val, _) = try loadSplits(config)
-            let norm = Normalization.fit(train)
-            let training = try SupernetTraining(config: config, train: train, validation: val, normalization: norm)
-            let checkpoint = try training.resumeFromNewest(dir, warn: logLine)
+            let (training, train, val, norm, _, checkpoint) = try loadTrainedSupernet(dir, config)
             let scorer = InheritedWeightScorer(network: training.network, train: train, validation: val, normalization: norm,
                                                calibrationImages: calibrationImages, seed: seed)
             // Scoring recalibrates BN for the architecture: the statistics the export keeps.

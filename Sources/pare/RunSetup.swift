@@ -58,3 +58,22 @@ func parseCount(_ text: String) -> Int? {
     guard let v = Double(digits), v >= 0, v.isFinite else { return nil }
     return Int((v * scale).rounded())
 }
+
+/// A finished (or stopped) supernet run, locked, with its stored configuration: what
+/// search, correlate and export start from.
+func openTrainedRun(_ path: String) throws -> (RunDirectory, TrainConfig) {
+    let dir = try RunDirectory(path: path, create: false)
+    try dir.lock()
+    return (dir, try loadTrainConfig(dir, hint: "train a supernet first: pare train --space FILE --run \(path)"))
+}
+
+/// The run's supernet at its newest valid checkpoint, with the splits and normalization
+/// it was trained with.
+func loadTrainedSupernet(_ dir: RunDirectory, _ config: TrainConfig) throws
+    -> (training: SupernetTraining, train: Dataset, validation: Dataset, normalization: Normalization, source: DataSource, checkpoint: String) {
+    let (train, val, source) = try loadSplits(config)
+    let norm = Normalization.fit(train)
+    let training = try SupernetTraining(config: config, train: train, validation: val, normalization: norm)
+    let checkpoint = try training.resumeFromNewest(dir, warn: logLine)
+    return (training, train, val, norm, source, checkpoint)
+}

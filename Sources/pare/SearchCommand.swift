@@ -41,9 +41,7 @@ struct SearchCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             startEngine(threads: threads)
-            let dir = try RunDirectory(path: runDirectory, create: false)
-            try dir.lock()
-            let config = try loadTrainConfig(dir, hint: "train a supernet first: pare train --space FILE --run \(runDirectory)")
+            let (dir, config) = try openTrainedRun(runDirectory)
             var budget = Budget()
             if let maxFlops {
                 guard let v = parseCount(maxFlops), v > 0 else { throw UserError("--max-flops: '\(maxFlops)' is not a count like 3M or 800K") }
@@ -78,10 +76,7 @@ struct SearchCommand: ParsableCommand {
             // Budget first: an infeasible one ends here, before any data or weights load.
             try Constraints(space: config.space, budget: budget, latency: latency).checkFeasible()
 
-            let (train, val, source) = try loadSplits(config)
-            let norm = Normalization.fit(train)
-            let training = try SupernetTraining(config: config, train: train, validation: val, normalization: norm)
-            let checkpoint = try training.resumeFromNewest(dir, warn: logLine)
+            let (training, train, val, norm, source, checkpoint) = try loadTrainedSupernet(dir, config)
             let validation = validationImages.map { val.subset(0..<min(max($0, 1), val.count)) } ?? val
             let scorer = InheritedWeightScorer(network: training.network, train: train, validation: validation,
                                                normalization: norm, calibrationImages: calibrationImages, seed: seed)
