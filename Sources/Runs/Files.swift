@@ -46,7 +46,7 @@ public enum RunError: Error, CustomStringConvertible, Equatable {
         switch self {
         case let .io(path, message): return "\(path): \(message)"
         case let .locked(path, holder):
-            return "\(path): another process (\(holder)) is writing this run; wait for it or stop it"
+            return "\(path): another process (\(holder)) is using this run; wait for it or stop it"
         case let .badCheckpoint(path, reason): return "\(path): unusable checkpoint (\(reason))"
         case let .noCheckpoint(directory): return "\(directory): no valid checkpoint to resume from"
         case let .configMismatch(path, field, stored, requested):

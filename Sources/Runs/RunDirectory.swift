@@ -1,11 +1,11 @@
 import Foundation
 
-/// A run's directory: `run.json` (configuration, written once), `lock` (held while a
-/// process writes here), `checkpoints/ckpt-STEP.bin` (the newest K kept), `train.jsonl`,
+/// A run's directory: `run.json` (configuration, written once), `lock` (held exclusively
+/// while training writes here, shared while other commands read the supernet), `checkpoints/ckpt-STEP.bin` (the newest K kept), `train.jsonl`,
 /// `summary.json`.
 public final class RunDirectory {
     public let path: String
-    private var lockDescriptor: Int32 = -1
+    private var heldLock: FileLock?
 
     /// Opens a run directory; with `create` false it must exist already (commands that read
     /// a trained run must not leave empty directories behind for a mistyped name).
@@ -22,36 +22,18 @@ public final class RunDirectory {
         }
     }
 
-    deinit { unlock() }
-
     public func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
     public var checkpointDirectory: String { file("checkpoints") }
     public var configPath: String { file("run.json") }
 
-    /// Takes the run's lock (flock: released by the kernel if the process dies, even on
-    /// kill -9) or throws naming the holder.
-    public func lock() throws {
-        let lockPath = file("lock")
-        let fd = open(lockPath, O_RDWR | O_CREAT, 0o644)
-        guard fd >= 0 else { throw RunError.io(path: lockPath, message: "cannot open (errno \(errno))") }
-        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            let holder = (try? String(contentsOfFile: lockPath, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
-            close(fd)
-            throw RunError.locked(path: path, holder: holder.isEmpty ? "unknown process" : holder)
-        }
-        ftruncate(fd, 0)
-        let text = "pid \(getpid())\n"
-        _ = text.withCString { write(fd, $0, strlen($0)) }
-        lockDescriptor = fd
+    /// Takes the run's lock or throws naming the holder. Writers (training) take it
+    /// exclusively; readers of a trained supernet (search, correlate, export) share it, so
+    /// several can run at once but none while the supernet is being trained.
+    public func lock(shared: Bool = false) throws {
+        heldLock = try FileLock(path: file("lock"), shared: shared, owner: path)
     }
 
-    public func unlock() {
-        if lockDescriptor >= 0 {
-            flock(lockDescriptor, LOCK_UN)
-            close(lockDescriptor)
-            lockDescriptor = -1
-        }
-    }
+    public func unlock() { heldLock = nil }
 
     /// Checkpoint files, newest (highest step) first.
     public func checkpoints() -> [(step: Int, path: String)] {

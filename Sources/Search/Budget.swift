@@ -31,6 +31,12 @@ public protocol LatencyModel {
 /// The search sees the network only through this protocol.
 public protocol CandidateEvaluator: AnyObject {
     func score(_ arch: Architecture) throws -> Double
+    /// How scores are made, if the evaluator can say (kept in the search state).
+    var scoring: ScoringSettings? { get }
+}
+
+extension CandidateEvaluator {
+    public var scoring: ScoringSettings? { nil }
 }
 
 /// Random draws the search needs, with a state it can save and restore for resuming.

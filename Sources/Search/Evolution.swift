@@ -35,6 +35,8 @@ public struct SearchState: Codable, Equatable, Sendable {
     /// Every evaluated candidate in evaluation order (the memo and the history).
     public var evaluated: [Candidate]
     public var rng: [UInt8]
+    /// How candidates were scored (absent in states of evaluators that cannot say).
+    public var scoring: ScoringSettings?
 }
 
 /// Evolutionary search under hard budgets. Candidates that break a budget are never
@@ -173,12 +175,15 @@ public final class EvolutionarySearch {
 
     public var state: SearchState {
         SearchState(config: config, budget: constraints.budget, spaceName: space.name, generation: generation,
-                    population: population, evaluated: evaluated, rng: rng.state)
+                    population: population, evaluated: evaluated, rng: rng.state, scoring: evaluator.scoring)
     }
 
     public func restore(_ s: SearchState, path: String) throws {
         guard s.config == config, s.budget == constraints.budget, s.spaceName == space.name else {
             throw SearchError.badState(path: path, reason: "written by a search with another space, budget or settings")
+        }
+        guard s.scoring == evaluator.scoring else {
+            throw SearchError.badState(path: path, reason: "its candidates were scored with other settings (\(s.scoring.map { "\($0)" } ?? "unknown")); now: \(evaluator.scoring.map { "\($0)" } ?? "unknown")")
         }
         guard s.generation >= 0 && s.generation <= config.generations else {
             throw SearchError.badState(path: path, reason: "generation \(s.generation) of \(config.generations)")

@@ -5,25 +5,78 @@ import TensorCore
 
 extension RNG: SearchRandom {}
 
-/// Scores candidates with weights inherited from the supernet: BN statistics recalibrated
-/// for the candidate (cumulative average over fixed training batches), then accuracy on
-/// one fixed validation subset, the same for every candidate.
+/// Scores candidates with weights inherited from the supernet: optionally a few SGD steps
+/// on the candidate alone (on a standalone copy; the supernet is never changed), then BN
+/// statistics recalibrated for the candidate (cumulative average over fixed training
+/// batches), then accuracy on one fixed validation subset, the same for every candidate.
+/// A score depends on the architecture only, never on what was scored before it.
 public final class InheritedWeightScorer: CandidateEvaluator {
-    let evaluator: ArchitectureEvaluator
+    public let settings: ScoringSettings
+    let network: Supernet
+    let recipe: Recipe
     let calibrationLoader: BatchLoader
     let calibrationIndices: [Int]
     let validationLoader: BatchLoader
+    let finetuneLoader: BatchLoader
+    let finetuneSeed: UInt64
+
+    public var scoring: ScoringSettings? { settings }
 
     public init(network: Supernet, train: Dataset, validation: Dataset, normalization: Normalization,
-                calibrationImages: Int, seed: UInt64) {
-        evaluator = ArchitectureEvaluator(network: network)
+                calibrationImages: Int, seed: UInt64,
+                finetuneSteps: Int = 0, finetuneLearningRate: Float = 0.01,
+                recipe: Recipe = Recipe(), augmentation: Augmentation = .none) {
+        precondition(finetuneSteps >= 0 && finetuneLearningRate > 0, "finetune steps \(finetuneSteps), lr \(finetuneLearningRate)")
+        self.network = network
+        var r = recipe
+        r.learningRate = finetuneLearningRate
+        self.recipe = r
+        settings = ScoringSettings(calibrationImages: min(calibrationImages, train.count), validationImages: validation.count,
+                                   finetuneSteps: finetuneSteps, finetuneLearningRate: finetuneLearningRate)
         calibrationLoader = BatchLoader(dataset: train, batchSize: 128, normalization: normalization, shuffle: false, dropLast: false)
         calibrationIndices = Array(RNG(seed: seed &+ 0x5EA4C4).permutation(train.count).prefix(calibrationImages))
         validationLoader = BatchLoader(dataset: validation, batchSize: 500, normalization: normalization, shuffle: false, dropLast: false)
+        finetuneLoader = BatchLoader(dataset: train, batchSize: recipe.batchSize, normalization: normalization,
+                                     augmentation: augmentation, shuffle: true, dropLast: true)
+        finetuneSeed = seed &+ 0xF1E7
     }
 
     public func score(_ arch: Architecture) throws -> Double {
+        let model = try scoredNetwork(arch)
+        let evaluator = ArchitectureEvaluator(network: model)
         evaluator.recalibrate(arch: arch, loader: calibrationLoader, indices: calibrationIndices)
         return evaluator.evaluate(arch: arch, loader: validationLoader).accuracy
+    }
+
+    /// The network whose accuracy is the score (before its BN recalibration): the supernet
+    /// itself, or a standalone copy of the candidate's weights after `finetuneSteps` steps on
+    /// the same batches as every other candidate.
+    public func scoredNetwork(_ arch: Architecture) throws -> Supernet {
+        guard settings.finetuneSteps > 0 else { return network }
+        let model = try network.extract(arch)
+        let trainer = SupernetTrainer(network: model, recipe: recipe, totalSteps: settings.finetuneSteps)
+        guard finetuneLoader.batchesPerEpoch > 0 else { throw ScoringError.tooFewImages(finetuneLoader.dataset.count, batch: recipe.batchSize) }
+        let rng = RNG(seed: finetuneSeed)
+        var done = 0
+        while done < settings.finetuneSteps {
+            finetuneLoader.startEpoch(rng: rng)
+            while done < settings.finetuneSteps, let b = finetuneLoader.next(rng: rng) {
+                let r = trainer.train(images: b.images, labels: b.labels, arch: arch)
+                guard r.loss.isFinite else { throw ScoringError.diverged(arch: arch.description, step: done) }
+                done += 1
+            }
+        }
+        return model
+    }
+}
+
+public enum ScoringError: Error, CustomStringConvertible {
+    case diverged(arch: String, step: Int)
+    case tooFewImages(Int, batch: Int)
+    public var description: String {
+        switch self {
+        case let .diverged(arch, step): return "finetuning \(arch) before scoring diverged at step \(step) (non-finite loss); lower --finetune-lr"
+        case let .tooFewImages(n, batch): return "finetuning before scoring needs at least one batch of \(batch) training images; the split has \(n)"
+        }
     }
 }

@@ -12,8 +12,10 @@ struct CorrelateCommand: ParsableCommand {
         abstract: "How well does the supernet rank candidates? Kendall tau and Spearman rho between inherited-weight scores and stand-alone training.",
         discussion: """
         Draws K random architectures of the run's space, scores each with the supernet's inherited weights \
-        (as `pare search` does) and trains each from scratch for a short schedule with the same recipe, then \
-        compares the two rankings. Writes RUN/correlate.json.
+        (as `pare search` does; once per --finetune-steps value) and trains each from scratch for a short \
+        schedule with the run's recipe (once per --standalone-seeds), then compares the rankings. Also \
+        reported: how well MACs alone rank, and with several seeds, how well one stand-alone seed ranks \
+        another (the noise ceiling of this check). Writes RUN/correlate.json (or --out).
         """)
 
     @Option(name: .customLong("run"), help: "Run directory with a trained supernet.") var runDirectory: String
@@ -21,78 +23,132 @@ struct CorrelateCommand: ParsableCommand {
     @Option(help: "Stand-alone training epochs per architecture (default 2).") var epochs = 2
     @Option(help: "Training images per stand-alone epoch (default: the whole training split).") var trainImages: Int?
     @Option(help: "Validation images for both scores (default: the whole validation split).") var validationImages: Int?
+    @Option(help: "Stand-alone trainings per architecture with different seeds; their mean is the reference (default 1).")
+    var standaloneSeeds = 1
+    @Option(help: "Comma-separated finetune steps before scoring, one score per value, as `pare search --finetune-steps` (default 0).")
+    var finetuneSteps = "0"
+    @Option(help: "Peak learning rate of those steps (default 0.01).") var finetuneLr: Float = 0.01
     @Option(help: "Random seed (architectures, stand-alone init and data order).") var seed: UInt64 = 0
     @Flag(help: "Spread the architectures over the space's whole MACs range (one per equal-width cost bin) instead of drawing them uniformly (which crowds them around the middle).")
     var spread = false
+    @Option(help: "Where to write the results (default RUN/correlate.json).") var out: String?
     @Option(help: "Engine threads (default: all cores).") var threads: Int?
 
     func run() throws {
         try reportingErrors {
             startEngine(threads: threads)
-            guard samples >= 3, epochs >= 1 else { throw UserError("--samples must be at least 3 and --epochs at least 1") }
+            guard samples >= 3, epochs >= 1, standaloneSeeds >= 1 else {
+                throw UserError("--samples must be at least 3, --epochs and --standalone-seeds at least 1")
+            }
+            let stepsList = finetuneSteps.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard !stepsList.isEmpty, stepsList.allSatisfy({ ($0 ?? -1) >= 0 }), finetuneLr > 0, finetuneLr.isFinite else {
+                throw UserError("--finetune-steps: '\(finetuneSteps)' is not a comma-separated list of step counts >= 0 (and --finetune-lr must be positive)")
+            }
+            let variants = stepsList.map { $0! }
             let (dir, config) = try openTrainedRun(runDirectory)
             let (supernetRun, trainAll, val, norm, _, checkpoint) = try loadTrainedSupernet(dir, config)
             let train = trainImages.map { trainAll.subset(0..<min(max($0, config.recipe.batchSize), trainAll.count)) } ?? trainAll
             let validation = validationImages.map { val.subset(0..<min(max($0, 1), val.count)) } ?? val
-            let scorer = InheritedWeightScorer(network: supernetRun.network, train: trainAll, validation: validation,
-                                               normalization: norm, calibrationImages: 2560, seed: seed)
-            let rng = RNG(seed: seed)
-            var archs: [Architecture] = []
-            var seen = Set<Architecture>()
-            let lo = config.space.cost(config.space.smallest).macs, hi = config.space.cost(config.space.largest).macs
-            var draws = 0
-            while archs.count < samples {
-                draws += 1
-                guard draws < 100 * samples else { throw UserError("--samples \(samples): the space has too few distinct candidates") }
-                let a: Architecture
-                if spread {
-                    let bin = Double(hi - lo) / Double(samples)
-                    let target = lo + Int(bin * (Double(archs.count) + 0.5))
-                    a = config.space.randomArchitecture(nearMACs: target, tolerance: Int(bin / 2), rng: rng)
-                } else {
-                    a = config.space.randomArchitecture(rng)
-                }
-                if seen.insert(a).inserted { archs.append(a) }
+            let scorers = variants.map {
+                InheritedWeightScorer(network: supernetRun.network, train: trainAll, validation: validation, normalization: norm,
+                                      calibrationImages: 2560, seed: seed, finetuneSteps: $0, finetuneLearningRate: finetuneLr,
+                                      recipe: config.recipe, augmentation: config.augmentation)
             }
+            let archs = try drawArchitectures(config.space)
             let evalLoader = BatchLoader(dataset: validation, batchSize: 500, normalization: norm, shuffle: false, dropLast: false)
-            logLine("pare correlate: \(samples) architectures of \(config.space.name), supernet \(checkpoint); stand-alone \(epochs) epochs on \(train.count) images, scored on \(validation.count)")
-            var inherited: [Double] = [], standalone: [Double] = []
+            logLine("pare correlate: \(samples) architectures of \(config.space.name), supernet \(checkpoint); stand-alone \(epochs) epochs on \(train.count) images x \(standaloneSeeds) seeds, scored on \(validation.count)")
+            var scores = [[Double]](repeating: [], count: variants.count)
+            var standalone = [[Double]](repeating: [], count: standaloneSeeds)  // [seed][arch]
             var rows: [[String: Any]] = []
             let start = Date()
-            print(" inherited  stand-alone   MMACs  architecture")
+            print(variants.map { $0 == 0 ? " inherited" : String(format: "  ft%-6d", $0) }.joined() + "  stand-alone   MMACs  architecture")
             for (i, a) in archs.enumerated() {
-                let s = try scorer.score(a)
-                // Stand-alone: a fresh network trained on this one path only.
-                let net = Supernet(space: config.space, rng: RNG(seed: seed &+ UInt64(i) &+ 1))
-                let loader = BatchLoader(dataset: train, batchSize: config.recipe.batchSize, normalization: norm,
-                                         augmentation: config.augmentation, shuffle: true, dropLast: true)
-                let trainer = SupernetTrainer(network: net, recipe: config.recipe, totalSteps: max(loader.batchesPerEpoch * epochs, 1))
-                let dataRNG = RNG(seed: seed &+ 1000 &+ UInt64(i))
-                for _ in 0..<epochs {
-                    loader.startEpoch(rng: dataRNG)
-                    while let b = loader.next(rng: dataRNG) {
-                        let r = trainer.train(images: b.images, labels: b.labels, arch: a)
-                        guard r.loss.isFinite else { throw UserError("stand-alone training of \(a) diverged (loss \(r.loss))") }
-                    }
+                for (v, scorer) in scorers.enumerated() { scores[v].append(try scorer.score(a)) }
+                for r in 0..<standaloneSeeds {
+                    let s = seed &+ UInt64(r) &* 7919
+                    standalone[r].append(try trainStandalone(a, space: config.space, config: config, train: train, norm: norm,
+                                                             evalLoader: evalLoader, initSeed: s &+ UInt64(i) &+ 1, dataSeed: s &+ 1000 &+ UInt64(i)))
                 }
-                let acc = ArchitectureEvaluator(network: net).evaluate(arch: a, loader: evalLoader).accuracy
-                inherited.append(s)
-                standalone.append(acc)
+                let mean = (0..<standaloneSeeds).map { standalone[$0][i] }.reduce(0, +) / Double(standaloneSeeds)
                 let macs = config.space.cost(a).macs
-                rows.append(["arch": a.description, "macs": macs, "inherited_score": s, "standalone_accuracy": acc])
-                print(String(format: "   %.4f      %.4f   %6.3f  %@", s, acc, Double(macs) / 1e6, a.description))
+                rows.append(["arch": a.description, "macs": macs, "standalone_accuracy": mean,
+                             "standalone_accuracies": (0..<standaloneSeeds).map { standalone[$0][i] },
+                             "scores": Dictionary(uniqueKeysWithValues: variants.enumerated().map { ("finetune_\($0.element)", scores[$0.offset][i]) }),
+                             "inherited_score": scores[0][i]])
+                print(scores.map { String(format: "   %.4f", $0[i]) }.joined() + String(format: "      %.4f   %6.3f  %@", mean, Double(macs) / 1e6, a.description))
                 logLine("\(i + 1)/\(samples) done (\(Int(Date().timeIntervalSince(start))) s)")
             }
-            let tau = RankCorrelation.kendallTau(inherited, standalone)
-            let rho = RankCorrelation.spearman(inherited, standalone)
+            let reference = (0..<archs.count).map { i in (0..<standaloneSeeds).map { standalone[$0][i] }.reduce(0, +) / Double(standaloneSeeds) }
             func show(_ v: Double) -> String { v.isFinite ? String(format: "%.3f", v) : "undefined (a score is constant)" }
-            print("Kendall tau \(show(tau)), Spearman rho \(show(rho)) over \(samples) architectures (\(Int(Date().timeIntervalSince(start))) s)")
             func json(_ v: Double) -> Any { v.isFinite ? v : NSNull() }
-            try AtomicFile.writeJSON(["kendall_tau": json(tau), "spearman_rho": json(rho), "samples": samples, "standalone_epochs": epochs,
-                                      "spread": spread, "seed": seed,
+            var variantRows: [[String: Any]] = []
+            for (v, steps) in variants.enumerated() {
+                let tau = RankCorrelation.kendallTau(scores[v], reference), rho = RankCorrelation.spearman(scores[v], reference)
+                variantRows.append(["finetune_steps": steps, "kendall_tau": json(tau), "spearman_rho": json(rho)])
+                let label = steps == 0 ? "inherited weights" : "after \(steps) finetune steps"
+                print("\(label): Kendall tau \(show(tau)), Spearman rho \(show(rho)) over \(samples) architectures")
+            }
+            let macsValues = archs.map { Double(config.space.cost($0).macs) }
+            let macsTau = RankCorrelation.kendallTau(macsValues, reference)
+            print("MACs alone: Kendall tau \(show(macsTau))")
+            var seedTau = Double.nan
+            if standaloneSeeds >= 2 {
+                var pairs: [Double] = []
+                for r in 0..<standaloneSeeds { for q in (r + 1)..<standaloneSeeds { pairs.append(RankCorrelation.kendallTau(standalone[r], standalone[q])) } }
+                seedTau = pairs.reduce(0, +) / Double(pairs.count)
+                print("one stand-alone seed vs another (noise ceiling): Kendall tau \(show(seedTau))")
+            }
+            print("(\(Int(Date().timeIntervalSince(start))) s)")
+            let first = variantRows[0]
+            try AtomicFile.writeJSON(["kendall_tau": first["kendall_tau"]!, "spearman_rho": first["spearman_rho"]!, "variants": variantRows,
+                                      "macs_kendall_tau": json(macsTau), "seed_to_seed_kendall_tau": json(seedTau),
+                                      "samples": samples, "standalone_epochs": epochs, "standalone_seeds": standaloneSeeds,
+                                      "finetune_lr": Double(finetuneLr), "spread": spread, "seed": seed,
                                       "train_images": train.count, "validation_images": validation.count,
                                       "supernet_checkpoint": checkpoint, "architectures": rows],
-                                     to: dir.file("correlate.json"))
+                                     to: out ?? dir.file("correlate.json"))
         }
+    }
+
+    /// K distinct architectures: uniform draws, or one per equal-width MACs bin with --spread.
+    func drawArchitectures(_ space: SearchSpace) throws -> [Architecture] {
+        let rng = RNG(seed: seed)
+        var archs: [Architecture] = []
+        var seen = Set<Architecture>()
+        let lo = space.cost(space.smallest).macs, hi = space.cost(space.largest).macs
+        var draws = 0
+        while archs.count < samples {
+            draws += 1
+            guard draws < 100 * samples else { throw UserError("--samples \(samples): the space has too few distinct candidates") }
+            let a: Architecture
+            if spread {
+                let bin = Double(hi - lo) / Double(samples)
+                let target = lo + Int(bin * (Double(archs.count) + 0.5))
+                a = space.randomArchitecture(nearMACs: target, tolerance: Int(bin / 2), rng: rng)
+            } else {
+                a = space.randomArchitecture(rng)
+            }
+            if seen.insert(a).inserted { archs.append(a) }
+        }
+        return archs
+    }
+
+    /// Validation accuracy of `arch` trained alone from a fresh initialisation (a network of
+    /// exactly its widths) with the run's recipe for --epochs.
+    func trainStandalone(_ a: Architecture, space: SearchSpace, config: TrainConfig, train: Dataset, norm: Normalization,
+                         evalLoader: BatchLoader, initSeed: UInt64, dataSeed: UInt64) throws -> Double {
+        let net = Supernet(space: space, rng: RNG(seed: initSeed), fixedTo: a)
+        let loader = BatchLoader(dataset: train, batchSize: config.recipe.batchSize, normalization: norm,
+                                 augmentation: config.augmentation, shuffle: true, dropLast: true)
+        let trainer = SupernetTrainer(network: net, recipe: config.recipe, totalSteps: max(loader.batchesPerEpoch * epochs, 1))
+        let dataRNG = RNG(seed: dataSeed)
+        for _ in 0..<epochs {
+            loader.startEpoch(rng: dataRNG)
+            while let b = loader.next(rng: dataRNG) {
+                let r = trainer.train(images: b.images, labels: b.labels, arch: a)
+                guard r.loss.isFinite else { throw UserError("stand-alone training of \(a) diverged (loss \(r.loss))") }
+            }
+        }
+        return ArchitectureEvaluator(network: net).evaluate(arch: a, loader: evalLoader).accuracy
     }
 }

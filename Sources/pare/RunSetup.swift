@@ -63,7 +63,7 @@ func parseCount(_ text: String) -> Int? {
 /// search, correlate and export start from.
 func openTrainedRun(_ path: String) throws -> (RunDirectory, TrainConfig) {
     let dir = try RunDirectory(path: path, create: false)
-    try dir.lock()
+    try dir.lock(shared: true)
     return (dir, try loadTrainConfig(dir, hint: "train a supernet first: pare train --space FILE --run \(path)"))
 }
 

@@ -32,6 +32,9 @@ struct SearchCommand: ParsableCommand {
     @Flag(help: "Search the accuracy x MACs front (NSGA-II) instead of the single best.") var pareto = false
     @Option(help: "Validation images scored per candidate (default: the whole validation split).") var validationImages: Int?
     @Option(help: "Training images for BN recalibration (default 2560 = 20 batches of 128).") var calibrationImages = 2560
+    @Option(help: "SGD steps on each candidate alone (a copy of its inherited weights, the same batches for all) before it is scored (default 0: inherited weights as they are). Slower; can rank better (measure with `pare correlate --finetune-steps`).")
+    var finetuneSteps = 0
+    @Option(help: "Peak learning rate of those steps, cosine to 0 (default 0.01).") var finetuneLr: Float = 0.01
     @Option(help: "Random seed of the search (default 0).") var seed: UInt64 = 0
     @Option(help: "Rows of the final table (default 10).") var top = 10
     @Option(help: "Name of this search: results go to RUN/search-NAME (default RUN/search).") var name: String?
@@ -65,6 +68,9 @@ struct SearchCommand: ParsableCommand {
             } else if budget.maxLatencyMs != nil {
                 throw UserError("--max-latency needs --latency-table FILE (write one with: pare latency --space \(config.spaceFile))")
             }
+            guard finetuneSteps >= 0, finetuneLr > 0, finetuneLr.isFinite else {
+                throw UserError("--finetune-steps must be at least 0 and --finetune-lr a positive number")
+            }
             guard population >= 1, generations >= 1, parents >= 1, mutations >= 0, crossovers >= 0,
                   (0...1).contains(mutationProbability) else {
                 throw UserError("--population, --generations and --parents must be at least 1, --mutation-probability in 0...1")
@@ -79,12 +85,17 @@ struct SearchCommand: ParsableCommand {
             let (training, train, val, norm, source, checkpoint) = try loadTrainedSupernet(dir, config)
             let validation = validationImages.map { val.subset(0..<min(max($0, 1), val.count)) } ?? val
             let scorer = InheritedWeightScorer(network: training.network, train: train, validation: validation,
-                                               normalization: norm, calibrationImages: calibrationImages, seed: seed)
+                                               normalization: norm, calibrationImages: calibrationImages, seed: seed,
+                                               finetuneSteps: finetuneSteps, finetuneLearningRate: finetuneLr,
+                                               recipe: config.recipe, augmentation: config.augmentation)
             let rng = RNG(seed: seed)
             let search = try EvolutionarySearch(space: config.space, budget: budget, config: evo, latency: latency, evaluator: scorer, rng: rng)
             if let name, name.isEmpty || name.contains("/") { throw UserError("--name: '\(name)' must be a plain non-empty name") }
             let searchDir = dir.file(name.map { "search-" + $0 } ?? "search")
             try FileManager.default.createDirectory(atPath: searchDir, withIntermediateDirectories: true)
+            // Searches of one run may run side by side, but not two into the same directory.
+            let searchLock = try FileLock(path: (searchDir as NSString).appendingPathComponent("lock"), shared: false, owner: searchDir)
+            defer { withExtendedLifetime(searchLock) {} }
             let statePath = (searchDir as NSString).appendingPathComponent("state.json")
             let historyPath = (searchDir as NSString).appendingPathComponent("history.jsonl")
             if resume {
@@ -106,7 +117,7 @@ struct SearchCommand: ParsableCommand {
                 try search.start()
                 try AtomicFile.write(Data(), to: historyPath)
             }
-            logLine("pare search -> \(searchDir): \(config.space.name), \(budget), \(pareto ? "Pareto" : "single-objective"), population \(population), \(generations) generations; supernet \(checkpoint); scoring on \(validation.count) validation images of \(source)")
+            logLine("pare search -> \(searchDir): \(config.space.name), \(budget), \(pareto ? "Pareto" : "single-objective"), population \(population), \(generations) generations; supernet \(checkpoint); scoring: \(scorer.settings) of \(source)")
             let history = try MetricsLog(directory: searchDir, file: "history.jsonl")
             var newThisProcess = 0
             search.onEvaluated = { c in
@@ -134,7 +145,7 @@ struct SearchCommand: ParsableCommand {
             let front = search.front()
             try AtomicFile.writeJSON(["architecture": best.architecture.description, "score": best.score, "macs": best.measured.macs,
                                       "params": best.measured.parameters, "space": config.space.name, "run": runDirectory,
-                                      "supernet_checkpoint": checkpoint, "budget": budget.description,
+                                      "supernet_checkpoint": checkpoint, "budget": budget.description, "scoring": scorer.settings.description,
                                       "front": front.map { ["architecture": $0.architecture.description, "score": $0.score, "macs": $0.measured.macs] }],
                                      to: (searchDir as NSString).appendingPathComponent("best.json"))
             try AtomicFile.write(Data((best.architecture.description + "\n").utf8), to: (searchDir as NSString).appendingPathComponent("best.txt"))

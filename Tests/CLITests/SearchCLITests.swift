@@ -50,6 +50,14 @@ import Testing
         #expect(tiny.stderr == "error: budget MACs <= 500000 is infeasible: the cheapest candidate costs 1060926 MACs, 49354 params (32/64/128:shuffle3@0.2,shuffle3@0.2,xception@0.2,shuffle3@0.2,xception@0.2,shuffle3@0.2)\n")
         let again = try CLI.run(search + ["--run", base + "/a"])
         #expect(again.status == 1 && again.stderr.contains("a search already exists here; pass --resume"))
+        // Resuming with other scoring settings would mix incomparable scores.
+        let rescored = try CLI.run(search + ["--run", base + "/a", "--resume", "--finetune-steps", "2"])
+        #expect(rescored.status == 1 && rescored.stderr.contains("scored with other settings"), "\(rescored.stderr)")
+        // A finetuned-scoring search in its own directory, beside the first.
+        let tuned = try CLI.run(search + ["--run", base + "/a", "--name", "ft", "--finetune-steps", "2", "--generations", "1"])
+        #expect(tuned.status == 0, "\(tuned.stderr)")
+        let state = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: base + "/a/search-ft/state.json"))) as! [String: Any]
+        #expect((state["scoring"] as? [String: Any])?["finetuneSteps"] as? Int == 2)
     }
 }
 
@@ -62,9 +70,19 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: run))
         r = try CLI.run(["train", "--space", "reference", "--data", "synthetic", "--epochs", "1", "--probes", "0", "--run", run])
         #expect(r.status == 0, "\(r.stderr)")
-        r = try CLI.run(["correlate", "--run", run, "--samples", "4", "--epochs", "1", "--train-images", "256", "--validation-images", "128"])
+        r = try CLI.run(["correlate", "--run", run, "--samples", "4", "--epochs", "1", "--train-images", "256", "--validation-images", "128",
+                         "--finetune-steps", "0,2", "--standalone-seeds", "2"])
         #expect(r.status == 0, "\(r.stderr)")
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: run + "/correlate.json"))) as! [String: Any]
+        #expect((json["variants"] as! [[String: Any]]).map { $0["finetune_steps"] as! Int } == [0, 2])
+        for a in json["architectures"] as! [[String: Any]] {
+            let seeds = a["standalone_accuracies"] as! [Double]
+            #expect(seeds.count == 2 && abs(a["standalone_accuracy"] as! Double - (seeds[0] + seeds[1]) / 2) < 1e-12)
+            #expect((a["scores"] as! [String: Double]).keys.sorted() == ["finetune_0", "finetune_2"])
+        }
+        #expect(json["seed_to_seed_kendall_tau"] != nil && json["macs_kendall_tau"] != nil)
+        let bad = try CLI.run(["correlate", "--run", run, "--finetune-steps", "0,x"])
+        #expect(bad.status == 1 && bad.stderr.contains("--finetune-steps: '0,x'"))
         // Undefined (null) when a short run leaves every score equal; otherwise within [-1, 1].
         for key in ["kendall_tau", "spearman_rho"] {
             if let v = json[key] as? Double { #expect(v >= -1 && v <= 1) } else { #expect(json[key] is NSNull) }

@@ -28,7 +28,8 @@ final class FakeEvaluator: CandidateEvaluator {
     let space: SearchSpace
     let maxMACs: Int?
     var calls: [Architecture] = []
-    init(space: SearchSpace, maxMACs: Int?) { self.space = space; self.maxMACs = maxMACs }
+    var scoring: ScoringSettings?
+    init(space: SearchSpace, maxMACs: Int?, scoring: ScoringSettings? = nil) { self.space = space; self.maxMACs = maxMACs; self.scoring = scoring }
     func score(_ arch: Architecture) throws -> Double {
         calls.append(arch)
         let macs = space.cost(arch).macs
@@ -104,6 +105,28 @@ func smallConfig() -> EvolutionConfig {
         var other = smallConfig(); other.population = 21
         let mismatched = try EvolutionarySearch(space: space, budget: budget, config: other, latency: nil, evaluator: ev, rng: TestRandom(seed: 1))
         #expect(throws: SearchError.self) { try mismatched.restore(saved, path: "state.json") }
+    }
+
+    @Test func resumeRefusesOtherScoringSettings() throws {
+        let budget = Budget(maxMACs: 2_500_000)
+        let settings = ScoringSettings(calibrationImages: 2560, validationImages: 1000, finetuneSteps: 50)
+        let first = try EvolutionarySearch(space: space, budget: budget, config: smallConfig(), latency: nil,
+                                           evaluator: FakeEvaluator(space: space, maxMACs: nil, scoring: settings), rng: TestRandom(seed: 2))
+        try first.start()
+        try first.runGeneration()
+        let saved = try JSONDecoder().decode(SearchState.self, from: JSONEncoder().encode(first.state))
+        #expect(saved.scoring == settings)
+        var changed = settings
+        changed.finetuneSteps = 0
+        for other in [changed, nil] {
+            let second = try EvolutionarySearch(space: space, budget: budget, config: smallConfig(), latency: nil,
+                                                evaluator: FakeEvaluator(space: space, maxMACs: nil, scoring: other), rng: TestRandom(seed: 2))
+            #expect(throws: SearchError.self) { try second.restore(saved, path: "state.json") }
+        }
+        let same = try EvolutionarySearch(space: space, budget: budget, config: smallConfig(), latency: nil,
+                                          evaluator: FakeEvaluator(space: space, maxMACs: nil, scoring: settings), rng: TestRandom(seed: 2))
+        try same.restore(saved, path: "state.json")
+        #expect(same.evaluated == first.evaluated)
     }
 
     @Test func paretoModeKeepsAFrontAcrossCosts() throws {

@@ -132,6 +132,23 @@ final class TempRun {
         a.unlock()
         try b.lock()
     }
+
+    @Test func readersShareTheLockButExcludeAWriter() throws {
+        let run = TempRun()
+        let writer = try RunDirectory(path: run.path)
+        let r1 = try RunDirectory(path: run.path), r2 = try RunDirectory(path: run.path)
+        try r1.lock(shared: true)
+        try r2.lock(shared: true)  // two readers (a search and a correlate) at once
+        do {
+            try writer.lock()
+            Issue.record("a writer got the lock while readers held it")
+        } catch let RunError.locked(path, holder) {
+            #expect(path == run.path && holder.hasPrefix("pid \(getpid())"))
+        }
+        r1.unlock(); r2.unlock()
+        try writer.lock()
+        #expect(throws: RunError.self) { try r1.lock(shared: true) }
+    }
 }
 
 @Suite struct SamplingTests {
