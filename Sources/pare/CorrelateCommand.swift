@@ -28,6 +28,8 @@ struct CorrelateCommand: ParsableCommand {
     @Option(help: "Comma-separated finetune steps before scoring, one score per value, as `pare search --finetune-steps` (default 0).")
     var finetuneSteps = "0"
     @Option(help: "Peak learning rate of those steps (default 0.01).") var finetuneLr: Float = 0.01
+    @Option(help: "Reuse the architectures and stand-alone results of an earlier correlate.json (same space and validation split) instead of training them again: compare other supernets or scoring settings against one reference.")
+    var standaloneFrom: String?
     @Option(help: "Random seed (architectures, stand-alone init and data order).") var seed: UInt64 = 0
     @Flag(help: "Spread the architectures over the space's whole MACs range (one per equal-width cost bin) instead of drawing them uniformly (which crowds them around the middle).")
     var spread = false
@@ -54,9 +56,14 @@ struct CorrelateCommand: ParsableCommand {
                                       calibrationImages: 2560, seed: seed, finetuneSteps: $0, finetuneLearningRate: finetuneLr,
                                       recipe: config.recipe, augmentation: config.augmentation)
             }
-            let archs = try drawArchitectures(config.space)
+            let reused = try standaloneFrom.map { try StandaloneReference.load($0, space: config.space, validationImages: validation.count) }
+            let archs = try reused?.architectures ?? drawArchitectures(config.space)
+            let epochs = reused?.epochs ?? self.epochs
+            let standaloneSeeds = reused?.seeds ?? self.standaloneSeeds
+            let trainCount = reused?.trainImages ?? train.count
+            let samples = archs.count
             let evalLoader = BatchLoader(dataset: validation, batchSize: 500, normalization: norm, shuffle: false, dropLast: false)
-            logLine("pare correlate: \(samples) architectures of \(config.space.name), supernet \(checkpoint); stand-alone \(epochs) epochs on \(train.count) images x \(standaloneSeeds) seeds, scored on \(validation.count)")
+            logLine("pare correlate: \(samples) architectures of \(config.space.name), supernet \(checkpoint); stand-alone \(epochs) epochs on \(trainCount) images x \(standaloneSeeds) seeds\(standaloneFrom.map { " (from \($0))" } ?? ""), scored on \(validation.count)")
             var scores = [[Double]](repeating: [], count: variants.count)
             var standalone = [[Double]](repeating: [], count: standaloneSeeds)  // [seed][arch]
             var rows: [[String: Any]] = []
@@ -65,6 +72,7 @@ struct CorrelateCommand: ParsableCommand {
             for (i, a) in archs.enumerated() {
                 for (v, scorer) in scorers.enumerated() { scores[v].append(try scorer.score(a)) }
                 for r in 0..<standaloneSeeds {
+                    if let reused { standalone[r].append(reused.accuracies[i][r]); continue }
                     let s = seed &+ UInt64(r) &* 7919
                     standalone[r].append(try trainStandalone(a, space: config.space, config: config, train: train, norm: norm,
                                                              evalLoader: evalLoader, initSeed: s &+ UInt64(i) &+ 1, dataSeed: s &+ 1000 &+ UInt64(i)))
@@ -82,15 +90,22 @@ struct CorrelateCommand: ParsableCommand {
             func show(_ v: Double) -> String { v.isFinite ? String(format: "%.3f", v) : "undefined (a score is constant)" }
             func json(_ v: Double) -> Any { v.isFinite ? v : NSNull() }
             var variantRows: [[String: Any]] = []
+            // Against one seed at a time too: comparable with the seed-to-seed ceiling below.
+            func meanTauPerSeed(_ x: [Double]) -> Double {
+                (0..<standaloneSeeds).map { RankCorrelation.kendallTau(x, standalone[$0]) }.reduce(0, +) / Double(standaloneSeeds)
+            }
             for (v, steps) in variants.enumerated() {
                 let tau = RankCorrelation.kendallTau(scores[v], reference), rho = RankCorrelation.spearman(scores[v], reference)
-                variantRows.append(["finetune_steps": steps, "kendall_tau": json(tau), "spearman_rho": json(rho)])
+                let perSeed = meanTauPerSeed(scores[v])
+                variantRows.append(["finetune_steps": steps, "kendall_tau": json(tau), "spearman_rho": json(rho), "kendall_tau_single_seed": json(perSeed)])
                 let label = steps == 0 ? "inherited weights" : "after \(steps) finetune steps"
-                print("\(label): Kendall tau \(show(tau)), Spearman rho \(show(rho)) over \(samples) architectures")
+                let single = standaloneSeeds > 1 ? " (against single seeds: tau \(show(perSeed)))" : ""
+                print("\(label): Kendall tau \(show(tau)), Spearman rho \(show(rho)) over \(samples) architectures\(single)")
             }
             let macsValues = archs.map { Double(config.space.cost($0).macs) }
             let macsTau = RankCorrelation.kendallTau(macsValues, reference)
-            print("MACs alone: Kendall tau \(show(macsTau))")
+            let macsSingle = meanTauPerSeed(macsValues)
+            print("MACs alone: Kendall tau \(show(macsTau))" + (standaloneSeeds > 1 ? " (against single seeds: \(show(macsSingle)))" : ""))
             var seedTau = Double.nan
             if standaloneSeeds >= 2 {
                 var pairs: [Double] = []
@@ -101,10 +116,10 @@ struct CorrelateCommand: ParsableCommand {
             print("(\(Int(Date().timeIntervalSince(start))) s)")
             let first = variantRows[0]
             try AtomicFile.writeJSON(["kendall_tau": first["kendall_tau"]!, "spearman_rho": first["spearman_rho"]!, "variants": variantRows,
-                                      "macs_kendall_tau": json(macsTau), "seed_to_seed_kendall_tau": json(seedTau),
+                                      "macs_kendall_tau": json(macsTau), "macs_kendall_tau_single_seed": json(macsSingle), "seed_to_seed_kendall_tau": json(seedTau),
                                       "samples": samples, "standalone_epochs": epochs, "standalone_seeds": standaloneSeeds,
                                       "finetune_lr": Double(finetuneLr), "spread": spread, "seed": seed,
-                                      "train_images": train.count, "validation_images": validation.count,
+                                      "standalone_from": standaloneFrom.map { $0 as Any } ?? NSNull(), "train_images": trainCount, "validation_images": validation.count,
                                       "supernet_checkpoint": checkpoint, "architectures": rows],
                                      to: out ?? dir.file("correlate.json"))
         }
@@ -150,5 +165,51 @@ struct CorrelateCommand: ParsableCommand {
             }
         }
         return ArchitectureEvaluator(network: net).evaluate(arch: a, loader: evalLoader).accuracy
+    }
+}
+
+/// Architectures and stand-alone accuracies of an earlier `pare correlate` (its JSON output).
+struct StandaloneReference {
+    var architectures: [Architecture]
+    var accuracies: [[Double]]  // [arch][seed]
+    var epochs: Int
+    var trainImages: Int
+    var seeds: Int
+
+    private struct File: Decodable {
+        struct Row: Decodable {
+            var arch: String
+            var standalone_accuracy: Double
+            var standalone_accuracies: [Double]?
+        }
+        var architectures: [Row]
+        var standalone_epochs: Int
+        var train_images: Int
+        var validation_images: Int
+    }
+
+    static func load(_ path: String, space: SearchSpace, validationImages: Int) throws -> StandaloneReference {
+        guard let data = FileManager.default.contents(atPath: path) else { throw UserError("\(path): file not found") }
+        let file: File
+        do { file = try JSONDecoder().decode(File.self, from: data) } catch {
+            throw UserError("\(path): not a correlate.json written by `pare correlate` (\(error))")
+        }
+        guard file.validation_images == validationImages else {
+            throw UserError("\(path): field 'validation_images' is \(file.validation_images), this comparison scores on \(validationImages); pass --validation-images \(file.validation_images)")
+        }
+        guard file.architectures.count >= 3 else { throw UserError("\(path): field 'architectures' has \(file.architectures.count) entries, at least 3 expected") }
+        var archs: [Architecture] = [], accuracies: [[Double]] = []
+        for (i, row) in file.architectures.enumerated() {
+            do { archs.append(try Architecture(parsing: row.arch, space: space)) } catch {
+                throw UserError("\(path): architectures[\(i)]: \(error)")
+            }
+            accuracies.append(row.standalone_accuracies ?? [row.standalone_accuracy])
+        }
+        let seeds = accuracies[0].count
+        guard seeds >= 1, accuracies.allSatisfy({ $0.count == seeds }) else {
+            throw UserError("\(path): field 'standalone_accuracies' must have the same number of seeds for every architecture")
+        }
+        return StandaloneReference(architectures: archs, accuracies: accuracies, epochs: file.standalone_epochs,
+                                   trainImages: file.train_images, seeds: seeds)
     }
 }

@@ -83,6 +83,20 @@ import Testing
         #expect(json["seed_to_seed_kendall_tau"] != nil && json["macs_kendall_tau"] != nil)
         let bad = try CLI.run(["correlate", "--run", run, "--finetune-steps", "0,x"])
         #expect(bad.status == 1 && bad.stderr.contains("--finetune-steps: '0,x'"))
+
+        // The stand-alone results are reused, not retrained: same architectures and accuracies.
+        r = try CLI.run(["correlate", "--run", run, "--validation-images", "128", "--standalone-from", run + "/correlate.json",
+                         "--finetune-steps", "3", "--out", run + "/again.json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let again = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: run + "/again.json"))) as! [String: Any]
+        let before = (json["architectures"] as! [[String: Any]]), after = (again["architectures"] as! [[String: Any]])
+        #expect(after.map { $0["arch"] as! String } == before.map { $0["arch"] as! String })
+        #expect(after.map { $0["standalone_accuracies"] as! [Double] } == before.map { $0["standalone_accuracies"] as! [Double] })
+        #expect(again["train_images"] as? Int == 256 && again["standalone_seeds"] as? Int == 2)
+        let mismatch = try CLI.run(["correlate", "--run", run, "--standalone-from", run + "/correlate.json"])
+        #expect(mismatch.status == 1 && mismatch.stderr.contains("field 'validation_images' is 128"), "\(mismatch.stderr)")
+        let missing = try CLI.run(["correlate", "--run", run, "--standalone-from", run + "/nope.json"])
+        #expect(missing.status == 1 && missing.stderr == "error: \(run)/nope.json: file not found\n")
         // Undefined (null) when a short run leaves every score equal; otherwise within [-1, 1].
         for key in ["kendall_tau", "spearman_rho"] {
             if let v = json[key] as? Double { #expect(v >= -1 && v <= 1) } else { #expect(json[key] is NSNull) }
