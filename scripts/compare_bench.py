@@ -14,6 +14,8 @@ ROWS = [
     ("recal_largest_s", "BN recalibration 20x128, largest (s)", False),
 ]
 
+VALIDATION = 10000
+
 
 def main():
     pare, peer = (json.load(open(p)) for p in sys.argv[1:3])
@@ -25,6 +27,13 @@ def main():
         a, b = pare[key]["median"], peer[key]["median"]
         ratio = a / b if higher_better else b / a
         print(f"| {label} | {a:.4g} | {b:.4g} | {ratio:.2f}x |")
+    # A search's candidate evaluation is a recalibration plus one pass over the fixed
+    # validation subset (10 000 images by default): derived the same way for both sides.
+    for kind, recal, rate in (("random", "recal_random_s", "eval_random_bs500"),
+                              ("largest", "recal_largest_s", "eval_largest_bs500")):
+        if all(k in d for d in (pare, peer) for k in (recal, rate)):
+            a, b = (d[recal]["median"] + VALIDATION / d[rate]["median"] for d in (pare, peer))
+            print(f"| candidate evaluation, {kind} (recal + {VALIDATION} val images, s) | {a:.4g} | {b:.4g} | {b / a:.2f}x |")
     if "achieved_gflops" in pare:
         print("\npare achieved GFLOP/s:", json.dumps(pare["achieved_gflops"], sort_keys=True))
     if "train_step_breakdown_ms" in pare:
