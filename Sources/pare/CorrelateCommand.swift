@@ -28,7 +28,7 @@ struct CorrelateCommand: ParsableCommand {
     @Option(help: "Comma-separated finetune steps before scoring, one score per value, as `pare search --finetune-steps` (default 0).")
     var finetuneSteps = "0"
     @Option(help: "Peak learning rate of those steps (default 0.01).") var finetuneLr: Float = 0.01
-    @Option(help: "Reuse the architectures and stand-alone results of an earlier correlate.json (same space and validation split) instead of training them again: compare other supernets or scoring settings against one reference.")
+    @Option(help: "Reuse the architectures and stand-alone results of an earlier correlate.json (same space and validation split) instead of training them again: compare other supernets or scoring settings against one reference. With more --standalone-seeds than it holds, the missing seeds are trained (its schedule, this run's recipe).")
     var standaloneFrom: String?
     @Option(help: "Random seed (architectures, stand-alone init and data order).") var seed: UInt64 = 0
     @Flag(help: "Spread the architectures over the space's whole MACs range (one per equal-width cost bin) instead of drawing them uniformly (which crowds them around the middle).")
@@ -49,7 +49,6 @@ struct CorrelateCommand: ParsableCommand {
             let variants = stepsList.map { $0! }
             let (dir, config) = try openTrainedRun(runDirectory)
             let (supernetRun, trainAll, val, norm, _, checkpoint) = try loadTrainedSupernet(dir, config)
-            let train = trainImages.map { trainAll.subset(0..<min(max($0, config.recipe.batchSize), trainAll.count)) } ?? trainAll
             let validation = validationImages.map { val.subset(0..<min(max($0, 1), val.count)) } ?? val
             let scorers = variants.map {
                 InheritedWeightScorer(network: supernetRun.network, train: trainAll, validation: validation, normalization: norm,
@@ -59,8 +58,11 @@ struct CorrelateCommand: ParsableCommand {
             let reused = try standaloneFrom.map { try StandaloneReference.load($0, space: config.space, validationImages: validation.count) }
             let archs = try reused?.architectures ?? drawArchitectures(config.space)
             let epochs = reused?.epochs ?? self.epochs
-            let standaloneSeeds = reused?.seeds ?? self.standaloneSeeds
-            let trainCount = reused?.trainImages ?? train.count
+            // More --standalone-seeds than the reused file holds trains the missing ones.
+            let standaloneSeeds = max(reused?.seeds ?? 1, self.standaloneSeeds)
+            let trainCount = min(max(reused?.trainImages ?? trainImages ?? trainAll.count, config.recipe.batchSize), trainAll.count)
+            let train = trainAll.subset(0..<trainCount)
+            let baseSeed = reused?.seed ?? seed
             let samples = archs.count
             let evalLoader = BatchLoader(dataset: validation, batchSize: 500, normalization: norm, shuffle: false, dropLast: false)
             logLine("pare correlate: \(samples) architectures of \(config.space.name), supernet \(checkpoint); stand-alone \(epochs) epochs on \(trainCount) images x \(standaloneSeeds) seeds\(standaloneFrom.map { " (from \($0))" } ?? ""), scored on \(validation.count)")
@@ -72,9 +74,9 @@ struct CorrelateCommand: ParsableCommand {
             for (i, a) in archs.enumerated() {
                 for (v, scorer) in scorers.enumerated() { scores[v].append(try scorer.score(a)) }
                 for r in 0..<standaloneSeeds {
-                    if let reused { standalone[r].append(reused.accuracies[i][r]); continue }
-                    let s = seed &+ UInt64(r) &* 7919
-                    standalone[r].append(try trainStandalone(a, space: config.space, config: config, train: train, norm: norm,
+                    if let reused, r < reused.seeds { standalone[r].append(reused.accuracies[i][r]); continue }
+                    let s = baseSeed &+ UInt64(r) &* 7919
+                    standalone[r].append(try trainStandalone(a, space: config.space, config: config, train: train, epochs: epochs, norm: norm,
                                                              evalLoader: evalLoader, initSeed: s &+ UInt64(i) &+ 1, dataSeed: s &+ 1000 &+ UInt64(i)))
                 }
                 let mean = (0..<standaloneSeeds).map { standalone[$0][i] }.reduce(0, +) / Double(standaloneSeeds)
@@ -118,7 +120,7 @@ struct CorrelateCommand: ParsableCommand {
             try AtomicFile.writeJSON(["kendall_tau": first["kendall_tau"]!, "spearman_rho": first["spearman_rho"]!, "variants": variantRows,
                                       "macs_kendall_tau": json(macsTau), "macs_kendall_tau_single_seed": json(macsSingle), "seed_to_seed_kendall_tau": json(seedTau),
                                       "samples": samples, "standalone_epochs": epochs, "standalone_seeds": standaloneSeeds,
-                                      "finetune_lr": Double(finetuneLr), "spread": spread, "seed": seed,
+                                      "finetune_lr": Double(finetuneLr), "spread": reused?.spread ?? spread, "seed": baseSeed,
                                       "standalone_from": standaloneFrom.map { $0 as Any } ?? NSNull(), "train_images": trainCount, "validation_images": validation.count,
                                       "supernet_checkpoint": checkpoint, "architectures": rows],
                                      to: out ?? dir.file("correlate.json"))
@@ -150,7 +152,7 @@ struct CorrelateCommand: ParsableCommand {
 
     /// Validation accuracy of `arch` trained alone from a fresh initialisation (a network of
     /// exactly its widths) with the run's recipe for --epochs.
-    func trainStandalone(_ a: Architecture, space: SearchSpace, config: TrainConfig, train: Dataset, norm: Normalization,
+    func trainStandalone(_ a: Architecture, space: SearchSpace, config: TrainConfig, train: Dataset, epochs: Int, norm: Normalization,
                          evalLoader: BatchLoader, initSeed: UInt64, dataSeed: UInt64) throws -> Double {
         let net = Supernet(space: space, rng: RNG(seed: initSeed), fixedTo: a)
         let loader = BatchLoader(dataset: train, batchSize: config.recipe.batchSize, normalization: norm,
@@ -175,6 +177,9 @@ struct StandaloneReference {
     var epochs: Int
     var trainImages: Int
     var seeds: Int
+    /// The `--seed` it was made with (architectures, and the stand-alone seeds it derives).
+    var seed: UInt64
+    var spread: Bool
 
     private struct File: Decodable {
         struct Row: Decodable {
@@ -186,6 +191,8 @@ struct StandaloneReference {
         var standalone_epochs: Int
         var train_images: Int
         var validation_images: Int
+        var seed: UInt64
+        var spread: Bool?
     }
 
     static func load(_ path: String, space: SearchSpace, validationImages: Int) throws -> StandaloneReference {
@@ -210,6 +217,6 @@ struct StandaloneReference {
             throw UserError("\(path): field 'standalone_accuracies' must have the same number of seeds for every architecture")
         }
         return StandaloneReference(architectures: archs, accuracies: accuracies, epochs: file.standalone_epochs,
-                                   trainImages: file.train_images, seeds: seeds)
+                                   trainImages: file.train_images, seeds: seeds, seed: file.seed, spread: file.spread ?? false)
     }
 }

@@ -93,6 +93,14 @@ import Testing
         #expect(after.map { $0["arch"] as! String } == before.map { $0["arch"] as! String })
         #expect(after.map { $0["standalone_accuracies"] as! [Double] } == before.map { $0["standalone_accuracies"] as! [Double] })
         #expect(again["train_images"] as? Int == 256 && again["standalone_seeds"] as? Int == 2)
+        // Asking for more seeds than the file holds trains only the missing one.
+        r = try CLI.run(["correlate", "--run", run, "--validation-images", "128", "--standalone-from", run + "/correlate.json",
+                         "--standalone-seeds", "3", "--out", run + "/three.json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let three = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: run + "/three.json"))) as! [String: Any]
+        let threeSeeds = (three["architectures"] as! [[String: Any]]).map { $0["standalone_accuracies"] as! [Double] }
+        #expect(threeSeeds.map { Array($0.prefix(2)) } == before.map { $0["standalone_accuracies"] as! [Double] })
+        #expect(threeSeeds.allSatisfy { $0.count == 3 } && three["standalone_seeds"] as? Int == 3)
         let mismatch = try CLI.run(["correlate", "--run", run, "--standalone-from", run + "/correlate.json"])
         #expect(mismatch.status == 1 && mismatch.stderr.contains("field 'validation_images' is 128"), "\(mismatch.stderr)")
         let missing = try CLI.run(["correlate", "--run", run, "--standalone-from", run + "/nope.json"])
