@@ -43,8 +43,9 @@ struct CorrelateCommand: ParsableCommand {
                 throw UserError("--samples must be at least 3, --epochs and --standalone-seeds at least 1")
             }
             let stepsList = finetuneSteps.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-            guard !stepsList.isEmpty, stepsList.allSatisfy({ ($0 ?? -1) >= 0 }), finetuneLr > 0, finetuneLr.isFinite else {
-                throw UserError("--finetune-steps: '\(finetuneSteps)' is not a comma-separated list of step counts >= 0 (and --finetune-lr must be positive)")
+            guard !stepsList.isEmpty, stepsList.allSatisfy({ ($0 ?? -1) >= 0 }), Set(stepsList).count == stepsList.count,
+                  finetuneLr > 0, finetuneLr.isFinite else {
+                throw UserError("--finetune-steps: '\(finetuneSteps)' is not a comma-separated list of distinct step counts >= 0 (and --finetune-lr must be positive)")
             }
             let variants = stepsList.map { $0! }
             let (dir, config) = try openTrainedRun(runDirectory)
@@ -84,7 +85,7 @@ struct CorrelateCommand: ParsableCommand {
                 rows.append(["arch": a.description, "macs": macs, "standalone_accuracy": mean,
                              "standalone_accuracies": (0..<standaloneSeeds).map { standalone[$0][i] },
                              "scores": Dictionary(uniqueKeysWithValues: variants.enumerated().map { ("finetune_\($0.element)", scores[$0.offset][i]) }),
-                             "inherited_score": scores[0][i]])
+                             "inherited_score": variants.firstIndex(of: 0).map { scores[$0][i] as Any } ?? NSNull()])
                 print(scores.map { String(format: "   %.4f", $0[i]) }.joined() + String(format: "      %.4f   %6.3f  %@", mean, Double(macs) / 1e6, a.description))
                 logLine("\(i + 1)/\(samples) done (\(Int(Date().timeIntervalSince(start))) s)")
             }
@@ -116,7 +117,7 @@ struct CorrelateCommand: ParsableCommand {
                 print("one stand-alone seed vs another (noise ceiling): Kendall tau \(show(seedTau))")
             }
             print("(\(Int(Date().timeIntervalSince(start))) s)")
-            let first = variantRows[0]
+            let first = variantRows[0]  // top-level tau/rho: the first --finetune-steps value
             try AtomicFile.writeJSON(["kendall_tau": first["kendall_tau"]!, "spearman_rho": first["spearman_rho"]!, "variants": variantRows,
                                       "macs_kendall_tau": json(macsTau), "macs_kendall_tau_single_seed": json(macsSingle), "seed_to_seed_kendall_tau": json(seedTau),
                                       "samples": samples, "standalone_epochs": epochs, "standalone_seeds": standaloneSeeds,
