@@ -182,7 +182,9 @@ public final class EvolutionarySearch {
         guard s.config == config, s.budget == constraints.budget, s.spaceName == space.name else {
             throw SearchError.badState(path: path, reason: "written by a search with another space, budget or settings")
         }
-        guard s.scoring == evaluator.scoring else {
+        // States from before scoring settings were recorded: those searches never finetuned.
+        let legacy = s.scoring == nil && (evaluator.scoring?.finetuneSteps ?? 0) == 0
+        guard legacy || s.scoring == evaluator.scoring else {
             throw SearchError.badState(path: path, reason: "its candidates were scored with other settings (\(s.scoring.map { "\($0)" } ?? "unknown")); now: \(evaluator.scoring.map { "\($0)" } ?? "unknown")")
         }
         guard s.generation >= 0 && s.generation <= config.generations else {

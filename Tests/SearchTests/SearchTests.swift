@@ -127,6 +127,17 @@ func smallConfig() -> EvolutionConfig {
                                           evaluator: FakeEvaluator(space: space, maxMACs: nil, scoring: settings), rng: TestRandom(seed: 2))
         try same.restore(saved, path: "state.json")
         #expect(same.evaluated == first.evaluated)
+        // A state written before scoring settings were recorded resumes unless finetuning is asked.
+        var legacy = saved
+        legacy.scoring = nil
+        var plain = settings
+        plain.finetuneSteps = 0
+        let old = try EvolutionarySearch(space: space, budget: budget, config: smallConfig(), latency: nil,
+                                         evaluator: FakeEvaluator(space: space, maxMACs: nil, scoring: plain), rng: TestRandom(seed: 2))
+        try old.restore(legacy, path: "state.json")
+        let tuned = try EvolutionarySearch(space: space, budget: budget, config: smallConfig(), latency: nil,
+                                           evaluator: FakeEvaluator(space: space, maxMACs: nil, scoring: settings), rng: TestRandom(seed: 2))
+        #expect(throws: SearchError.self) { try tuned.restore(legacy, path: "state.json") }
     }
 
     @Test func paretoModeKeepsAFrontAcrossCosts() throws {
