@@ -53,18 +53,11 @@ public final class InheritedWeightScorer: CandidateEvaluator {
     /// the same batches as every other candidate.
     public func scoredNetwork(_ arch: Architecture) throws -> Supernet {
         guard settings.finetuneSteps > 0 else { return network }
+        guard finetuneLoader.batchesPerEpoch > 0 else { throw ScoringError.tooFewImages(finetuneLoader.dataset.count, batch: recipe.batchSize) }
         let model = try network.extract(arch)
         let trainer = SupernetTrainer(network: model, recipe: recipe, totalSteps: settings.finetuneSteps)
-        guard finetuneLoader.batchesPerEpoch > 0 else { throw ScoringError.tooFewImages(finetuneLoader.dataset.count, batch: recipe.batchSize) }
-        let rng = RNG(seed: finetuneSeed)
-        var done = 0
-        while done < settings.finetuneSteps {
-            finetuneLoader.startEpoch(rng: rng)
-            while done < settings.finetuneSteps, let b = finetuneLoader.next(rng: rng) {
-                let r = trainer.train(images: b.images, labels: b.labels, arch: arch)
-                guard r.loss.isFinite else { throw ScoringError.diverged(arch: arch.description, step: done) }
-                done += 1
-            }
+        if let step = trainer.train(steps: settings.finetuneSteps, arch: arch, loader: finetuneLoader, rng: RNG(seed: finetuneSeed)) {
+            throw ScoringError.diverged(arch: arch.description, step: step)
         }
         return model
     }

@@ -1,3 +1,4 @@
+import Data
 import Layers
 import SearchSpace
 import TensorCore
@@ -51,5 +52,23 @@ public final class SupernetTrainer {
         recipe.optimizer.step(parameters, learningRate: lr)
         step += 1
         return StepResult(loss: result.loss, correct: result.correct, learningRate: lr)
+    }
+}
+
+extension SupernetTrainer {
+    /// `steps` SGD steps on `arch` with batches from `loader`, starting a new epoch (drawn
+    /// from `rng`) whenever it runs out. Returns the step whose loss was not finite (training
+    /// stops there), or nil.
+    public func train(steps: Int, arch: Architecture, loader: BatchLoader, rng: RNG) -> Int? {
+        precondition(loader.batchesPerEpoch > 0, "\(loader.dataset.count) images make no batch of \(loader.batchSize)")
+        var done = 0
+        while done < steps {
+            loader.startEpoch(rng: rng)
+            while done < steps, let b = loader.next(rng: rng) {
+                guard train(images: b.images, labels: b.labels, arch: arch).loss.isFinite else { return done }
+                done += 1
+            }
+        }
+        return nil
     }
 }

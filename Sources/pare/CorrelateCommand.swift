@@ -158,14 +158,10 @@ struct CorrelateCommand: ParsableCommand {
         let net = Supernet(space: space, rng: RNG(seed: initSeed), fixedTo: a)
         let loader = BatchLoader(dataset: train, batchSize: config.recipe.batchSize, normalization: norm,
                                  augmentation: config.augmentation, shuffle: true, dropLast: true)
-        let trainer = SupernetTrainer(network: net, recipe: config.recipe, totalSteps: max(loader.batchesPerEpoch * epochs, 1))
-        let dataRNG = RNG(seed: dataSeed)
-        for _ in 0..<epochs {
-            loader.startEpoch(rng: dataRNG)
-            while let b = loader.next(rng: dataRNG) {
-                let r = trainer.train(images: b.images, labels: b.labels, arch: a)
-                guard r.loss.isFinite else { throw UserError("stand-alone training of \(a) diverged (loss \(r.loss))") }
-            }
+        let steps = loader.batchesPerEpoch * epochs
+        let trainer = SupernetTrainer(network: net, recipe: config.recipe, totalSteps: max(steps, 1))
+        if trainer.train(steps: steps, arch: a, loader: loader, rng: RNG(seed: dataSeed)) != nil {
+            throw UserError("stand-alone training of \(a) diverged (non-finite loss)")
         }
         return ArchitectureEvaluator(network: net).evaluate(arch: a, loader: evalLoader).accuracy
     }
