@@ -25,32 +25,39 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "TensorCore", dependencies: ["CBLAS", "CGSL"], swiftSettings: engineFlags),
         .target(name: "Layers", dependencies: ["TensorCore"], swiftSettings: engineFlags),
-        .target(name: "Data", dependencies: ["TensorCore", "CZlib"], swiftSettings: engineFlags),
-        // The search space imports nothing numeric: search and cost model stay engine-free.
-        .target(name: "SearchSpace", dependencies: [.product(name: "Yams", package: "Yams")]),
+        // Dataset readers (IDX, CIFAR-10), splits, normalization, augmentation, batching.
+        .target(name: "Datasets", dependencies: ["TensorCore", "CZlib"], swiftSettings: engineFlags),
+        // Search spaces, architectures, cost model: imports nothing numeric, so search and
+        // cost model stay engine-free.
+        .target(name: "Spaces", dependencies: [.product(name: "Yams", package: "Yams")]),
         // Run directories: atomic files, lock, checkpoint container, metrics, progress.
         .target(name: "Runs", dependencies: ["CZlib"]),
-        .target(name: "Supernet", dependencies: ["TensorCore", "Layers", "Data", "SearchSpace", "Search", "Runs"], swiftSettings: engineFlags),
+        // The networks built from a space (weight-sharing Supernet, single-architecture
+        // Subnet), their operators, training, evaluation and BN recalibration.
+        .target(name: "Networks", dependencies: ["TensorCore", "Layers", "Datasets", "Spaces", "Runs"], swiftSettings: engineFlags),
         // Evolutionary search: sees the space and protocols only (never the network).
-        .target(name: "Search", dependencies: ["SearchSpace"]),
+        // It writes its own files (SearchRun) through Runs.
+        .target(name: "Search", dependencies: ["Spaces", "Runs"]),
+        // The adapter between the two: scores candidates with a supernet's inherited weights.
+        .target(name: "Scoring", dependencies: ["Networks", "Search", "Spaces", "Datasets", "TensorCore"], swiftSettings: engineFlags),
         // Standalone models: sliced weights (safetensors), model.json, ONNX.
-        .target(name: "Export", dependencies: ["TensorCore", "Data", "SearchSpace", "Runs", "Supernet"], swiftSettings: engineFlags),
-        .target(name: "Bench", dependencies: ["TensorCore", "Layers", "SearchSpace", "Supernet"], swiftSettings: engineFlags),
+        .target(name: "Export", dependencies: ["TensorCore", "Datasets", "Spaces", "Runs", "Networks"], swiftSettings: engineFlags),
+        .target(name: "Bench", dependencies: ["TensorCore", "Layers", "Datasets", "Spaces", "Networks", "Scoring"], swiftSettings: engineFlags),
         .executableTarget(
             name: "pare",
             dependencies: [
-                "TensorCore", "Layers", "Data", "SearchSpace", "Runs", "Supernet", "Search", "Export", "Bench",
+                "TensorCore", "Layers", "Datasets", "Spaces", "Runs", "Networks", "Search", "Scoring", "Export", "Bench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: engineFlags),
-        .target(name: "_TestSupport", dependencies: ["TensorCore", "Layers"], swiftSettings: engineFlags),
+        .target(name: "_TestSupport", dependencies: ["TensorCore", "Layers", "Spaces"], swiftSettings: engineFlags),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "_TestSupport"], swiftSettings: engineFlags),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "_TestSupport"], swiftSettings: engineFlags),
-        .testTarget(name: "DataTests", dependencies: ["Data", "_TestSupport"], swiftSettings: engineFlags),
-        .testTarget(name: "SearchSpaceTests", dependencies: ["SearchSpace"]),
-        .testTarget(name: "SearchTests", dependencies: ["Search", "SearchSpace"]),
-        .testTarget(name: "SupernetTests", dependencies: ["Supernet", "SearchSpace", "Data", "Runs", "_TestSupport"], swiftSettings: engineFlags),
-        .testTarget(name: "ExportTests", dependencies: ["Export", "Supernet", "SearchSpace", "Data", "Runs", "_TestSupport"], swiftSettings: engineFlags),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "_TestSupport"], swiftSettings: engineFlags),
+        .testTarget(name: "SpacesTests", dependencies: ["Spaces", "_TestSupport"]),
+        .testTarget(name: "SearchTests", dependencies: ["Search", "Spaces", "_TestSupport"]),
+        .testTarget(name: "NetworksTests", dependencies: ["Networks", "Spaces", "Datasets", "Runs", "_TestSupport"], swiftSettings: engineFlags),
+        .testTarget(name: "ExportTests", dependencies: ["Export", "Networks", "Scoring", "Spaces", "Datasets", "Runs", "_TestSupport"], swiftSettings: engineFlags),
         // Runs the built binary; depending on `pare` makes `swift test` build it first.
         .testTarget(name: "CLITests", dependencies: ["pare"]),
     ]

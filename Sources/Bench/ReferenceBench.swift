@@ -1,9 +1,10 @@
+import Datasets
 import Layers
-import SearchSpace
-import Supernet
+import Spaces
+import Networks
 import TensorCore
 
-/// `pare bench`: the rows of ../shared/bench/peer_torch.py --mode bench on the same
+/// `pare bench`: the rows of the PyTorch peer benchmark (`peer_torch.py --mode bench`) on the same
 /// supernet, same batch sizes, warm-ups and repeat counts.
 public struct BenchOptions: Sendable {
     public var repeats = 9
@@ -178,7 +179,7 @@ public final class ReferenceBench {
         let buffers = (0..<4).map { _ in ScratchBuffer() }
         let batches = buffers.map { syntheticBatch(batch, $0) }
         let total = warmup + options.repeats * steps
-        let trainer = SupernetTrainer(network: net, recipe: Recipe(), totalSteps: total)
+        let trainer = Trainer(network: net, recipe: Recipe(), totalSteps: total)
         var i = 0
         for _ in 0..<warmup {
             _ = trainer.train(images: batches[i % 4].0, labels: batches[i % 4].1, arch: path()); i += 1
@@ -206,22 +207,33 @@ public final class ReferenceBench {
         }
     }
 
+    /// The search's recalibration itself (`ArchitectureEvaluator.recalibrate`: batches of
+    /// 128 gathered and normalized from a dataset, then forwarded in `.calibrating` mode) on
+    /// `count` batches of random 8-bit images.
     func benchRecalibration(_ net: Supernet, path: () -> Architecture, batches count: Int = 20, batch: Int = 128) -> Summary {
-        let buffers = (0..<count).map { _ in ScratchBuffer() }
-        let batches = buffers.map { syntheticBatch(batch, $0).0 }
-        net.recalibrate(arch: path(), batches: Array(batches.prefix(2)))
-        return withExtendedLifetime(buffers) {
-            measure(repeats: max(options.repeats - 2, 1)) {
-                net.recalibrate(arch: path(), batches: batches)
-                return .nan  // report seconds
-            }
+        let (loader, indices) = calibrationSet(images: count * batch)
+        let evaluator = ArchitectureEvaluator(network: net)
+        evaluator.recalibrate(arch: path(), loader: loader, indices: Array(indices.prefix(2 * batch)))
+        return measure(repeats: max(options.repeats - 2, 1)) {
+            evaluator.recalibrate(arch: path(), loader: loader, indices: indices)
+            return .nan  // report seconds
         }
+    }
+
+    /// Random images in a dataset, a loader of batch 128 over them and their indices.
+    func calibrationSet(images: Int) -> (BatchLoader, [Int]) {
+        let pixels = (0..<(images * space.inputChannels * space.inputSize * space.inputSize)).map { _ in UInt8(rng.int(below: 256)) }
+        let labels = (0..<images).map { _ in Int32(rng.int(below: space.classes)) }
+        let data = Dataset(name: "bench", channels: space.inputChannels, height: space.inputSize, width: space.inputSize,
+                           classes: space.classes, pixels: pixels, labels: labels)
+        let loader = BatchLoader(dataset: data, batchSize: 128, normalization: Normalization.fit(data), shuffle: false, dropLast: false)
+        return (loader, Array(0..<images))
     }
 
     func profileTrainStep(_ net: Supernet, path: () -> Architecture, steps: Int = 30) -> [String: Double] {
         let buffers = (0..<4).map { _ in ScratchBuffer() }
         let batches = buffers.map { syntheticBatch(128, $0) }
-        let trainer = SupernetTrainer(network: net, recipe: Recipe(), totalSteps: steps)
+        let trainer = Trainer(network: net, recipe: Recipe(), totalSteps: steps)
         return withExtendedLifetime(buffers) {
             profile(steps: steps) { i in
                 _ = trainer.train(images: batches[i % 4].0, labels: batches[i % 4].1, arch: path())
@@ -238,11 +250,9 @@ public final class ReferenceBench {
     }
 
     func profileRecalibration(_ net: Supernet, path: () -> Architecture, steps: Int = 5) -> [String: Double] {
-        let buffers = (0..<20).map { _ in ScratchBuffer() }
-        let batches = buffers.map { syntheticBatch(128, $0).0 }
-        return withExtendedLifetime(buffers) {
-            profile(steps: steps) { _ in net.recalibrate(arch: path(), batches: batches) }
-        }
+        let (loader, indices) = calibrationSet(images: 20 * 128)
+        let evaluator = ArchitectureEvaluator(network: net)
+        return profile(steps: steps) { _ in evaluator.recalibrate(arch: path(), loader: loader, indices: indices) }
     }
 
     /// Runs `body` `steps` times with the profiler on; milliseconds per step by kind.

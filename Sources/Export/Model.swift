@@ -1,15 +1,17 @@
-import Data
+import Datasets
 import Foundation
 import Runs
-import SearchSpace
-import Supernet
+import Spaces
+import Networks
 import TensorCore
 
 /// `model.json` of an exported model: what the network is (space, architecture, every
 /// tensor's exact shape), how to feed it (input shape, normalization) and where it came from.
 public struct ModelDescription: Codable, Equatable, Sendable {
     public var format = "pare-model"
-    public var version = 1
+    /// 2 added `network` and `files`; version 1 files are still read.
+    public var version = ModelDescription.currentVersion
+    public static let currentVersion = 2
     /// Text form of the architecture (`pare export --arch` takes it back).
     public var architecture: String
     public var space: SearchSpace
@@ -21,6 +23,11 @@ public struct ModelDescription: Codable, Equatable, Sendable {
     public var parameters: Int
     /// Every tensor of the weight file, in the network's order.
     public var tensors: [TensorEntry]
+    /// Every layer of the network spelled out (version 2): enough to rebuild it from this
+    /// file and the weights alone; see docs/formats.md.
+    public var network: NetworkDescription?
+    /// Which weights each file of the directory holds (version 2).
+    public var files: [FileEntry]?
     public var weights = ModelDirectory.weightsFile
     /// BN folded into each convolution (NAME.weight, NAME.bias per conv; no BN tensors).
     public var foldedWeights: String?
@@ -30,6 +37,32 @@ public struct ModelDescription: Codable, Equatable, Sendable {
     public struct TensorEntry: Codable, Equatable, Sendable {
         public var name: String
         public var shape: [Int]
+    }
+
+    /// One file of the model directory and the weights it holds.
+    public struct FileEntry: Codable, Equatable, Sendable {
+        public enum Content: String, Codable, Sendable {
+            /// Every tensor of `tensors` (safetensors, F32).
+            case weights
+            /// BN folded into each convolution: NAME.weight and NAME.bias per conv, fc.* (safetensors).
+            case foldedWeights = "folded_weights"
+            /// The folded inference graph, ONNX opset 13.
+            case onnx
+        }
+        public var file: String
+        public var content: Content
+        /// exported (inherited from the supernet), finetuned, scratch, or the weight file it was made from.
+        public var weights: String
+        public init(file: String, content: Content, weights: String) {
+            self.file = file; self.content = content; self.weights = weights
+        }
+    }
+
+    /// Records `entry`, replacing an earlier entry for the same file.
+    public mutating func record(_ entry: FileEntry) {
+        var list = (files ?? []).filter { $0.file != entry.file }
+        list.append(entry)
+        files = list
     }
 
     public struct Provenance: Codable, Equatable, Sendable {
@@ -72,12 +105,12 @@ public struct ModelDirectory {
     public init(path: String) { self.path = path }
     public func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
 
-    /// Writes the standalone model `model` (from `Supernet.extract`) with everything
-    /// model.json describes; `folded` and `onnx` add the inference-only variants.
+    /// Writes the subnet `model` (from `Supernet.extract`) with everything model.json
+    /// describes; `folded` and `onnx` add the inference-only variants.
     @discardableResult
-    public func write(model: Supernet, normalization: Normalization, provenance: ModelDescription.Provenance,
+    public func write(model: Subnet, normalization: Normalization, provenance: ModelDescription.Provenance,
                       folded: Bool, onnx: Bool) throws -> ModelDescription {
-        guard let arch = model.fixedArchitecture else { throw StandaloneError.notStandalone }
+        let arch = model.architecture
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         let state = model.stateTensors
         let cost = model.space.cost(arch)
@@ -86,25 +119,51 @@ public struct ModelDirectory {
             inputShape: [model.space.inputChannels, model.space.inputSize, model.space.inputSize],
             classes: model.space.classes, normalization: normalization, macs: cost.macs, parameters: cost.parameters,
             tensors: state.map { .init(name: $0.name, shape: $0.shape) }, provenance: provenance)
+        description.network = try model.describe(arch)
         try writeWeights(model, to: ModelDirectory.weightsFile, metadata: ["architecture": arch.description])
-        if folded || onnx {
-            let graph = try model.inferenceGraph(arch, mean: normalization.mean, std: normalization.std)
-            if folded {
-                let tensors = graph.foldedTensors.map { Safetensors.Tensor(name: $0.name, shape: $0.shape, values: $0.values) }
-                try Safetensors.write(tensors, metadata: ["architecture": arch.description, "folded": "true"], to: file(ModelDirectory.foldedFile))
-                description.foldedWeights = ModelDirectory.foldedFile
-            }
-            if onnx {
-                try AtomicFile.write(ONNXExport.encode(graph, producerVersion: "1"), to: file(ModelDirectory.onnxFile))
-                description.onnx = ModelDirectory.onnxFile
-            }
-        }
+        description.record(.init(file: ModelDirectory.weightsFile, content: .weights, weights: "exported"))
+        try writeInferenceFiles(model, weights: "exported", into: &description, folded: folded, onnx: onnx)
         try AtomicFile.writeJSON(encodable: description, to: file(ModelDirectory.descriptionFile))
         return description
     }
 
+    /// File names of the inference files made from the weights labelled `weights`:
+    /// model.folded.safetensors / model.onnx for the exported weights, model.LABEL.folded.safetensors /
+    /// model.LABEL.onnx for the others.
+    public static func inferenceFiles(weights: String) -> (folded: String, onnx: String) {
+        weights == "exported" ? (foldedFile, onnxFile) : ("model.\(weights).folded.safetensors", "model.\(weights).onnx")
+    }
+
+    /// Writes the BN-folded weights and/or ONNX graph of `model` (holding the weights labelled
+    /// `weights`) and records them in `description` (the caller writes model.json).
+    public func writeInferenceFiles(_ model: Subnet, weights: String, into description: inout ModelDescription,
+                                    folded: Bool, onnx: Bool) throws {
+        guard folded || onnx else { return }
+        let arch = model.architecture
+        let graph = try model.inferenceGraph(arch, mean: description.normalization.mean, std: description.normalization.std)
+        let names = Self.inferenceFiles(weights: weights)
+        if folded {
+            let tensors = graph.foldedTensors.map { Safetensors.Tensor(name: $0.name, shape: $0.shape, values: $0.values) }
+            try Safetensors.write(tensors, metadata: ["architecture": arch.description, "folded": "true", "weights": weights], to: file(names.folded))
+            if weights == "exported" { description.foldedWeights = names.folded }
+            description.record(.init(file: names.folded, content: .foldedWeights, weights: weights))
+        }
+        if onnx {
+            try AtomicFile.write(ONNXExport.encode(graph, producerVersion: "1"), to: file(names.onnx))
+            if weights == "exported" { description.onnx = names.onnx }
+            description.record(.init(file: names.onnx, content: .onnx, weights: weights))
+        }
+    }
+
+    /// Records in model.json that `file` holds the weights labelled `weights`.
+    public func recordWeights(_ file: String, weights: String) throws {
+        var d = try readDescription()
+        d.record(.init(file: file, content: .weights, weights: weights))
+        try AtomicFile.writeJSON(encodable: d, to: self.file(ModelDirectory.descriptionFile))
+    }
+
     /// Writes the network's state tensors (all of them, at their exact shapes).
-    public func writeWeights(_ model: Supernet, to name: String, metadata: [String: String]) throws {
+    public func writeWeights(_ model: any Network, to name: String, metadata: [String: String]) throws {
         let tensors = model.stateTensors.map {
             Safetensors.Tensor(name: $0.name, shape: $0.shape, values: Array(UnsafeBufferPointer(start: $0.pointer, count: $0.count)))
         }
@@ -122,7 +181,9 @@ public struct ModelDirectory {
             throw ModelFileError.badModel(path: p, field: Self.fieldPath(e), reason: Self.reason(e))
         }
         guard d.format == "pare-model" else { throw ModelFileError.badModel(path: p, field: "format", reason: "'\(d.format)', expected 'pare-model'") }
-        guard d.version == 1 else { throw ModelFileError.badModel(path: p, field: "version", reason: "\(d.version), this Pare reads version 1") }
+        guard (1...ModelDescription.currentVersion).contains(d.version) else {
+            throw ModelFileError.badModel(path: p, field: "version", reason: "\(d.version), this Pare reads versions 1 to \(ModelDescription.currentVersion)")
+        }
         do { _ = try Architecture(parsing: d.architecture, space: d.space) } catch {
             throw ModelFileError.badModel(path: p, field: "architecture", reason: "\(error)")
         }
@@ -133,13 +194,13 @@ public struct ModelDirectory {
         return d
     }
 
-    /// The standalone network with the weights of `weightsName` (a file of the directory or an
+    /// The subnet with the weights of `weightsName` (a file of the directory or an
     /// absolute path; default: the exported weights).
     /// Every tensor model.json lists must be in the file at that shape, and nothing else.
-    public func load(weights weightsName: String? = nil) throws -> (ModelDescription, Supernet) {
+    public func load(weights weightsName: String? = nil) throws -> (ModelDescription, Subnet) {
         let d = try readDescription()
         let arch = try Architecture(parsing: d.architecture, space: d.space)
-        let model = Supernet(space: d.space, rng: RNG(seed: 0), fixedTo: arch)
+        let model = Subnet(space: d.space, architecture: arch, rng: RNG(seed: 0))
         let state = model.stateTensors
         let jsonPath = file(ModelDirectory.descriptionFile)
         guard state.map(\.name) == d.tensors.map(\.name) else {

@@ -1,5 +1,5 @@
 import Foundation
-import Supernet
+import Networks
 
 /// ONNX (opset 13, IR version 7) of an inference graph. Input "input": float NCHW images
 /// scaled to [0, 1] (pixel / 255), batch dimension symbolic; output "logits" [N, classes].

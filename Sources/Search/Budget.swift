@@ -1,4 +1,4 @@
-import SearchSpace
+import Spaces
 
 /// Hard limits a candidate must meet before it is ever scored.
 public struct Budget: Codable, Equatable, Sendable, CustomStringConvertible {
@@ -13,10 +13,15 @@ public struct Budget: Codable, Equatable, Sendable, CustomStringConvertible {
         self.maxLatencyMs = maxLatencyMs
     }
 
-    public var description: String {
+    public var description: String { spelled { String($0) } }
+
+    /// The same in readable units (MACs <= 3.00 M), for titles and logs.
+    public var readable: String { spelled { readableCount(Double($0)) } }
+
+    private func spelled(_ count: (Int) -> String) -> String {
         var parts: [String] = []
-        if let m = maxMACs { parts.append("MACs <= \(m)") }
-        if let p = maxParameters { parts.append("params <= \(p)") }
+        if let m = maxMACs { parts.append("MACs <= \(count(m))") }
+        if let p = maxParameters { parts.append("params <= \(count(p))") }
         if let l = maxLatencyMs { parts.append("latency <= \(l) ms") }
         return parts.isEmpty ? "no budget" : parts.joined(separator: ", ")
     }

@@ -1,5 +1,5 @@
 import Foundation
-import SearchSpace
+import Spaces
 
 /// SPOS's evolutionary search defaults: population 50, 20 generations, top-10 parents,
 /// 25 mutations (per-gene probability 0.1) and 25 crossovers per generation.

@@ -1,4 +1,4 @@
-import SearchSpace
+import Spaces
 
 extension LatencyTable: LatencyModel {
     /// Every signature of the table's space is measured, so a miss is a table/space mismatch,

@@ -7,7 +7,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Train and infer the reference SPOS supernet on synthetic input; print images/s and GFLOP/s.",
-        discussion: "Same network, batch sizes and repeats as ../shared/bench/peer_torch.py --mode bench, so the two can be put side by side.")
+        discussion: "Same network, batch sizes and repeats as the PyTorch peer benchmark (peer_torch.py --mode bench; docs/benchmarks.md), so the two can be put side by side.")
 
     @Option(help: "Timed repeats per row.") var repeats = 9
     @Option(help: "Engine threads (default: all cores).") var threads: Int?

@@ -1,9 +1,10 @@
 import ArgumentParser
-import Data
+import Datasets
 import Foundation
 import Runs
-import SearchSpace
-import Supernet
+import Scoring
+import Spaces
+import Networks
 import TensorCore
 
 struct CorrelateCommand: ParsableCommand {
@@ -49,10 +50,11 @@ struct CorrelateCommand: ParsableCommand {
             }
             let variants = stepsList.map { $0! }
             let (dir, config) = try openTrainedRun(runDirectory)
-            let (supernetRun, trainAll, val, norm, _, checkpoint) = try loadTrainedSupernet(dir, config)
+            let trained = try TrainedSupernet(dir, config)
+            let trainAll = trained.train, val = trained.validation, norm = trained.normalization, checkpoint = trained.checkpoint
             let validation = validationImages.map { val.subset(0..<min(max($0, 1), val.count)) } ?? val
             let scorers = variants.map {
-                InheritedWeightScorer(network: supernetRun.network, train: trainAll, validation: validation, normalization: norm,
+                InheritedWeightScorer(network: trained.network, train: trainAll, validation: validation, normalization: norm,
                                       calibrationImages: 2560, seed: seed, finetuneSteps: $0, finetuneLearningRate: finetuneLr,
                                       recipe: config.recipe, augmentation: config.augmentation)
             }
@@ -155,11 +157,11 @@ struct CorrelateCommand: ParsableCommand {
     /// exactly its widths) with the run's recipe for --epochs.
     func trainStandalone(_ a: Architecture, space: SearchSpace, config: TrainConfig, train: Dataset, epochs: Int, norm: Normalization,
                          evalLoader: BatchLoader, initSeed: UInt64, dataSeed: UInt64) throws -> Double {
-        let net = Supernet(space: space, rng: RNG(seed: initSeed), fixedTo: a)
+        let net = Subnet(space: space, architecture: a, rng: RNG(seed: initSeed))
         let loader = BatchLoader(dataset: train, batchSize: config.recipe.batchSize, normalization: norm,
                                  augmentation: config.augmentation, shuffle: true, dropLast: true)
         let steps = loader.batchesPerEpoch * epochs
-        let trainer = SupernetTrainer(network: net, recipe: config.recipe, totalSteps: max(steps, 1))
+        let trainer = Trainer(network: net, recipe: config.recipe, totalSteps: max(steps, 1))
         if trainer.train(steps: steps, arch: a, loader: loader, rng: RNG(seed: dataSeed)) != nil {
             throw UserError("stand-alone training of \(a) diverged (non-finite loss)")
         }

@@ -1,11 +1,11 @@
 import ArgumentParser
-import Data
+import Datasets
 import Export
 import Foundation
 import Layers
 import Runs
-import SearchSpace
-import Supernet
+import Spaces
+import Networks
 import TensorCore
 
 struct EvalCommand: ParsableCommand {
@@ -24,6 +24,8 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Data source (default: the one in model.json).") var data: String?
     @Option(help: "Batch size of the evaluation and of the second latency measurement (default 100).") var batch = 100
     @Option(help: "Timed repetitions per latency measurement (default 50).") var repeats = 50
+    @Option(help: "Also write a CSV with one line per image: index,label,predicted,logit_0,... (compare with tools/pare_model.py --check).")
+    var predictions: String?
     @Option(help: "Engine threads (default: all cores).") var threads: Int?
 
     func run() throws {
@@ -31,7 +33,7 @@ struct EvalCommand: ParsableCommand {
             startEngine(threads: threads)
             guard batch >= 1, repeats >= 1 else { throw UserError("--batch and --repeats must be at least 1") }
             let dir = ModelDirectory(path: modelDirectory)
-            let weightsName = try resolveWeights(dir)
+            let weightsName = try resolveWeights(weights, in: dir)
             let (d, model) = try dir.load(weights: weightsName)
             let arch = try Architecture(parsing: d.architecture, space: d.space)
             var config = TrainConfig(space: d.space, spaceFile: d.provenance.spaceFile, data: data ?? d.provenance.data)
@@ -47,7 +49,11 @@ struct EvalCommand: ParsableCommand {
                 throw UserError("--split: '\(split)', expected test or val")
             }
             let loader = BatchLoader(dataset: dataset, batchSize: batch, normalization: d.normalization, shuffle: false, dropLast: false)
-            let r = evaluate(model, arch: arch, loader: loader, classes: d.classes)
+            var rows: [String]? = predictions == nil ? nil : ["index,label,predicted," + (0..<d.classes).map { "logit_\($0)" }.joined(separator: ",")]
+            let r = evaluate(model, arch: arch, loader: loader, classes: d.classes, rows: &rows)
+            if let predictions, let rows {
+                try AtomicFile.write(Data((rows.joined(separator: "\n") + "\n").utf8), to: predictions)
+            }
             let single = LatencyProfiler(network: model, batch: 1, repeats: repeats).measure(arch)
             let batched = LatencyProfiler(network: model, batch: batch, repeats: max(repeats / 5, 3)).measure(arch)
 
@@ -62,44 +68,14 @@ struct EvalCommand: ParsableCommand {
                 let name = names[c].padding(toLength: max(20, names[c].count), withPad: " ", startingAt: 0)
                 print(name + String(format: "  %8.4f  %6d", r.perClass[c], r.perClassCount[c]))
             }
-            let out = dir.file("eval-\(weightsLabel(weightsName))-\(split).json")
+            let out = dir.file("eval-\(weightsLabel(of: weightsName))-\(split).json")
             try AtomicFile.writeJSON([
                 "architecture": d.architecture, "weights": label, "split": split, "data": config.data, "images": r.count,
                 "accuracy": r.accuracy, "loss": r.loss, "per_class_accuracy": r.perClass, "classes": names,
                 "macs": d.macs, "parameters": d.parameters, "latency_ms_batch1": single, "latency_ms_batch": batched,
                 "latency_batch": batch, "threads": Parallel.threads, "blas_core": BLAS.coreName,
             ], to: out)
-            print("written: \(out)")
-        }
-    }
-
-    /// nil: the exported weights.
-    func resolveWeights(_ dir: ModelDirectory) throws -> String? {
-        switch weights {
-        case nil:
-            return FileManager.default.fileExists(atPath: dir.file(ModelDirectory.finetunedFile)) ? ModelDirectory.finetunedFile : nil
-        case "exported": return nil
-        case "finetuned", "scratch":
-            let name = weights == "finetuned" ? ModelDirectory.finetunedFile : ModelDirectory.scratchFile
-            guard FileManager.default.fileExists(atPath: dir.file(name)) else {
-                throw UserError("\(dir.file(name)): not found; run pare finetune \(dir.path)\(weights == "scratch" ? " --from-scratch" : "") first")
-            }
-            return name
-        case let path?:
-            guard FileManager.default.fileExists(atPath: path) else {
-                throw UserError("--weights: '\(path)' is neither exported, finetuned, scratch nor an existing file")
-            }
-            // An absolute path survives ModelDirectory.file's joining.
-            return URL(fileURLWithPath: path).standardizedFileURL.path
-        }
-    }
-
-    func weightsLabel(_ name: String?) -> String {
-        switch name {
-        case nil: return "exported"
-        case ModelDirectory.finetunedFile?: return "finetuned"
-        case ModelDirectory.scratchFile?: return "scratch"
-        case let n?: return ((n as NSString).lastPathComponent as NSString).deletingPathExtension
+            print("written: \(out)" + (predictions.map { ", \($0)" } ?? ""))
         }
     }
 
@@ -108,7 +84,8 @@ struct EvalCommand: ParsableCommand {
         var perClass: [Double], perClassCount: [Int]
     }
 
-    func evaluate(_ model: Supernet, arch: Architecture, loader: BatchLoader, classes: Int) -> Result {
+    /// With `rows`, appends a CSV line per image (index, label, predicted class, logits).
+    func evaluate(_ model: Subnet, arch: Architecture, loader: BatchLoader, classes: Int, rows: inout [String]?) -> Result {
         let ce = SoftmaxCrossEntropy(labelSmoothing: 0)
         let n = loader.dataset.count
         var hits = [Int](repeating: 0, count: classes), totals = hits
@@ -123,6 +100,10 @@ struct EvalCommand: ParsableCommand {
                 for c in 1..<classes where logits.pointer[c * idx.count + j] > logits.pointer[best * idx.count + j] { best = c }
                 totals[Int(label)] += 1
                 if best == Int(label) { hits[Int(label)] += 1 }
+                if rows != nil {
+                    let values = (0..<classes).map { String(logits.pointer[$0 * idx.count + j]) }
+                    rows!.append("\(start + j),\(label),\(best)," + values.joined(separator: ","))
+                }
             }
             start += idx.count
         }

@@ -1,10 +1,11 @@
 import ArgumentParser
-import Data
+import Datasets
 import Export
 import Foundation
 import Runs
-import SearchSpace
-import Supernet
+import Scoring
+import Spaces
+import Networks
 import TensorCore
 
 struct ExportCommand: ParsableCommand {
@@ -16,10 +17,15 @@ struct ExportCommand: ParsableCommand {
         same --seed and --calibration-images), slices every tensor to the architecture's widths and writes \
         DIR/model.json, DIR/model.safetensors (PyTorch names: blocks.3.main.pw1.weight, ...running_mean), with \
         --folded DIR/model.folded.safetensors (BN folded into each conv) and with --onnx DIR/model.onnx (opset 13; \
-        input: NCHW float pixels in [0, 1]; output: logits).
+        input: NCHW float pixels in [0, 1]; output: logits). model.json describes every layer and records which \
+        weights each file holds. `pare export --model DIR --weights finetuned --onnx --folded` writes the inference \
+        files of other weights of an exported model (DIR/model.finetuned.onnx, model.finetuned.folded.safetensors).
         """)
 
-    @Option(name: .customLong("run"), help: "Run directory with a trained supernet.") var runDirectory: String
+    @Option(name: .customLong("run"), help: "Run directory with a trained supernet.") var runDirectory: String?
+    @Option(name: .customLong("model"), help: "An exported model directory: write --onnx / --folded files of its --weights instead.")
+    var modelDirectory: String?
+    @Option(help: "With --model: exported, finetuned (default), scratch or a .safetensors file.") var weights: String?
     @Option(help: "'best' (the search's best.json), a file (best.json, architecture JSON or text) or the text form itself.")
     var arch = "best"
     @Option(help: "With --arch best: the search named NAME (RUN/search-NAME).") var search: String?
@@ -30,17 +36,29 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "Seed of the calibration images (default 0, as pare search).") var seed: UInt64 = 0
     @Option(help: "Engine threads (default: all cores).") var threads: Int?
 
+    func validate() throws {
+        guard (runDirectory == nil) != (modelDirectory == nil) else {
+            throw ValidationError("pass either --run RUN (export from a supernet) or --model DIR (inference files of an exported model)")
+        }
+        if modelDirectory != nil && !(onnx || folded) { throw ValidationError("--model needs --onnx and/or --folded") }
+        if modelDirectory == nil && weights != nil { throw ValidationError("--weights needs --model DIR") }
+    }
+
     func run() throws {
         try reportingErrors {
             startEngine(threads: threads)
+            if let modelDirectory { return try exportInferenceFiles(modelDirectory) }
+            let runDirectory = runDirectory!
             let (dir, config) = try openTrainedRun(runDirectory)
             let (architecture, searchFile) = try resolveArchitecture(arch, run: dir, search: search, space: config.space)
-            let (training, train, val, norm, _, checkpoint) = try loadTrainedSupernet(dir, config)
-            let scorer = InheritedWeightScorer(network: training.network, train: train, validation: val, normalization: norm,
-                                               calibrationImages: calibrationImages, seed: seed)
-            // Scoring recalibrates BN for the architecture: the statistics the export keeps.
-            let score = try scorer.score(architecture)
-            let model = try training.network.extract(architecture)
+            let trained = try TrainedSupernet(dir, config)
+            let norm = trained.normalization, checkpoint = trained.checkpoint
+            let scorer = InheritedWeightScorer(network: trained.network, train: trained.train, validation: trained.validation,
+                                               normalization: norm, calibrationImages: calibrationImages, seed: seed)
+            // BN recalibrated exactly as the search scores: the statistics the export keeps.
+            let recalibrated = try scorer.recalibrated(architecture)
+            let score = scorer.validationAccuracy(recalibrated, architecture)
+            let model = try trained.network.extract(architecture)
             let outPath = out ?? dir.file(search.map { "export-" + $0 } ?? "export")
             let provenance = ModelDescription.Provenance(
                 run: runDirectory, spaceFile: config.spaceFile, data: config.data, validation: config.validation, trainLimit: config.trainLimit,
@@ -52,6 +70,21 @@ struct ExportCommand: ParsableCommand {
             let files = [ModelDirectory.descriptionFile, d.weights] + [d.foldedWeights, d.onnx].compactMap { $0 }
             print("  \(outPath)/{\(files.joined(separator: ","))}")
         }
+    }
+}
+
+extension ExportCommand {
+    /// ONNX and/or folded weights of another weight file of an exported model.
+    func exportInferenceFiles(_ path: String) throws {
+        let dir = ModelDirectory(path: path)
+        let name = try resolveWeights(weights ?? "finetuned", in: dir)
+        let label = weightsLabel(of: name)
+        var (description, model) = try dir.load(weights: name)
+        try dir.writeInferenceFiles(model, weights: label, into: &description, folded: folded, onnx: onnx)
+        try AtomicFile.writeJSON(encodable: description, to: dir.file(ModelDirectory.descriptionFile))
+        let files = ModelDirectory.inferenceFiles(weights: label)
+        print("\(label) weights of \(description.architecture)")
+        print("  \(path)/{\(([folded ? files.folded : nil, onnx ? files.onnx : nil].compactMap { $0 } + [ModelDirectory.descriptionFile]).joined(separator: ","))}")
     }
 }
 

@@ -1,10 +1,10 @@
 import ArgumentParser
-import Data
+import Datasets
 import Export
 import Foundation
 import Runs
-import SearchSpace
-import Supernet
+import Spaces
+import Networks
 import TensorCore
 
 struct FinetuneCommand: ParsableCommand {
@@ -52,7 +52,7 @@ struct FinetuneCommand: ParsableCommand {
                 throw UserError("\(dir.configPath): finetunes another model than \(model.file(ModelDirectory.descriptionFile))")
             }
             let (train, val, source) = try loadSplits(config)
-            let training = try SupernetTraining(config: config, train: train, validation: val, normalization: description.normalization)
+            let training = try TrainingRun(config: config, train: train, validation: val, normalization: description.normalization)
             guard training.totalSteps > 0 else { throw UserError("\(train.count) training images make no batch of \(config.recipe.batchSize)") }
             let start: String
             if options.resume {
@@ -63,8 +63,12 @@ struct FinetuneCommand: ParsableCommand {
                 if !fromScratch {
                     // The inherited weights replace the fresh initialisation before step 1.
                     let (_, inherited) = try model.load()
-                    for (t, s) in zip(training.network.stateTensors, inherited.stateTensors) {
-                        t.pointer.update(from: s.pointer, count: t.count)
+                    try withExtendedLifetime(inherited) {
+                        let targets = training.network.stateTensors, sources = inherited.stateTensors
+                        guard targets.map(\.name) == sources.map(\.name), targets.map(\.shape) == sources.map(\.shape) else {
+                            throw UserError("\(model.file(ModelDirectory.weightsFile)): tensors differ from the network model.json describes")
+                        }
+                        for (t, s) in zip(targets, sources) { t.pointer.update(from: s.pointer, count: t.count) }
                     }
                 }
                 try AtomicFile.writeJSON(encodable: config, to: dir.configPath)
@@ -74,6 +78,7 @@ struct FinetuneCommand: ParsableCommand {
             try runTrainingLoop(training, dir, command: "pare finetune \(modelDirectory) --resume" + (fromScratch ? " --from-scratch" : "") + (runDirectory.map { " --run \($0)" } ?? ""))
             let weights = fromScratch ? ModelDirectory.scratchFile : ModelDirectory.finetunedFile
             try model.writeWeights(training.network, to: weights, metadata: ["architecture": arch.description, "trained": fromScratch ? "from scratch" : "from the exported weights", "epochs": "\(config.epochs)"])
+            try model.recordWeights(weights, weights: fromScratch ? "scratch" : "finetuned")
             print("weights: \(model.file(weights)) (evaluate with: pare eval \(modelDirectory) --weights \(fromScratch ? "scratch" : "finetuned"))")
         }
     }

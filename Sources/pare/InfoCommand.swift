@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import SearchSpace
+import Spaces
 
 struct InfoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

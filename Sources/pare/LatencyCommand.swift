@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
 import Runs
-import SearchSpace
-import Supernet
+import Spaces
+import Networks
 import TensorCore
 
 struct LatencyCommand: ParsableCommand {

@@ -1,8 +1,8 @@
-import Data
+import Datasets
 import Foundation
 import Runs
-import SearchSpace
-import Supernet
+import Spaces
+import Networks
 
 /// The run's stored configuration (`run.json`).
 func loadTrainConfig(_ dir: RunDirectory, hint: String) throws -> TrainConfig {
@@ -67,13 +67,21 @@ func openTrainedRun(_ path: String) throws -> (RunDirectory, TrainConfig) {
     return (dir, try loadTrainConfig(dir, hint: "train a supernet first: pare train --space FILE --run \(path)"))
 }
 
-/// The run's supernet at its newest valid checkpoint, with the splits and normalization
-/// it was trained with.
-func loadTrainedSupernet(_ dir: RunDirectory, _ config: TrainConfig) throws
-    -> (training: SupernetTraining, train: Dataset, validation: Dataset, normalization: Normalization, source: DataSource, checkpoint: String) {
-    let (train, val, source) = try loadSplits(config)
-    let norm = Normalization.fit(train)
-    let training = try SupernetTraining(config: config, train: train, validation: val, normalization: norm)
-    let checkpoint = try training.resumeFromNewest(dir, warn: logLine)
-    return (training, train, val, norm, source, checkpoint)
+/// A trained supernet opened for reading, with the data it was trained on.
+struct TrainedSupernet {
+    let network: Supernet
+    /// The checkpoint the weights came from.
+    let checkpoint: String
+    let train: Dataset
+    let validation: Dataset
+    let normalization: Normalization
+    let source: DataSource
+
+    /// The run's supernet at its newest valid checkpoint (weights and BN statistics only),
+    /// with the splits and normalization it was trained with.
+    init(_ dir: RunDirectory, _ config: TrainConfig) throws {
+        (train, validation, source) = try loadSplits(config)
+        normalization = Normalization.fit(train)
+        (network, checkpoint) = try Supernet.trained(dir, space: config.space, warn: logLine)
+    }
 }

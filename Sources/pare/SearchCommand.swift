@@ -1,10 +1,11 @@
 import ArgumentParser
-import Data
+import Datasets
 import Foundation
 import Runs
+import Scoring
 import Search
-import SearchSpace
-import Supernet
+import Spaces
+import Networks
 import TensorCore
 
 struct SearchCommand: ParsableCommand {
@@ -82,59 +83,41 @@ struct SearchCommand: ParsableCommand {
             // Budget first: an infeasible one ends here, before any data or weights load.
             try Constraints(space: config.space, budget: budget, latency: latency).checkFeasible()
 
-            let (training, train, val, norm, source, checkpoint) = try loadTrainedSupernet(dir, config)
+            let trained = try TrainedSupernet(dir, config)
+            let val = trained.validation
             let validation = validationImages.map { val.subset(0..<min(max($0, 1), val.count)) } ?? val
-            let scorer = InheritedWeightScorer(network: training.network, train: train, validation: validation,
-                                               normalization: norm, calibrationImages: calibrationImages, seed: seed,
+            let scorer = InheritedWeightScorer(network: trained.network, train: trained.train, validation: validation,
+                                               normalization: trained.normalization, calibrationImages: calibrationImages, seed: seed,
                                                finetuneSteps: finetuneSteps, finetuneLearningRate: finetuneLr,
                                                recipe: config.recipe, augmentation: config.augmentation)
-            let rng = RNG(seed: seed)
-            let search = try EvolutionarySearch(space: config.space, budget: budget, config: evo, latency: latency, evaluator: scorer, rng: rng)
-            if let name, name.isEmpty || name.contains("/") { throw UserError("--name: '\(name)' must be a plain non-empty name") }
-            let searchDir = dir.file(name.map { "search-" + $0 } ?? "search")
-            try FileManager.default.createDirectory(atPath: searchDir, withIntermediateDirectories: true)
-            // Searches of one run may run side by side, but not two into the same directory.
-            let searchLock = try FileLock(path: (searchDir as NSString).appendingPathComponent("lock"), shared: false, owner: searchDir)
-            defer { withExtendedLifetime(searchLock) {} }
-            let statePath = (searchDir as NSString).appendingPathComponent("state.json")
-            let historyPath = (searchDir as NSString).appendingPathComponent("history.jsonl")
+            let search = try EvolutionarySearch(space: config.space, budget: budget, config: evo, latency: latency, evaluator: scorer, rng: RNG(seed: seed))
+            let files = try SearchRun(runPath: dir.path, name: name)
             if resume {
-                guard let data = FileManager.default.contents(atPath: statePath) else {
-                    throw UserError("\(statePath): not found; start the search without --resume")
-                }
-                let state: SearchState
-                do { state = try JSONDecoder().decode(SearchState.self, from: data) } catch {
-                    throw UserError("\(statePath): unreadable search state (\(error))")
-                }
-                try search.restore(state, path: statePath)
-                // History lines past the saved state (a crash mid-generation) are rewritten.
-                try AtomicFile.write(Data(search.evaluated.map(historyLine).joined().utf8), to: historyPath)
+                try search.restore(try files.resume(), path: files.statePath)
                 logLine("resumed search at generation \(search.generation) with \(search.evaluated.count) candidates evaluated")
             } else {
-                if FileManager.default.fileExists(atPath: statePath) {
-                    throw UserError("\(statePath): a search already exists here; pass --resume to continue it, or remove \(searchDir)")
-                }
+                try files.start()
                 try search.start()
-                try AtomicFile.write(Data(), to: historyPath)
             }
-            logLine("pare search -> \(searchDir): \(config.space.name), \(budget), \(pareto ? "Pareto" : "single-objective"), population \(population), \(generations) generations; supernet \(checkpoint); scoring: \(scorer.settings) of \(source)")
-            let history = try MetricsLog(directory: searchDir, file: "history.jsonl")
+            logLine("pare search -> \(files.path): \(config.space.name), \(budget.readable), \(pareto ? "Pareto" : "single-objective"), population \(population), \(generations) generations; supernet \(trained.checkpoint); scoring: \(scorer.settings) of \(trained.source)")
             var newThisProcess = 0
+            var recordError: Error?
             search.onEvaluated = { c in
                 newThisProcess += 1
-                try? history.append(historyObject(c))
+                do { try files.record(c) } catch { recordError = recordError ?? error }
             }
             Interrupt.install()
             defer { Interrupt.uninstall() }
             let start = Date()
             while !search.finished {
                 try search.runGeneration()
-                try AtomicFile.writeJSON(encodable: search.state, to: statePath)
+                if let recordError { throw recordError }
+                try files.save(search.state)
                 let best = search.best!
                 let perMinute = Double(newThisProcess) / max(Date().timeIntervalSince(start), 1e-9) * 60
-                logLine(String(format: "generation %d/%d: %d evaluated (%.1f/min), best %.4f at %.3f M MACs %d params",
+                logLine(String(format: "generation %d/%d: %d evaluated (%.1f/min), best %.4f at %@ MACs %d params",
                                search.generation, generations, search.evaluated.count, perMinute, best.score,
-                               Double(best.measured.macs) / 1e6, best.measured.parameters))
+                               readableCount(Double(best.measured.macs)), best.measured.parameters))
                 if Interrupt.requested {
                     logLine("interrupted after generation \(search.generation); continue with the same options plus --resume")
                     throw ExitCode(130)
@@ -143,15 +126,10 @@ struct SearchCommand: ParsableCommand {
             let seconds = Date().timeIntervalSince(start)
             guard let best = search.best else { throw UserError("no candidate was evaluated") }
             let front = search.front()
-            try AtomicFile.writeJSON(["architecture": best.architecture.description, "score": best.score, "macs": best.measured.macs,
-                                      "params": best.measured.parameters, "space": config.space.name, "run": runDirectory,
-                                      "supernet_checkpoint": checkpoint, "budget": budget.description, "scoring": scorer.settings.description,
-                                      "front": front.map { ["architecture": $0.architecture.description, "score": $0.score, "macs": $0.measured.macs] }],
-                                     to: (searchDir as NSString).appendingPathComponent("best.json"))
-            try AtomicFile.write(Data((best.architecture.description + "\n").utf8), to: (searchDir as NSString).appendingPathComponent("best.txt"))
-            try AtomicFile.write(Data(SVGPlot.render(candidates: search.evaluated, front: front, best: best, maxMACs: budget.maxMACs,
-                                                     title: "\(config.space.name): \(search.evaluated.count) candidates, \(budget)").utf8),
-                                 to: (searchDir as NSString).appendingPathComponent("plot.svg"))
+            try files.writeResults(best: best, front: front, evaluated: search.evaluated, budget: budget,
+                                   provenance: ["space": config.space.name, "run": runDirectory, "supernet_checkpoint": trained.checkpoint,
+                                                "scoring": scorer.settings.description],
+                                   title: "\(config.space.name): \(search.evaluated.count) candidates, \(budget.readable)")
             print(String(format: "searched %d generations, %d candidates evaluated (%d in %.1f s this process, %.1f per minute)",
                          search.generation, search.evaluated.count, newThisProcess, seconds, Double(newThisProcess) / max(seconds, 1e-9) * 60))
             print(" rank  score    MMACs   params  latency  architecture")
@@ -160,17 +138,7 @@ struct SearchCommand: ParsableCommand {
                 print(String(format: "%5d  %.4f  %6.3f  %7d  %@  %@", i + 1, c.score, Double(c.measured.macs) / 1e6, c.measured.parameters, ms, c.architecture.description))
             }
             print("best: \(best.architecture.description)")
-            print("written: \(searchDir)/best.txt, best.json, history.jsonl, plot.svg, state.json")
+            print("written: \(files.path)/{\(SearchRun.resultFiles.joined(separator: ","))}")
         }
     }
-}
-
-func historyObject(_ c: Candidate) -> [String: Any] {
-    ["generation": c.generation, "arch": c.architecture.description, "macs": c.measured.macs,
-     "params": c.measured.parameters, "score": c.score]
-}
-
-func historyLine(_ c: Candidate) -> String {
-    let data = (try? JSONSerialization.data(withJSONObject: historyObject(c), options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
-    return String(decoding: data, as: UTF8.self) + "\n"
 }

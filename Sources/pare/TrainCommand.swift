@@ -1,9 +1,9 @@
 import ArgumentParser
-import Data
+import Datasets
 import Foundation
 import Runs
-import SearchSpace
-import Supernet
+import Spaces
+import Networks
 import TensorCore
 
 struct TrainCommand: ParsableCommand {
@@ -34,7 +34,7 @@ struct TrainCommand: ParsableCommand {
             let config = try resolveConfig(dir)
             let (train, val, source) = try loadSplits(config)
             let sp = config.space
-            let training = try SupernetTraining(config: config, train: train, validation: val, normalization: Normalization.fit(train))
+            let training = try TrainingRun(config: config, train: train, validation: val, normalization: Normalization.fit(train))
             guard training.totalSteps > 0 else { throw UserError("\(train.count) training images make no batch of \(config.recipe.batchSize)") }
             if options.resume {
                 let path = try training.resumeFromNewest(dir, warn: logLine)

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import Runs
-import Supernet
+import Networks
 import TensorCore
 
 /// Recipe and bookkeeping options shared by `pare train` and `pare finetune`.
@@ -62,7 +62,7 @@ struct ConfigChanges {
 /// Trains to the end: progress, JSON-lines metrics, epoch-end probes, checkpoints, Ctrl-C
 /// (checkpoint, then exit 130 with `command` as the way to continue), summary.json.
 @discardableResult
-func runTrainingLoop(_ training: SupernetTraining, _ dir: RunDirectory, command: String) throws -> [ProbeResult] {
+func runTrainingLoop(_ training: TrainingRun, _ dir: RunDirectory, command: String) throws -> [ProbeResult] {
     let config = training.config
     let metrics = try MetricsLog(directory: dir.path, file: "train.jsonl")
     let progress = Progress(total: training.totalSteps, log: logLine)

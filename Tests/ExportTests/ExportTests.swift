@@ -1,9 +1,9 @@
-import Data
+import Datasets
 import Export
 import Foundation
 import Runs
-import SearchSpace
-import Supernet
+import Spaces
+import Networks
 import TensorCore
 import Testing
 import _TestSupport
@@ -22,7 +22,7 @@ let exportSpaceText = """
     """
 
 /// A briefly trained supernet (weights and running statistics away from their init).
-func trainedSupernet(steps: Int = 12) throws -> (SupernetTraining, Dataset, Normalization) {
+func trainedSupernet(steps: Int = 12) throws -> (TrainingRun, Dataset, Normalization) {
     let space = try SpaceFile.parse(exportSpaceText, file: "export-test.yaml")
     var spec = SyntheticSpec()
     spec.height = 12; spec.width = 12; spec.classes = 4; spec.trainCount = 200; spec.testCount = 10
@@ -34,7 +34,7 @@ func trainedSupernet(steps: Int = 12) throws -> (SupernetTraining, Dataset, Norm
     config.calibrationBatches = 1
     config.probes = 0
     let norm = Normalization.fit(train)
-    let t = try SupernetTraining(config: config, train: train, validation: val, normalization: norm)
+    let t = try TrainingRun(config: config, train: train, validation: val, normalization: norm)
     for _ in 0..<steps { _ = try t.trainStep() }
     return (t, train, norm)
 }
@@ -52,15 +52,15 @@ func images(_ n: Int, space: SearchSpace, norm: Normalization, seed: UInt64) -> 
 }
 
 /// Logits [classes, N] of a forward, as [N, classes] (ONNX's order).
-func logitsRowMajor(_ net: Supernet, _ x: OwnedMap, _ arch: Architecture) -> [Float] {
+func logitsRowMajor(_ net: any Network, _ x: OwnedMap, _ arch: Architecture) -> [Float] {
     let y = net.forward(x.map, arch: arch, mode: .inference)
     let n = y.batch, k = y.channels
     return (0..<(n * k)).map { y.pointer[($0 % k) * n + $0 / k] }
 }
 
-func recalibrated(_ t: SupernetTraining, _ train: Dataset, _ norm: Normalization, _ arch: Architecture) {
+func recalibrated(_ t: TrainingRun, _ train: Dataset, _ norm: Normalization, _ arch: Architecture) {
     let loader = BatchLoader(dataset: train, batchSize: 32, normalization: norm, shuffle: false, dropLast: false)
-    ArchitectureEvaluator(network: t.network).recalibrate(arch: arch, loader: loader, indices: Array(0..<96))
+    ArchitectureEvaluator(network: t.supernet!).recalibrate(arch: arch, loader: loader, indices: Array(0..<96))
 }
 
 func temporaryDirectory(_ name: String) -> String {
@@ -81,8 +81,8 @@ let provenance = ModelDescription.Provenance(run: "test", spaceFile: "export-tes
         for arch in [space.smallest, space.largest] + (0..<6).map({ _ in space.randomArchitecture(rng) }) {
             recalibrated(t, train, norm, arch)
             let x = images(5, space: space, norm: norm, seed: 3)
-            let expected = logitsRowMajor(t.network, x.map, arch)
-            let model = try t.network.extract(arch)
+            let expected = logitsRowMajor(t.supernet!, x.map, arch)
+            let model = try t.supernet!.extract(arch)
             #expect(maxAbsDifference(logitsRowMajor(model, x.map, arch), expected) <= 1e-5, "\(arch)")
             #expect(model.parameters.reduce(0) { $0 + $1.count } == space.cost(arch).parameters, "physically sliced: \(arch)")
         }
@@ -95,7 +95,7 @@ let provenance = ModelDescription.Provenance(run: "test", spaceFile: "export-tes
         let rng = RNG(seed: 5)
         for arch in [space.largest] + (0..<5).map({ _ in space.randomArchitecture(rng) }) {
             recalibrated(t, train, norm, arch)
-            let model = try t.network.extract(arch)
+            let model = try t.supernet!.extract(arch)
             let x = images(3, space: space, norm: norm, seed: 8)
             let graph = try model.inferenceGraph(arch, mean: norm.mean, std: norm.std)
             #expect(maxAbsDifference(interpret(graph, input: x.nchw, batch: 3), logitsRowMajor(model, x.map, arch)) <= 1e-4, "\(arch)")
@@ -107,7 +107,7 @@ let provenance = ModelDescription.Provenance(run: "test", spaceFile: "export-tes
         let (t, train, norm) = try trainedSupernet()
         let arch = t.config.space.randomArchitecture(RNG(seed: 2))
         recalibrated(t, train, norm, arch)
-        let model = try t.network.extract(arch)
+        let model = try t.supernet!.extract(arch)
         let dir = ModelDirectory(path: temporaryDirectory("roundtrip"))
         let written = try dir.write(model: model, normalization: norm, provenance: provenance, folded: true, onnx: false)
         let (description, loaded) = try dir.load()
@@ -133,7 +133,7 @@ let provenance = ModelDescription.Provenance(run: "test", spaceFile: "export-tes
 @Suite("Weight files") struct WeightFileTests {
     func exported(_ name: String) throws -> ModelDirectory {
         let (t, _, norm) = try trainedSupernet(steps: 2)
-        let model = try t.network.extract(t.config.space.smallest)
+        let model = try t.supernet!.extract(t.config.space.smallest)
         let dir = ModelDirectory(path: temporaryDirectory(name))
         try dir.write(model: model, normalization: norm, provenance: provenance, folded: false, onnx: false)
         return dir

@@ -1,4 +1,4 @@
-import Supernet
+import Networks
 
 /// A plain NCHW interpreter of `InferenceGraph`, loops only: the independent reference the
 /// folded graph (and with it the ONNX file and folded weights) is checked against.

@@ -1,8 +1,8 @@
-import Data
+import Datasets
 import Export
 import Foundation
-import SearchSpace
-import Supernet
+import Spaces
+import Networks
 import TensorCore
 import Testing
 import _TestSupport
@@ -35,7 +35,7 @@ func onnxPython() -> String? {
         archs += (0..<2).map { _ in space.randomArchitecture(rng) }
         for (i, arch) in archs.enumerated() {
             recalibrated(t, train, norm, arch)
-            let model = try t.network.extract(arch)
+            let model = try t.supernet!.extract(arch)
             let dir = ModelDirectory(path: temporaryDirectory("onnx\(i)"))
             try dir.write(model: model, normalization: norm, provenance: provenance, folded: false, onnx: true)
             let n = 7

@@ -1,8 +1,9 @@
-import Data
+import Datasets
 import Foundation
 import Search
-import SearchSpace
-import Supernet
+import Spaces
+import Networks
+import Scoring
 import TensorCore
 import Testing
 
@@ -23,31 +24,31 @@ import Testing
         recipe.batchSize = 32
         func scorer() -> InheritedWeightScorer {
             // 7 steps over 4 batches per epoch: the finetune wraps into a second epoch.
-            InheritedWeightScorer(network: t.network, train: train.subset(0..<128), validation: val, normalization: norm,
+            InheritedWeightScorer(network: t.supernet!, train: train.subset(0..<128), validation: val, normalization: norm,
                                   calibrationImages: 64, seed: 5, finetuneSteps: 7, finetuneLearningRate: 0.05, recipe: recipe)
         }
-        let before = snapshot(t.network)
+        let before = snapshot(t.supernet!)
         let s1 = scorer()
         let a1 = try s1.score(a), b1 = try s1.score(b), a2 = try s1.score(a)
         let s2 = scorer()
         let b2 = try s2.score(b), a3 = try s2.score(a)
         #expect(a1 == a2 && a1 == a3 && b1 == b2)
-        #expect(snapshot(t.network) == before, "finetuned scoring changed the supernet")
+        #expect(snapshot(t.supernet!) == before, "finetuned scoring changed the supernet")
         #expect(s1.scoring == ScoringSettings(calibrationImages: 64, validationImages: 40, finetuneSteps: 7, finetuneLearningRate: 0.05))
 
         // The steps do change the weights that are scored: compare logits of the two ways.
-        let plain = InheritedWeightScorer(network: t.network, train: train.subset(0..<128), validation: val, normalization: norm,
+        let plain = InheritedWeightScorer(network: t.supernet!, train: train.subset(0..<128), validation: val, normalization: norm,
                                           calibrationImages: 64, seed: 5)
         _ = try plain.score(a)
         let tuned = try s1.scoredNetwork(a)
         let x = images(8, space: space, norm: norm, seed: 2).map
-        #expect(logitsRowMajor(tuned, x, a) != logitsRowMajor(t.network, x, a))
+        #expect(logitsRowMajor(tuned, x, a) != logitsRowMajor(t.supernet!, x, a))
     }
 
     @Test func tooFewImagesForABatchIsAnError() throws {
         let (t, train, norm) = try trainedSupernet()
         let (_, val) = try train.splitValidation(40)
-        let s = InheritedWeightScorer(network: t.network, train: train.subset(0..<20), validation: val, normalization: norm,
+        let s = InheritedWeightScorer(network: t.supernet!, train: train.subset(0..<20), validation: val, normalization: norm,
                                       calibrationImages: 20, seed: 1, finetuneSteps: 3)
         #expect(throws: ScoringError.self) { try s.score(t.config.space.smallest) }
     }

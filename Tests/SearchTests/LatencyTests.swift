@@ -1,6 +1,6 @@
 import Foundation
 import Search
-import SearchSpace
+import Spaces
 import Testing
 
 /// A made-up table: each signature costs its MACs / 1e6 ms, so predictions are checkable.

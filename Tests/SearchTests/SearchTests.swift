@@ -1,6 +1,6 @@
 import Foundation
 import Search
-import SearchSpace
+import Spaces
 import Testing
 
 /// A seeded generator with byte state (the real runs use GSL's mt19937 through the same protocol).

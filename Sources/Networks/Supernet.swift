@@ -1,18 +1,15 @@
 import Layers
-import SearchSpace
+import Spaces
 import TensorCore
 
 extension RNG: RandomSource {}
 
-/// The weight-sharing supernet of a search space: stem conv + BN + ReLU; one choice block
-/// per slot (every candidate operator owns its weights, allocated at the largest widths);
-/// conv1x1 head + BN + ReLU; global average pool; linear classifier with bias.
-/// Input maps are [C, H, W, N] (channel-major).
-public final class Supernet: ParameterContainer {
+/// The layers of a network built from a search space, shared by `Supernet` and `Subnet`:
+/// stem conv + BN + ReLU; one choice block per slot (each candidate operator owns its
+/// weights, allocated at the largest widths the slot allows); conv1x1 head + BN + ReLU;
+/// global average pool; linear classifier with bias. Input maps are [C, H, W, N].
+public final class NetworkLayers: ParameterContainer {
     public let space: SearchSpace
-    /// Set for a standalone model: the network holds this architecture only, every tensor
-    /// at its chosen widths (weights physically sliced), and is run with it.
-    public let fixedArchitecture: Architecture?
     let stem: Conv2D
     let stemNorm: BatchNorm
     let blocks: [ChoiceBlock]
@@ -28,9 +25,10 @@ public final class Supernet: ParameterContainer {
     private let chunkInput = ScratchBuffer()
     private let chunkLogits = ScratchBuffer()
 
-    public init(space: SearchSpace, rng: RNG, fixedTo arch: Architecture? = nil) {
+    /// All of the space's choices, or (with `arch`) exactly that architecture: one operator
+    /// per slot, every tensor at its chosen widths.
+    init(space: SearchSpace, rng: RNG, fixedTo arch: Architecture?) {
         self.space = space
-        fixedArchitecture = arch
         stem = Conv2D(name: "stem.conv", inputChannels: space.inputChannels, outputChannels: space.stem.channels,
                       kernel: space.stem.kernel, stride: space.stem.stride)
         stemNorm = BatchNorm(name: "stem.bn", channels: space.stem.channels, relu: true)
@@ -43,7 +41,6 @@ public final class Supernet: ParameterContainer {
         initialize(rng: rng)
     }
 
-    /// Every parameter, in a fixed order (checkpoints rely on it).
     public var parameters: [Parameter] {
         stem.parameters + stemNorm.parameters + blocks.flatMap(\.parameters)
             + head.parameters + headNorm.parameters + classifier.parameters
@@ -60,8 +57,7 @@ public final class Supernet: ParameterContainer {
         classifier.weight.initializeNormal(std: 0.01, rng: rng)
     }
 
-    /// Logits [classes, 1, 1, N] of `arch` on `images`.
-    public func forward(_ images: FeatureMap, arch: Architecture, mode: Mode) -> FeatureMap {
+    func forward(_ images: FeatureMap, arch: Architecture, mode: Mode) -> FeatureMap {
         guard mode == .inference && images.batch > inferenceChunk + inferenceChunk / 2 else {
             return forwardBatch(images, arch: arch, mode: mode)
         }
@@ -100,8 +96,7 @@ public final class Supernet: ParameterContainer {
         return Profiler.measure(.poolAndLinear) { classifier.forward(pool.forward(x, mode: mode), mode: mode) }
     }
 
-    /// Backward of the last `.training` forward, from d(loss)/d(logits).
-    public func backward(_ gradLogits: FeatureMap) {
+    func backward(_ gradLogits: FeatureMap) {
         var g = Profiler.measure(.poolAndLinear) { pool.backward(classifier.backward(gradLogits)!) }
         g = headNorm.backward(g)
         g = head.backward(g)!
@@ -110,10 +105,55 @@ public final class Supernet: ParameterContainer {
         stem.backward(g, inputGradient: false)
     }
 
-    /// BN recalibration for `arch`: reset every BN's running statistics, then average the
-    /// batch statistics cumulatively over `batches` (forward in `.calibrating` mode).
-    public func recalibrate(arch: Architecture, batches: [FeatureMap]) {
-        for bn in norms { bn.resetRunningStatistics() }
-        for b in batches { _ = forward(b, arch: arch, mode: .calibrating) }
+}
+
+/// A network built from a search space: the weight-sharing `Supernet` or a `Subnet` of one
+/// architecture. Both run through the same layers, so training, checkpoints, evaluation
+/// and export code take either.
+public protocol Network: AnyObject {
+    var layers: NetworkLayers { get }
+}
+
+extension Network {
+    public var space: SearchSpace { layers.space }
+    public var parameters: [Parameter] { layers.parameters }
+    public var norms: [BatchNorm] { layers.norms }
+    /// Images per chunk of a large inference batch.
+    public var inferenceChunk: Int {
+        get { layers.inferenceChunk }
+        set { layers.inferenceChunk = newValue }
+    }
+
+    /// Logits [classes, 1, 1, N] of `arch` on `images`.
+    public func forward(_ images: FeatureMap, arch: Architecture, mode: Mode) -> FeatureMap {
+        layers.forward(images, arch: arch, mode: mode)
+    }
+
+    public func backward(_ gradLogits: FeatureMap) { layers.backward(gradLogits) }
+}
+
+/// The weight-sharing supernet of a search space: every candidate operator of every slot,
+/// each allocated at the largest widths; any architecture of the space runs on leading
+/// slices of its tensors.
+public final class Supernet: Network {
+    public let layers: NetworkLayers
+    public init(space: SearchSpace, rng: RNG) {
+        layers = NetworkLayers(space: space, rng: rng, fixedTo: nil)
+    }
+}
+
+/// A network of one architecture: one operator per slot, every tensor at exactly the
+/// architecture's widths (what export writes, finetune trains and eval runs).
+public final class Subnet: Network {
+    public let layers: NetworkLayers
+    public let architecture: Architecture
+    public init(space: SearchSpace, architecture: Architecture, rng: RNG) {
+        self.architecture = architecture
+        layers = NetworkLayers(space: space, rng: rng, fixedTo: architecture)
+    }
+
+    /// Logits of the architecture on `images`.
+    public func forward(_ images: FeatureMap, mode: Mode) -> FeatureMap {
+        layers.forward(images, arch: architecture, mode: mode)
     }
 }

@@ -1,5 +1,5 @@
 import Layers
-import SearchSpace
+import Spaces
 import TensorCore
 
 /// One candidate operator of one choice block, allocated at the largest widths its slot
@@ -12,6 +12,9 @@ public protocol ChoiceOperator: ParameterContainer {
     func backward(_ dy: FeatureMap) -> FeatureMap
     /// Appends the operator's folded inference nodes to `g`; returns the output value id.
     func graph(into g: inout InferenceGraph, input: Int, channels: Int, output: Int, middle: Int) -> Int
+    /// The operator's layers and how they combine, for `input`/`middle`/`output` channels.
+    func describe(input: Int, output: Int, middle: Int)
+        -> (combine: NetworkDescription.Combine, main: [NetworkDescription.Layer], projection: [NetworkDescription.Layer]?)
 }
 
 /// ShuffleNetV2 choice block (SPOS): shuffle-k or xception main branch.

@@ -1,19 +1,19 @@
 import Foundation
 import Layers
-import SearchSpace
+import Spaces
 import TensorCore
 
 /// Measures inference latency on this machine: each layer signature of a space alone
 /// (stem, one choice block at given widths, head with pool and classifier), and whole
 /// architectures end to end, as the median of repeated timed runs after warm-up.
 public final class LatencyProfiler {
-    public let network: Supernet
+    public let network: any Network
     public let batch: Int
     public let repeats: Int
     private let inputBuffer = ScratchBuffer()
     private let rng = RNG(seed: 77)
 
-    public init(network: Supernet, batch: Int, repeats: Int) {
+    public init(network: any Network, batch: Int, repeats: Int) {
         precondition(batch >= 1 && repeats >= 1, "latency: batch \(batch), repeats \(repeats)")
         self.network = network
         self.batch = batch
@@ -46,13 +46,13 @@ public final class LatencyProfiler {
         let x = randomInput(channels: s.input, size: s.resolution)
         switch s.kind {
         case .stem:
-            return medianMs { _ = network.forwardStem(x) }
+            return medianMs { _ = network.layers.forwardStem(x) }
         case .block:
-            let block = network.blocks[s.slot]
+            let block = network.layers.blocks[s.slot]
             return medianMs { _ = block.forward(x, gene: gene!, output: s.output, mode: .inference) }
         case .head:
             precondition(s.output == space.head.channels, "head signature \(s)")
-            return medianMs { _ = network.forwardHead(x) }
+            return medianMs { _ = network.layers.forwardHead(x) }
         }
     }
 
@@ -75,7 +75,7 @@ public final class LatencyProfiler {
     }
 }
 
-extension Supernet {
+extension NetworkLayers {
     /// Inference stem alone (conv with folded BN + ReLU).
     func forwardStem(_ images: FeatureMap) -> FeatureMap {
         stem.forward(images, outputChannels: space.stem.channels, mode: .inference,

@@ -1,5 +1,5 @@
 import Layers
-import SearchSpace
+import Spaces
 import TensorCore
 
 /// The inference computation of one architecture as a plain dataflow graph on NCHW
@@ -80,10 +80,16 @@ public struct InferenceGraph {
     }
 }
 
-extension Supernet {
+extension Network {
     /// The inference graph of `arch` with the network's current weights and running
     /// statistics, input normalization first.
     public func inferenceGraph(_ arch: Architecture, mean: [Float], std: [Float]) throws -> InferenceGraph {
+        try layers.inferenceGraph(arch, mean: mean, std: std)
+    }
+}
+
+extension NetworkLayers {
+    func inferenceGraph(_ arch: Architecture, mean: [Float], std: [Float]) throws -> InferenceGraph {
         try space.validate(arch)
         var g = InferenceGraph(inputShape: [space.inputChannels, space.inputSize, space.inputSize], classes: space.classes)
         var x = g.add("normalize", .normalize(mean: mean, std: std), [0], channels: space.inputChannels)
@@ -93,7 +99,7 @@ extension Supernet {
         for (block, gene) in zip(blocks, arch.genes) {
             let out = arch.widths[block.slot.stage]
             guard let i = block.slot.operators.firstIndex(of: gene.op) else {
-                throw StandaloneError.mismatch("block \(block.slot.index) has no operator \(gene.op)")
+                throw SubnetError.mismatch("block \(block.slot.index) has no operator \(gene.op)")
             }
             let middle = block.slot.middleWidth(gene.op, input: c, output: out, ratioTenths: gene.ratioTenths)
             x = block.operators[i].graph(into: &g, input: x, channels: c, output: out, middle: middle)
@@ -162,10 +168,10 @@ extension Chain {
             let name: String
             switch layers[i] {
             case let .conv(layer, width):
-                conv = Supernet.fold(layer, bn, input: c, output: width.channels(middle: middle, output: output, input: c))
+                conv = NetworkLayers.fold(layer, bn, input: c, output: width.channels(middle: middle, output: output, input: c))
                 name = String(layer.weight.name.dropLast(".weight".count))
             case let .depthwise(layer):
-                conv = Supernet.fold(layer, bn, channels: c)
+                conv = NetworkLayers.fold(layer, bn, channels: c)
                 name = String(layer.weight.name.dropLast(".weight".count))
             case .norm:
                 preconditionFailure("chain layer \(i): a BatchNorm without a convolution before it")

@@ -1,5 +1,5 @@
 extension SearchSpace {
-    /// The reference supernet of ../shared/bench/peer_torch.py: stem 16, stages [32, 64, 128]
+    /// The reference supernet of the PyTorch peer benchmark (peer_torch.py, docs/benchmarks.md): stem 16, stages [32, 64, 128]
     /// (fixed) of 2 blocks each, 4 operators and 10 middle ratios per block, head 256.
     /// `search-spaces/fmnist-shufflenet.yaml` with every stage fixed to its largest width.
     public static var reference: SearchSpace {

@@ -1,6 +1,6 @@
-import Data
+import Datasets
 import Layers
-import SearchSpace
+import Spaces
 import TensorCore
 
 /// The training recipe of the reference: SGD (momentum 0.9, Nesterov, weight decay 4e-5
@@ -17,15 +17,15 @@ public struct Recipe: Codable, Equatable, Sendable {
 
 /// Runs single-path training steps on a supernet: forward the path, loss, backward,
 /// SGD step on the parameters the path touched.
-public final class SupernetTrainer {
-    public let network: Supernet
+public final class Trainer {
+    public let network: any Network
     public let recipe: Recipe
     public let schedule: LRSchedule
     public private(set) var step = 0
     private let loss: SoftmaxCrossEntropy
     private let parameters: [Parameter]
 
-    public init(network: Supernet, recipe: Recipe, totalSteps: Int, startStep: Int = 0) {
+    public init(network: any Network, recipe: Recipe, totalSteps: Int, startStep: Int = 0) {
         self.network = network
         self.recipe = recipe
         schedule = LRSchedule(base: recipe.learningRate, shape: .cosine, totalSteps: max(totalSteps, 1))
@@ -55,7 +55,7 @@ public final class SupernetTrainer {
     }
 }
 
-extension SupernetTrainer {
+extension Trainer {
     /// `steps` SGD steps on `arch` with batches from `loader`, starting a new epoch (drawn
     /// from `rng`) whenever it runs out. Returns the step whose loss was not finite (training
     /// stops there), or nil.

@@ -1,5 +1,5 @@
 import Layers
-import SearchSpace
+import Spaces
 import TensorCore
 
 /// One tensor of a network's state (a parameter or a BN running statistic), by the name
@@ -11,18 +11,16 @@ public struct StateTensor {
     public var count: Int { shape.reduce(1, *) }
 }
 
-public enum StandaloneError: Error, CustomStringConvertible, Equatable {
-    case notStandalone
+public enum SubnetError: Error, CustomStringConvertible, Equatable {
     case mismatch(String)
     public var description: String {
         switch self {
-        case .notStandalone: return "the network is a supernet, not a standalone model of one architecture"
         case let .mismatch(m): return m
         }
     }
 }
 
-extension Supernet {
+extension Network {
     /// Parameters, then every BN's running mean and variance (PyTorch names:
     /// `X.running_mean`, `X.running_var` beside `X.weight`, `X.bias`).
     public var stateTensors: [StateTensor] {
@@ -35,27 +33,29 @@ extension Supernet {
         return params + stats
     }
 
-    /// The standalone model of `arch`: a network of exactly its widths, holding the leading
-    /// slices of this supernet's tensors (weights and BN running statistics as they are now,
-    /// so recalibrate for `arch` first).
-    public func extract(_ arch: Architecture) throws -> Supernet {
+
+    /// The subnet of `arch`: a network of exactly its widths, holding the leading slices of
+    /// this network's tensors (weights and BN running statistics as they are now, so
+    /// recalibrate for `arch` first).
+    public func extract(_ arch: Architecture) throws -> Subnet {
         try space.validate(arch)
-        let model = Supernet(space: space, rng: RNG(seed: 0), fixedTo: arch)
+        let model = Subnet(space: space, architecture: arch, rng: RNG(seed: 0))
         var source: [String: StateTensor] = [:]
         for t in stateTensors { source[t.name] = t }
         for t in model.stateTensors {
             let name = supernetName(of: t.name, arch: arch)
-            guard let s = source[name] else { throw StandaloneError.mismatch("supernet has no tensor '\(name)' for '\(t.name)'") }
+            guard let s = source[name] else { throw SubnetError.mismatch("supernet has no tensor '\(name)' for '\(t.name)'") }
             try Self.copyLeadingSlice(from: s, to: t)
         }
         return model
     }
 
-    /// "blocks.3.main.pw1.weight" of the standalone model is "blocks.3.ops.J.main.pw1.weight"
+    /// "blocks.3.main.pw1.weight" of the subnet is "blocks.3.ops.J.main.pw1.weight"
     /// of the supernet, J the index of the block's chosen operator in its slot.
     func supernetName(of name: String, arch: Architecture) -> String {
         let parts = name.split(separator: ".", omittingEmptySubsequences: false)
         // Single-operator slots carry no ".ops.J" (see ChoiceBlock).
+        let blocks = layers.blocks
         guard parts.count > 2, parts[0] == "blocks", let b = Int(parts[1]), b < blocks.count, blocks[b].slot.operators.count > 1,
               let j = blocks[b].slot.operators.firstIndex(of: arch.genes[b].op) else { return name }
         return (["blocks", "\(b)", "ops", "\(j)"] + parts.dropFirst(2).map(String.init)).joined(separator: ".")
@@ -64,7 +64,7 @@ extension Supernet {
     /// Copies the leading hyper-rectangle of `from` (the destination's shape) into `to`.
     static func copyLeadingSlice(from s: StateTensor, to d: StateTensor) throws {
         guard s.shape.count == d.shape.count, zip(s.shape, d.shape).allSatisfy({ $0 >= $1 }) else {
-            throw StandaloneError.mismatch("'\(d.name)' \(d.shape) is not a leading slice of '\(s.name)' \(s.shape)")
+            throw SubnetError.mismatch("'\(d.name)' \(d.shape) is not a leading slice of '\(s.name)' \(s.shape)")
         }
         // Rows of the innermost dimension, walked as an odometer over the outer ones.
         let rank = d.shape.count

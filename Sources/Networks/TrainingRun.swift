@@ -1,8 +1,8 @@
-import Data
+import Datasets
 import Foundation
 import Layers
 import Runs
-import SearchSpace
+import Spaces
 import TensorCore
 
 /// Everything that defines a supernet training run (stored in `run.json`; a resume must
@@ -50,10 +50,13 @@ public struct ProbeResult: Codable, Equatable, Sendable {
 /// RNG advance together one step at a time, and all of it goes into a checkpoint, so a
 /// run stopped after N steps and resumed gives bit-identical weights to one that never
 /// stopped.
-public final class SupernetTraining {
+public final class TrainingRun {
     public let config: TrainConfig
-    public let network: Supernet
-    public let trainer: SupernetTrainer
+    /// The supernet, or the subnet of `config.fixedArchitecture` (finetuning an export).
+    public let network: any Network
+    public let trainer: Trainer
+    /// The network as a supernet (nil when training a subnet).
+    public var supernet: Supernet? { network as? Supernet }
     public let sampler: ArchitectureSampler
     public let loader: BatchLoader
     public let rng: RNG
@@ -68,12 +71,16 @@ public final class SupernetTraining {
     public init(config: TrainConfig, train: Dataset, validation: Dataset, normalization: Normalization) throws {
         self.config = config
         rng = RNG(seed: config.seed)
-        network = Supernet(space: config.space, rng: rng, fixedTo: config.fixedArchitecture)
+        if let arch = config.fixedArchitecture {
+            network = Subnet(space: config.space, architecture: arch, rng: rng)
+        } else {
+            network = Supernet(space: config.space, rng: rng)
+        }
         sampler = try ArchitectureSampler(space: config.space, strategy: config.sampling)
         loader = BatchLoader(dataset: train, batchSize: config.recipe.batchSize, normalization: normalization,
                              augmentation: config.augmentation, shuffle: true, dropLast: true)
         totalSteps = loader.batchesPerEpoch * config.epochs
-        trainer = SupernetTrainer(network: network, recipe: config.recipe, totalSteps: max(totalSteps, 1))
+        trainer = Trainer(network: network, recipe: config.recipe, totalSteps: max(totalSteps, 1))
         validationLoader = BatchLoader(dataset: validation, batchSize: 500, normalization: normalization, shuffle: false, dropLast: false)
         calibrationLoader = BatchLoader(dataset: train, batchSize: 128, normalization: normalization, shuffle: false, dropLast: false)
         // Fixed for the whole run: the same calibration images and probes at every epoch.
@@ -163,18 +170,6 @@ public final class SupernetTraining {
         throw RunError.noCheckpoint(directory: dir.checkpointDirectory)
     }
 
-    struct Header: Codable {
-        var format = "pare-supernet-training"
-        var space: SearchSpace
-        var step: Int
-        var epoch: Int
-        var epochOpen: Bool
-        var loaderPosition: Int
-        var sampler: ArchitectureSampler.State
-        var hasVelocity: [Bool]
-        var sections: [PayloadWriter.Section]
-    }
-
     /// The complete training state as a checkpoint file's bytes.
     public func checkpoint() throws -> Data {
         var w = PayloadWriter()
@@ -189,7 +184,7 @@ public final class SupernetTraining {
         }
         w.append("rng", bytes: rng.state)
         w.append("loader.order", int32s: loader.order.map { Int32($0) })
-        let header = Header(space: config.space, step: step, epoch: epoch, epochOpen: epochOpen,
+        let header = CheckpointHeader(space: config.space, step: step, epoch: epoch, epochOpen: epochOpen,
                             loaderPosition: loader.position, sampler: sampler.state,
                             hasVelocity: params.map(\.hasVelocity), sections: w.sections)
         // Sorted keys: the same state gives the same bytes in every process (key order of
@@ -202,22 +197,11 @@ public final class SupernetTraining {
     /// Restores a state written by `checkpoint()`. Everything is validated before anything
     /// is changed, so a bad file leaves the run as it was.
     public func restore(from data: Data, path: String) throws {
-        let (headerData, payload) = try CheckpointFile.decode(data, path: path)
-        let header: Header
-        do { header = try JSONDecoder().decode(Header.self, from: headerData) } catch {
-            throw RunError.badCheckpoint(path: path, reason: "unreadable header")
-        }
-        guard header.format == "pare-supernet-training" else {
-            throw RunError.badCheckpoint(path: path, reason: "a '\(header.format)' file, not a supernet training checkpoint")
-        }
-        guard header.space == config.space else {
-            throw RunError.badCheckpoint(path: path, reason: "written for search space '\(header.space.name)' with a different definition")
-        }
+        let (header, reader) = try CheckpointHeader.open(data, path: path, space: config.space)
         let params = network.parameters
         guard header.hasVelocity.count == params.count, header.step <= totalSteps else {
             throw RunError.badCheckpoint(path: path, reason: "state for another network or schedule (step \(header.step) of \(totalSteps))")
         }
-        let reader = try PayloadReader(data: payload, sections: header.sections, path: path)
         let order = try reader.int32s("loader.order").map(Int.init)
         guard order.count == loader.dataset.count, Set(order).count == order.count, order.allSatisfy({ $0 >= 0 && $0 < order.count }),
               header.loaderPosition >= 0, header.loaderPosition <= order.count else {
@@ -225,28 +209,17 @@ public final class SupernetTraining {
         }
         let rngState = try reader.bytes("rng")
         // Validate every tensor's presence and size first (no partial load).
-        for p in params {
-            _ = try reader.section("value:" + p.name, bytes: p.count * 4)
-            _ = try reader.section("velocity:" + p.name, bytes: p.count * 4)
-        }
-        for bn in network.norms {
-            _ = try reader.section("running_mean:" + bn.gamma.name, bytes: bn.maxChannels * 4)
-            _ = try reader.section("running_var:" + bn.gamma.name, bytes: bn.maxChannels * 4)
-        }
+        try reader.checkWeights(of: network)
+        for p in params { try reader.section("velocity:" + p.name, bytes: p.count * 4) }
         let probe = RNG(seed: 0)
         do { try probe.restore(rngState) } catch {
             throw RunError.badCheckpoint(path: path, reason: "RNG state of \(rngState.count) bytes")
         }
         // Commit.
+        try reader.readWeights(into: network)
         for (p, hv) in zip(params, header.hasVelocity) {
-            try reader.readFloats("value:" + p.name, into: p.value, count: p.count)
             try reader.readFloats("velocity:" + p.name, into: p.velocity, count: p.count)
             p.hasVelocity = hv
-            p.zeroGradient()
-        }
-        for bn in network.norms {
-            try reader.readFloats("running_mean:" + bn.gamma.name, into: bn.runningMean, count: bn.maxChannels)
-            try reader.readFloats("running_var:" + bn.gamma.name, into: bn.runningVariance, count: bn.maxChannels)
         }
         try rng.restore(rngState)
         loader.restore(order: order, position: header.loaderPosition)

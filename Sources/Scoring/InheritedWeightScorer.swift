@@ -1,6 +1,7 @@
-import Data
+import Datasets
+import Networks
 import Search
-import SearchSpace
+import Spaces
 import TensorCore
 
 extension RNG: SearchRandom {}
@@ -42,20 +43,30 @@ public final class InheritedWeightScorer: CandidateEvaluator {
     }
 
     public func score(_ arch: Architecture) throws -> Double {
-        let model = try scoredNetwork(arch)
-        let evaluator = ArchitectureEvaluator(network: model)
-        evaluator.recalibrate(arch: arch, loader: calibrationLoader, indices: calibrationIndices)
-        return evaluator.evaluate(arch: arch, loader: validationLoader).accuracy
+        validationAccuracy(try recalibrated(arch), arch)
     }
 
-    /// The network whose accuracy is the score (before its BN recalibration): the supernet
-    /// itself, or a standalone copy of the candidate's weights after `finetuneSteps` steps on
-    /// the same batches as every other candidate.
-    public func scoredNetwork(_ arch: Architecture) throws -> Supernet {
+    /// The network whose accuracy is the score, with BN recalibrated for `arch` (the
+    /// statistics `pare export` keeps): the supernet itself, or a subnet copy of the
+    /// candidate's weights after `finetuneSteps` steps on the same batches as every other
+    /// candidate.
+    public func recalibrated(_ arch: Architecture) throws -> any Network {
+        let model = try scoredNetwork(arch)
+        ArchitectureEvaluator(network: model).recalibrate(arch: arch, loader: calibrationLoader, indices: calibrationIndices)
+        return model
+    }
+
+    /// Accuracy of `arch` on the scoring validation images, BN statistics as they are.
+    public func validationAccuracy(_ model: any Network, _ arch: Architecture) -> Double {
+        ArchitectureEvaluator(network: model).evaluate(arch: arch, loader: validationLoader).accuracy
+    }
+
+    /// The network scored before BN recalibration (see `recalibrated`).
+    public func scoredNetwork(_ arch: Architecture) throws -> any Network {
         guard settings.finetuneSteps > 0 else { return network }
         guard finetuneLoader.batchesPerEpoch > 0 else { throw ScoringError.tooFewImages(finetuneLoader.dataset.count, batch: recipe.batchSize) }
         let model = try network.extract(arch)
-        let trainer = SupernetTrainer(network: model, recipe: recipe, totalSteps: settings.finetuneSteps)
+        let trainer = Trainer(network: model, recipe: recipe, totalSteps: settings.finetuneSteps)
         if let step = trainer.train(steps: settings.finetuneSteps, arch: arch, loader: finetuneLoader, rng: RNG(seed: finetuneSeed)) {
             throw ScoringError.diverged(arch: arch.description, step: step)
         }

@@ -1,4 +1,4 @@
-import SearchSpace
+import Spaces
 import TensorCore
 
 /// How training picks the path of each step.

@@ -1,16 +1,16 @@
-import Data
+import Datasets
 import Foundation
 import Layers
 import Runs
-import SearchSpace
-import Supernet
+import Spaces
+import Networks
 import TensorCore
 import Testing
 import _TestSupport
 
 /// A small space and data set so whole training runs take a fraction of a second.
 /// `fixed`: a standalone model of one architecture (what `pare finetune` trains).
-func tinyTraining(sampling: SamplingStrategy = .uniform, seed: UInt64 = 5, epochs: Int = 2, fixed: Bool = false) throws -> SupernetTraining {
+func tinyTraining(sampling: SamplingStrategy = .uniform, seed: UInt64 = 5, epochs: Int = 2, fixed: Bool = false) throws -> TrainingRun {
     let space = try SpaceFile.parse("""
         name: tiny
         input: {channels: 1, size: 12}
@@ -34,10 +34,10 @@ func tinyTraining(sampling: SamplingStrategy = .uniform, seed: UInt64 = 5, epoch
     config.probes = 1
     config.calibrationBatches = 1
     if fixed { config.fixedArchitecture = space.randomArchitecture(RNG(seed: 1)) }
-    return try SupernetTraining(config: config, train: train, validation: val, normalization: Normalization.fit(train))
+    return try TrainingRun(config: config, train: train, validation: val, normalization: Normalization.fit(train))
 }
 
-func stateSnapshot(_ t: SupernetTraining) -> [[Float]] {
+func stateSnapshot(_ t: TrainingRun) -> [[Float]] {
     t.network.parameters.flatMap { p in
         [Array(UnsafeBufferPointer(start: p.value, count: p.count)), Array(UnsafeBufferPointer(start: p.velocity, count: p.count))]
     } + t.network.norms.flatMap { bn in
@@ -107,7 +107,7 @@ final class TempRun {
         #expect(failure(good + Data([1, 2, 3])).contains("trailing bytes"))
         #expect(failure(good.prefix(10)).contains("truncated"))
         // A checkpoint of another space is refused before anything is loaded.
-        let other = try SupernetTraining(config: TrainConfig(space: .reference, spaceFile: "reference", data: "synthetic"),
+        let other = try TrainingRun(config: TrainConfig(space: .reference, spaceFile: "reference", data: "synthetic"),
                                          train: SyntheticSpec().generate(count: 300, seed: 1), validation: SyntheticSpec().generate(count: 20, seed: 2),
                                          normalization: Normalization(mean: [0.5], std: [0.3]))
         let foreign = try other.checkpoint()

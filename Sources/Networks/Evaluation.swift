@@ -1,12 +1,12 @@
-import Data
+import Datasets
 import Layers
-import SearchSpace
+import Spaces
 import TensorCore
 
 /// Accuracy and loss of one candidate on a dataset, and BN recalibration from training data.
 public struct ArchitectureEvaluator {
-    public let network: Supernet
-    public init(network: Supernet) { self.network = network }
+    public let network: any Network
+    public init(network: any Network) { self.network = network }
 
     public struct Result: Sendable, Equatable {
         public var accuracy: Double

@@ -1,5 +1,5 @@
 import Foundation
-import SearchSpace
+import Spaces
 import Testing
 
 func repositoryFile(_ relative: String) -> String {

@@ -1,8 +1,8 @@
-import Data
+import Datasets
 import Foundation
 import Layers
-import SearchSpace
-import Supernet
+import Spaces
+import Networks
 import TensorCore
 import Testing
 import _TestSupport
@@ -11,7 +11,7 @@ import _TestSupport
     let space = SearchSpace.reference
 
     @Test func goldenCostsOfThePeer() throws {
-        // Values printed by ../shared/bench/peer_torch.py's path_cost / extreme_path.
+        // Values printed by the PyTorch peer benchmark's path_cost / extreme_path (peer_torch.py).
         let smallest = space.smallest, largest = space.largest
         #expect(space.cost(smallest) == Cost(macs: 1_060_926, parameters: 49_354))
         #expect(space.cost(largest) == Cost(macs: 4_768_512, parameters: 131_226))
@@ -173,7 +173,7 @@ import _TestSupport
         recipe.batchSize = 64
         let loader = BatchLoader(dataset: data, batchSize: 64, normalization: Normalization.fit(data),
                                  augmentation: Augmentation(cropPadding: 1), shuffle: true, dropLast: true)
-        let trainer = SupernetTrainer(network: net, recipe: recipe, totalSteps: steps)
+        let trainer = Trainer(network: net, recipe: recipe, totalSteps: steps)
         var losses: [Double] = []
         while losses.count < steps {
             loader.startEpoch(rng: rng)
