@@ -50,15 +50,15 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: engineFlags),
-        .target(name: "_TestSupport", dependencies: ["TensorCore", "Layers", "Spaces"], swiftSettings: engineFlags),
+        .target(name: "_TestSupport", dependencies: ["TensorCore", "Layers", "Spaces", "Datasets"], swiftSettings: engineFlags),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore", "_TestSupport"], swiftSettings: engineFlags),
         .testTarget(name: "LayersTests", dependencies: ["Layers", "_TestSupport"], swiftSettings: engineFlags),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "_TestSupport"], swiftSettings: engineFlags),
-        .testTarget(name: "SpacesTests", dependencies: ["Spaces", "_TestSupport"]),
-        .testTarget(name: "SearchTests", dependencies: ["Search", "Spaces", "_TestSupport"]),
+        .testTarget(name: "SpacesTests", dependencies: ["Spaces", "_TestSupport"], swiftSettings: engineFlags),
+        .testTarget(name: "SearchTests", dependencies: ["Search", "Spaces", "_TestSupport"], swiftSettings: engineFlags),
         .testTarget(name: "NetworksTests", dependencies: ["Networks", "Spaces", "Datasets", "Runs", "_TestSupport"], swiftSettings: engineFlags),
         .testTarget(name: "ExportTests", dependencies: ["Export", "Networks", "Scoring", "Spaces", "Datasets", "Runs", "_TestSupport"], swiftSettings: engineFlags),
         // Runs the built binary; depending on `pare` makes `swift test` build it first.
-        .testTarget(name: "CLITests", dependencies: ["pare"]),
+        .testTarget(name: "CLITests", dependencies: ["pare", "Datasets", "_TestSupport"], swiftSettings: engineFlags),
     ]
 )

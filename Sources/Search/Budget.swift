@@ -57,18 +57,26 @@ public struct Measured: Codable, Equatable, Sendable {
     public var macs: Int
     public var parameters: Int
     public var latencyMs: Double?
+
+    public init(macs: Int, parameters: Int, latencyMs: Double?) {
+        self.macs = macs; self.parameters = parameters; self.latencyMs = latencyMs
+    }
 }
 
-/// Checks candidates against a budget without evaluating them.
+/// A feasible budget on a space: checks candidates against it without evaluating them.
+/// Made once, before any data or weights load; the search takes it as it is.
 public struct Constraints {
     public let space: SearchSpace
     public let budget: Budget
     public let latency: LatencyModel?
 
-    public init(space: SearchSpace, budget: Budget, latency: LatencyModel?) {
+    /// Throws when even the cheapest candidate breaks the budget, or a latency budget has
+    /// no latency model.
+    public init(space: SearchSpace, budget: Budget, latency: LatencyModel?) throws {
         self.space = space
         self.budget = budget
         self.latency = latency
+        try checkFeasible()
     }
 
     public func measure(_ arch: Architecture) -> Measured {
@@ -85,7 +93,7 @@ public struct Constraints {
 
     /// Throws when even the cheapest candidate breaks the budget (MACs and parameters are
     /// minimal at the smallest architecture; latency is checked there too).
-    public func checkFeasible() throws {
+    func checkFeasible() throws {
         guard budget.maxLatencyMs == nil || latency != nil else { throw SearchError.noLatencyModel }
         let smallest = space.smallest
         let m = measure(smallest)

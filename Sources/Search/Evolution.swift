@@ -22,6 +22,10 @@ public struct Candidate: Codable, Equatable, Sendable {
     public var measured: Measured
     public var score: Double
     public var generation: Int
+
+    public init(architecture: Architecture, measured: Measured, score: Double, generation: Int) {
+        self.architecture = architecture; self.measured = measured; self.score = score; self.generation = generation
+    }
 }
 
 /// Everything needed to continue a search exactly where it stopped.
@@ -55,15 +59,19 @@ public final class EvolutionarySearch {
     /// Called after each new evaluation (history lines, progress).
     public var onEvaluated: (Candidate) -> Void = { _ in }
 
-    public init(space: SearchSpace, budget: Budget, config: EvolutionConfig, latency: LatencyModel?,
-                evaluator: CandidateEvaluator, rng: SearchRandom) throws {
+    public init(constraints: Constraints, config: EvolutionConfig, evaluator: CandidateEvaluator, rng: SearchRandom) {
         precondition(config.population >= 1 && config.generations >= 1 && config.parents >= 1, "evolution config \(config)")
-        self.space = space
+        space = constraints.space
         self.config = config
-        constraints = Constraints(space: space, budget: budget, latency: latency)
+        self.constraints = constraints
         self.evaluator = evaluator
         self.rng = rng
-        try constraints.checkFeasible()
+    }
+
+    /// The same with the constraints made (and checked) here.
+    public convenience init(space: SearchSpace, budget: Budget, config: EvolutionConfig, latency: LatencyModel?,
+                            evaluator: CandidateEvaluator, rng: SearchRandom) throws {
+        self.init(constraints: try Constraints(space: space, budget: budget, latency: latency), config: config, evaluator: evaluator, rng: rng)
     }
 
     public var finished: Bool { generation >= config.generations }

@@ -81,7 +81,7 @@ struct SearchCommand: ParsableCommand {
             evo.mutations = mutations; evo.mutationProbability = mutationProbability; evo.crossovers = crossovers
             evo.pareto = pareto
             // Budget first: an infeasible one ends here, before any data or weights load.
-            try Constraints(space: config.space, budget: budget, latency: latency).checkFeasible()
+            let constraints = try Constraints(space: config.space, budget: budget, latency: latency)
 
             let trained = try TrainedSupernet(dir, config)
             let val = trained.validation
@@ -90,7 +90,7 @@ struct SearchCommand: ParsableCommand {
                                                normalization: trained.normalization, calibrationImages: calibrationImages, seed: seed,
                                                finetuneSteps: finetuneSteps, finetuneLearningRate: finetuneLr,
                                                recipe: config.recipe, augmentation: config.augmentation)
-            let search = try EvolutionarySearch(space: config.space, budget: budget, config: evo, latency: latency, evaluator: scorer, rng: RNG(seed: seed))
+            let search = EvolutionarySearch(constraints: constraints, config: evo, evaluator: scorer, rng: RNG(seed: seed))
             let files = try SearchRun(runPath: dir.path, name: name)
             if resume {
                 try search.restore(try files.resume(), path: files.statePath)

@@ -7,23 +7,10 @@ import TensorCore
 import Testing
 import _TestSupport
 
-func repositoryFile(_ relative: String) -> String {
-    var url = URL(fileURLWithPath: #filePath)
-    for _ in 0..<3 { url.deleteLastPathComponent() }
-    return url.appendingPathComponent(relative).path
-}
-
-/// The Python with onnxruntime: $PARE_PYTHON, else the repository's .venv (scripts/setup.sh).
-func onnxPython() -> String? {
-    if let p = ProcessInfo.processInfo.environment["PARE_PYTHON"], !p.isEmpty { return p }
-    let venv = repositoryFile(".venv/bin/python")
-    return FileManager.default.isExecutableFile(atPath: venv) ? venv : nil
-}
-
 @Suite("ONNX export") struct ONNXTests {
     @Test("onnxruntime runs model.onnx (opset 13, checker passes) to Pare's logits within 1e-4")
     func onnxRuntimeMatches() throws {
-        guard let python = onnxPython() else {
+        guard let python = testPython() else {
             Issue.record("no Python with onnxruntime: run scripts/setup.sh (creates .venv) or set PARE_PYTHON")
             return
         }
@@ -36,7 +23,9 @@ func onnxPython() -> String? {
         for (i, arch) in archs.enumerated() {
             recalibrated(t, train, norm, arch)
             let model = try t.supernet!.extract(arch)
-            let dir = ModelDirectory(path: temporaryDirectory("onnx\(i)"))
+            let tmp = TemporaryDirectory("export")
+            defer { withExtendedLifetime(tmp) {} }
+            let dir = ModelDirectory(path: tmp.file("model"))
             try dir.write(model: model, normalization: norm, provenance: provenance, folded: false, onnx: true)
             let n = 7
             let x = images(n, space: space, norm: norm, seed: UInt64(30 + i))

@@ -3,48 +3,6 @@ import Search
 import Spaces
 import Testing
 
-/// A seeded generator with byte state (the real runs use GSL's mt19937 through the same protocol).
-final class TestRandom: SearchRandom {
-    var s: UInt64
-    init(seed: UInt64) { s = seed &* 0x9E37_79B9_7F4A_7C15 &+ 1 }
-    func next() -> UInt64 {
-        s = s &* 6364136223846793005 &+ 1442695040888963407
-        var z = s
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        return z ^ (z >> 31)
-    }
-    func int(below n: Int) -> Int { Int(next() % UInt64(n)) }
-    func uniform() -> Double { Double(next() >> 11) / Double(1 << 53) }
-    var state: [UInt8] { withUnsafeBytes(of: s) { Array($0) } }
-    func restore(_ bytes: [UInt8]) throws {
-        guard bytes.count == 8 else { throw SearchError.noLatencyModel }
-        s = bytes.withUnsafeBytes { $0.load(as: UInt64.self) }
-    }
-}
-
-/// Fake evaluator: bigger candidates score higher with diminishing returns, plus an
-/// operator preference; records every call and fails the test on a budget breach.
-final class FakeEvaluator: CandidateEvaluator {
-    let space: SearchSpace
-    let maxMACs: Int?
-    var calls: [Architecture] = []
-    var scoring: ScoringSettings?
-    init(space: SearchSpace, maxMACs: Int?, scoring: ScoringSettings? = nil) { self.space = space; self.maxMACs = maxMACs; self.scoring = scoring }
-    func score(_ arch: Architecture) throws -> Double {
-        calls.append(arch)
-        let macs = space.cost(arch).macs
-        if let maxMACs { #expect(macs <= maxMACs, "evaluated a candidate over budget") }
-        let xceptions = arch.genes.filter { $0.op == .xception }.count
-        return log(Double(macs)) + 0.05 * Double(xceptions)
-    }
-}
-
-func smallConfig() -> EvolutionConfig {
-    var c = EvolutionConfig()
-    c.population = 20; c.generations = 6; c.parents = 5; c.mutations = 8; c.crossovers = 8
-    return c
-}
-
 @Suite struct EvolutionTests {
     let space = SearchSpace.reference
 
@@ -68,9 +26,11 @@ func smallConfig() -> EvolutionConfig {
         }
         #expect(Set(ev.calls).count == ev.calls.count, "a candidate was evaluated twice")
         let best = try #require(a.best)
-        // Evolution beats the initial random population.
+        // Evolution beats the initial random population: the best was bred in a later
+        // generation and scores strictly above everything generation 0 drew.
         let initialBest = a.evaluated.filter { $0.generation == 0 }.map(\.score).max()!
-        #expect(best.score >= initialBest)
+        #expect(best.generation > 0)
+        #expect(best.score > initialBest)
         #expect(best.measured.macs > 1_500_000)
     }
 
@@ -151,21 +111,5 @@ func smallConfig() -> EvolutionConfig {
             #expect(a.measured.macs <= b.measured.macs && a.score <= b.score)
         }
         for c in s.evaluated { #expect(!front.contains { Pareto.dominates((c.score, Double(c.measured.macs)), ($0.score, Double($0.measured.macs))) }) }
-    }
-}
-
-@Suite struct ParetoTests {
-    @Test func frontsAndCrowdingOnAKnownSet() {
-        // (score, cost)
-        let pts: [(score: Double, cost: Double)] = [(0.9, 5), (0.8, 3), (0.7, 1), (0.85, 5), (0.6, 3), (0.7, 2), (0.9, 6)]
-        let fronts = Pareto.fronts(pts)
-        #expect(fronts[0] == [0, 1, 2])
-        #expect(fronts[1] == [3, 5, 6])
-        #expect(fronts[2] == [4])
-        let crowd = Pareto.crowding(pts, front: [0, 1, 2])
-        #expect(crowd[0] == .infinity && crowd[2] == .infinity)
-        #expect(abs(crowd[1]! - ((0.9 - 0.7) / 0.2 + (5 - 1) / 4.0)) < 1e-12)
-        #expect(Pareto.ranked(pts).first.map { [0, 2].contains($0) } == true)
-        #expect(Pareto.ranked(pts).last == 4)
     }
 }

@@ -1,54 +1,12 @@
 import Datasets
 import Foundation
 import Layers
+import Networks
 import Runs
 import Spaces
-import Networks
 import TensorCore
 import Testing
 import _TestSupport
-
-/// A small space and data set so whole training runs take a fraction of a second.
-/// `fixed`: a standalone model of one architecture (what `pare finetune` trains).
-func tinyTraining(sampling: SamplingStrategy = .uniform, seed: UInt64 = 5, epochs: Int = 2, fixed: Bool = false) throws -> TrainingRun {
-    let space = try SpaceFile.parse("""
-        name: tiny
-        input: {channels: 1, size: 12}
-        classes: 4
-        stem: {channels: 4}
-        stages:
-          - {blocks: 2, stride: 2, widths: [6, 8], operators: [shuffle3, shuffle5, xception], middle_ratios: [0.5, 1.0, 1.5]}
-          - {blocks: 1, stride: 2, widths: [12, 16], operators: [mbconv3_e3, mbconv5_e6], middle_ratios: [0.5, 1.0]}
-        head: {channels: 16}
-        """, file: "tiny.yaml")
-    var spec = SyntheticSpec()
-    spec.height = 12; spec.width = 12; spec.classes = 4; spec.trainCount = 200; spec.testCount = 10
-    let (all, _) = try DataSource.synthetic(spec).load()
-    let (train, val) = try all.splitValidation(40)
-    var config = TrainConfig(space: space, spaceFile: "tiny.yaml", data: "synthetic")
-    config.epochs = epochs
-    config.seed = seed
-    config.sampling = sampling
-    config.recipe.batchSize = 32
-    config.augmentation = Augmentation(cropPadding: 1, horizontalFlip: true)
-    config.probes = 1
-    config.calibrationBatches = 1
-    if fixed { config.fixedArchitecture = space.randomArchitecture(RNG(seed: 1)) }
-    return try TrainingRun(config: config, train: train, validation: val, normalization: Normalization.fit(train))
-}
-
-func stateSnapshot(_ t: TrainingRun) -> [[Float]] {
-    t.network.parameters.flatMap { p in
-        [Array(UnsafeBufferPointer(start: p.value, count: p.count)), Array(UnsafeBufferPointer(start: p.velocity, count: p.count))]
-    } + t.network.norms.flatMap { bn in
-        [Array(UnsafeBufferPointer(start: bn.runningMean, count: bn.maxChannels)), Array(UnsafeBufferPointer(start: bn.runningVariance, count: bn.maxChannels))]
-    }
-}
-
-final class TempRun {
-    let path = NSTemporaryDirectory() + "pare-run-\(UUID().uuidString)"
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-}
 
 @Suite struct ResumeTests {
     init() { BLAS.configure() }
@@ -81,7 +39,8 @@ final class TempRun {
     }
 
     @Test func badCheckpointsAreRejectedAndOlderOnesUsed() throws {
-        let run = TempRun()
+        let run = TemporaryDirectory("run")
+        defer { withExtendedLifetime(run) {} }
         let dir = try RunDirectory(path: run.path)
         let t = try tinyTraining()
         for _ in 0..<3 { _ = try t.trainStep() }
@@ -96,6 +55,14 @@ final class TempRun {
         let used = try fresh.resumeFromNewest(dir) { warnings.append($0) }
         #expect(fresh.step == 3 && used.hasSuffix("ckpt-000000003.bin"))
         #expect(warnings.count == 1 && warnings[0].contains(newestPath) && warnings[0].contains("truncated"))
+        // Reading the trained supernet (search, export) loads the same weights and statistics,
+        // skipping the same damaged file, and builds nothing of the training state.
+        var readWarnings: [String] = []
+        let (read, readPath) = try Supernet.trained(dir, space: t.config.space) { readWarnings.append($0) }
+        #expect(readPath == used && readWarnings.count == 1)
+        let trainedState = fresh.network.stateTensors.map { Array(UnsafeBufferPointer(start: $0.pointer, count: $0.count)) }
+        #expect(read.stateTensors.map { Array(UnsafeBufferPointer(start: $0.pointer, count: $0.count)) } == trainedState)
+        #expect(read.parameters.allSatisfy { !$0.hasVelocity })
 
         func failure(_ data: Data) -> String {
             do { try (try tinyTraining()).restore(from: data, path: "x.bin"); return "loaded" } catch { return "\(error)" }
@@ -124,7 +91,8 @@ final class TempRun {
     }
 
     @Test func lockStopsASecondWriter() throws {
-        let run = TempRun()
+        let run = TemporaryDirectory("run")
+        defer { withExtendedLifetime(run) {} }
         let a = try RunDirectory(path: run.path)
         try a.lock()
         let b = try RunDirectory(path: run.path)
@@ -134,7 +102,8 @@ final class TempRun {
     }
 
     @Test func readersShareTheLockButExcludeAWriter() throws {
-        let run = TempRun()
+        let run = TemporaryDirectory("run")
+        defer { withExtendedLifetime(run) {} }
         let writer = try RunDirectory(path: run.path)
         let r1 = try RunDirectory(path: run.path), r2 = try RunDirectory(path: run.path)
         try r1.lock(shared: true)
@@ -148,64 +117,5 @@ final class TempRun {
         r1.unlock(); r2.unlock()
         try writer.lock()
         #expect(throws: RunError.self) { try r1.lock(shared: true) }
-    }
-}
-
-@Suite struct SamplingTests {
-    let space = SearchSpace.reference
-
-    @Test func uniformCoversEveryChoice() throws {
-        let s = try ArchitectureSampler(space: space, strategy: .uniform)
-        let rng = RNG(seed: 1)
-        var seen = Set<String>()
-        for _ in 0..<2000 { for g in try s.next(rng: rng).genes { seen.insert("\(g.op)@\(g.ratioTenths)") } }
-        #expect(seen.count == 4 * 10)
-    }
-
-    @Test func flopsBandIsRespected() throws {
-        let s = try ArchitectureSampler(space: space, strategy: .flopsBand(minMACs: 2_000_000, maxMACs: 2_500_000))
-        let rng = RNG(seed: 2)
-        for _ in 0..<300 {
-            let m = space.cost(try s.next(rng: rng)).macs
-            #expect(m >= 2_000_000 && m <= 2_500_000)
-        }
-        #expect(throws: SamplingError.self) { try ArchitectureSampler(space: space, strategy: .flopsBand(minMACs: 10_000_000, maxMACs: 20_000_000)) }
-        let narrow = try ArchitectureSampler(space: space, strategy: .flopsBand(minMACs: 1_060_926, maxMACs: 1_060_926))
-        #expect(throws: SamplingError.self) { try narrow.next(rng: rng) }
-    }
-
-    @Test func fairnessUsesEveryOperatorOncePerRound() throws {
-        let s = try ArchitectureSampler(space: space, strategy: .fair)
-        let rng = RNG(seed: 3)
-        for _ in 0..<25 {
-            let round = try (0..<4).map { _ in try s.next(rng: rng) }
-            for b in 0..<space.blocks.count {
-                #expect(Set(round.map { $0.genes[b].op }).count == 4)
-            }
-        }
-    }
-
-    @Test func sandwichCyclesLargestSmallestRandom() throws {
-        let s = try ArchitectureSampler(space: space, strategy: .sandwich)
-        let rng = RNG(seed: 4)
-        for _ in 0..<5 {
-            #expect(try s.next(rng: rng) == space.largest)
-            #expect(try s.next(rng: rng) == space.smallest)
-            try space.validate(try s.next(rng: rng))
-        }
-    }
-}
-
-@Suite struct LatencyProfilerTests {
-    @Test func tableHasAPositiveEntryForEverySignature() throws {
-        BLAS.configure()
-        let t = try tinyTraining()
-        let profiler = LatencyProfiler(network: t.network, batch: 2, repeats: 2)
-        let table = profiler.table(machine: "test")
-        #expect(table.entries.count == t.config.space.allSignatures().count)
-        #expect(table.entries.allSatisfy { $0.milliseconds > 0 })
-        let rng = RNG(seed: 1)
-        for _ in 0..<20 { #expect(table.predictMs(t.config.space.randomArchitecture(rng)) != nil) }
-        #expect(profiler.measure(t.config.space.largest) > 0)
     }
 }

@@ -1,0 +1,52 @@
+import Datasets
+import Export
+import Foundation
+import Networks
+import Runs
+import Spaces
+import TensorCore
+import Testing
+import _TestSupport
+
+/// A briefly trained supernet (weights and running statistics away from their init).
+func trainedSupernet(steps: Int = 12) throws -> (TrainingRun, Dataset, Normalization) {
+    // Two MobileNetV2 blocks: the second one can have its residual.
+    let space = try tinySpace(lastStageBlocks: 2)
+    let (train, val) = try tinyData()
+    var config = TrainConfig(space: space, spaceFile: "export-test.yaml", data: "synthetic")
+    config.epochs = 3
+    config.recipe.batchSize = 32
+    config.calibrationBatches = 1
+    config.probes = 0
+    let norm = Normalization.fit(train)
+    let t = try TrainingRun(config: config, train: train, validation: val, normalization: norm)
+    for _ in 0..<steps { _ = try t.trainStep() }
+    return (t, train, norm)
+}
+
+/// Raw [0, 1] images NCHW, and the normalized [C, H, W, N] map Pare's forward takes.
+func images(_ n: Int, space: SearchSpace, norm: Normalization, seed: UInt64) -> (nchw: [Float], map: OwnedMap) {
+    let c = space.inputChannels, s = space.inputSize
+    let rng = RNG(seed: seed)
+    let raw = (0..<(n * c * s * s)).map { _ in Float(rng.uniform()) }
+    let map = OwnedMap(channels: c, height: s, width: s, batch: n)
+    for i in 0..<n { for ch in 0..<c { for p in 0..<(s * s) {
+        map.map.pointer[(ch * s * s + p) * n + i] = (raw[(i * c + ch) * s * s + p] - norm.mean[ch]) / norm.std[ch]
+    } } }
+    return (raw, map)
+}
+
+/// Logits [classes, N] of a forward, as [N, classes] (ONNX's order).
+func logitsRowMajor(_ net: any Network, _ x: OwnedMap, _ arch: Architecture) -> [Float] {
+    let y = net.forward(x.map, arch: arch, mode: .inference)
+    let n = y.batch, k = y.channels
+    return (0..<(n * k)).map { y.pointer[($0 % k) * n + $0 / k] }
+}
+
+func recalibrated(_ t: TrainingRun, _ train: Dataset, _ norm: Normalization, _ arch: Architecture) {
+    let loader = BatchLoader(dataset: train, batchSize: 32, normalization: norm, shuffle: false, dropLast: false)
+    ArchitectureEvaluator(network: t.supernet!).recalibrate(arch: arch, loader: loader, indices: Array(0..<96))
+}
+
+let provenance = ModelDescription.Provenance(run: "test", spaceFile: "export-test.yaml", data: "synthetic", validation: 40, trainLimit: 0, supernetCheckpoint: "none",
+                                             search: nil, inheritedScore: nil, calibrationImages: 96, exportedAt: "2026-11-23T00:00:00Z")

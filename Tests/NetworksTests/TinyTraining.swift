@@ -1,0 +1,34 @@
+import Datasets
+import Foundation
+import Layers
+import Networks
+import Runs
+import Spaces
+import TensorCore
+import Testing
+import _TestSupport
+
+/// A training run of the tiny space and data (a fraction of a second per epoch).
+/// `fixed`: a subnet of one architecture (what `pare finetune` trains).
+func tinyTraining(sampling: SamplingStrategy = .uniform, seed: UInt64 = 5, epochs: Int = 2, fixed: Bool = false) throws -> TrainingRun {
+    let space = try tinySpace()
+    let (train, val) = try tinyData()
+    var config = TrainConfig(space: space, spaceFile: "tiny.yaml", data: "synthetic")
+    config.epochs = epochs
+    config.seed = seed
+    config.sampling = sampling
+    config.recipe.batchSize = 32
+    config.augmentation = Augmentation(cropPadding: 1, horizontalFlip: true)
+    config.probes = 1
+    config.calibrationBatches = 1
+    if fixed { config.fixedArchitecture = space.randomArchitecture(RNG(seed: 1)) }
+    return try TrainingRun(config: config, train: train, validation: val, normalization: Normalization.fit(train))
+}
+
+func stateSnapshot(_ t: TrainingRun) -> [[Float]] {
+    t.network.parameters.flatMap { p in
+        [Array(UnsafeBufferPointer(start: p.value, count: p.count)), Array(UnsafeBufferPointer(start: p.velocity, count: p.count))]
+    } + t.network.norms.flatMap { bn in
+        [Array(UnsafeBufferPointer(start: bn.runningMean, count: bn.maxChannels)), Array(UnsafeBufferPointer(start: bn.runningVariance, count: bn.maxChannels))]
+    }
+}
