@@ -60,8 +60,12 @@ public final class ReferenceBench {
     let rng: RNG
     let log: (String) -> Void
 
-    public init(options: BenchOptions, log: @escaping (String) -> Void) {
+    /// The bench's engine: the caller's threads, with a profiler for the breakdown rows.
+    let engine: Engine
+
+    public init(options: BenchOptions, engine: Engine, log: @escaping (String) -> Void) {
         self.options = options
+        self.engine = Engine(threads: engine.threads, profiler: Profiler())
         rng = RNG(seed: options.seed)
         self.log = log
     }
@@ -69,7 +73,7 @@ public final class ReferenceBench {
     func wants(_ row: String) -> Bool { options.rows.isEmpty || options.rows.contains(row) }
 
     public func run() -> BenchReport {
-        var report = BenchReport(threads: Parallel.threads, blasCore: BLAS.coreName)
+        var report = BenchReport(threads: engine.threads, blasCore: BLAS.coreName)
         let largest = space.largest, smallest = space.smallest
         let randomPath = { [space, rng] in space.randomArchitecture(rng) }
         let meanRandomMACs = averageRandomMACs()
@@ -77,7 +81,7 @@ public final class ReferenceBench {
             report.sgemmGflops = benchSGEMM()
             log("sgemm 1024^2: \(fmt(report.sgemmGflops!.median)) GFLOP/s")
         }
-        let net = Supernet(space: space, rng: rng)
+        let net = Supernet(space: space, rng: rng, engine: engine)
         func record(_ key: String, _ s: Summary, macs: Double, flopsPerUnit: Double, perSecond: Bool) {
             // perSecond: the value is images/s; otherwise seconds per run of `flopsPerUnit` images.
             let gflops = perSecond ? s.median * macs * flopsPerUnit / 1e9 : macs * flopsPerUnit / s.median / 1e9
@@ -167,7 +171,7 @@ public final class ReferenceBench {
         let a = ScratchBuffer(), b = ScratchBuffer(), c = ScratchBuffer()
         let pa = a.reserve(n * n), pb = b.reserve(n * n), pc = c.reserve(n * n)
         for i in 0..<(n * n) { pa[i] = Float(rng.normal()); pb[i] = Float(rng.normal()) }
-        let run = { GEMM.multiply(m: n, n: n, k: n, a: pa, lda: n, b: pb, ldb: n, beta: 0, c: pc, ldc: n) }
+        let run = { GEMM.multiply(m: n, n: n, k: n, a: pa, lda: n, b: pb, ldb: n, beta: 0, c: pc, ldc: n, engine: self.engine) }
         for _ in 0..<5 { run() }
         return measure(repeats: 21) {
             for _ in 0..<inner { run() }
@@ -257,15 +261,16 @@ public final class ReferenceBench {
 
     /// Runs `body` `steps` times with the profiler on; milliseconds per step by kind.
     func profile(steps: Int, _ body: (Int) -> Void) -> [String: Double] {
-        Profiler.reset()
-        Profiler.enabled = true
+        let profiler = engine.profiler!
+        profiler.reset()
+        profiler.enabled = true
         let t0 = monotonicSeconds()
         for i in 0..<steps { body(i) }
         let wall = monotonicSeconds() - t0
-        Profiler.enabled = false
+        profiler.enabled = false
         var out: [String: Double] = [:]
         var attributed = 0.0
-        for (kind, seconds) in Profiler.totals {
+        for (kind, seconds) in profiler.totals {
             out[kind] = (seconds / Double(steps) * 1e5).rounded() / 100
             attributed += seconds
         }

@@ -197,10 +197,10 @@ public struct ModelDirectory {
     /// The subnet with the weights of `weightsName` (a file of the directory or an
     /// absolute path; default: the exported weights).
     /// Every tensor model.json lists must be in the file at that shape, and nothing else.
-    public func load(weights weightsName: String? = nil) throws -> (ModelDescription, Subnet) {
+    public func load(weights weightsName: String? = nil, engine: Engine = Engine()) throws -> (ModelDescription, Subnet) {
         let d = try readDescription()
         let arch = try Architecture(parsing: d.architecture, space: d.space)
-        let model = Subnet(space: d.space, architecture: arch, rng: RNG(seed: 0))
+        let model = Subnet(space: d.space, architecture: arch, rng: RNG(seed: 0), engine: engine)
         let state = model.stateTensors
         let jsonPath = file(ModelDirectory.descriptionFile)
         guard state.map(\.name) == d.tensors.map(\.name) else {

@@ -7,6 +7,8 @@ import TensorCore
 /// unbiased batch variance, the normalisation the biased one. Running statistics are
 /// updated only in the active slice.
 public final class BatchNorm: ParameterContainer {
+    /// Threads and profiler this layer runs with.
+    public let engine: Engine
     public let maxChannels: Int
     public let epsilon: Float
     public let momentum: Float
@@ -27,7 +29,8 @@ public final class BatchNorm: ParameterContainer {
     private var savedInput: FeatureMap?
     private var savedOutput: FeatureMap?
 
-    public init(name: String, channels: Int, relu: Bool = false, epsilon: Float = 1e-5, momentum: Float = 0.1) {
+    public init(name: String, channels: Int, relu: Bool = false, epsilon: Float = 1e-5, momentum: Float = 0.1, engine: Engine = Engine()) {
+        self.engine = engine
         precondition(channels > 0, "batch norm \(name): channels \(channels)")
         maxChannels = channels
         self.epsilon = epsilon
@@ -69,12 +72,12 @@ public final class BatchNorm: ParameterContainer {
     /// written over `x`. Same result as `forward(x, mode: .calibrating)` without a second buffer.
     public func calibrateInPlace(_ x: FeatureMap, statistics: UnsafePointer<Double>?) -> FeatureMap {
         precondition(x.channels <= maxChannels, "\(gamma.name): input has \(x.channels) channels, max \(maxChannels)")
-        return Profiler.measure(.batchNorm) {
+        return engine.measure(.batchNorm) {
             calibrationBatches += 1
             let factor = 1 / Float(calibrationBatches)
             let m = x.plane
             let relu = fusedReLU
-            Parallel.chunks(x.channels, work: x.count, minWork: 1 << 15) { channels in
+            engine.chunks(x.channels, work: x.count, minWork: 1 << 15) { channels in
                 for c in channels {
                     let p = x.pointer + c * m
                     let (s, q) = statistics.map { ($0[2 * c], $0[2 * c + 1]) } ?? Vector.sumAndSquares(p, count: m)
@@ -102,7 +105,7 @@ public final class BatchNorm: ParameterContainer {
     }
 
     public func forward(_ x: FeatureMap, mode: Mode) -> FeatureMap {
-        Profiler.measure(.batchNorm) { forwardBody(x, mode: mode) }
+        engine.measure(.batchNorm) { forwardBody(x, mode: mode) }
     }
 
     private func forwardBody(_ x: FeatureMap, mode: Mode) -> FeatureMap {
@@ -114,7 +117,7 @@ public final class BatchNorm: ParameterContainer {
         if mode == .calibrating { calibrationBatches += 1 }
         let factor: Float = mode == .calibrating ? 1 / Float(calibrationBatches) : momentum
         let relu = fusedReLU
-        Parallel.chunks(x.channels, work: x.count * 2) { channels in
+        engine.chunks(x.channels, work: x.count * 2) { channels in
             for c in channels {
                 let src = x.pointer + c * m, dst = y.pointer + c * m
                 var mean: Float, invStd: Float
@@ -174,7 +177,7 @@ public final class BatchNorm: ParameterContainer {
     /// With g = dY (masked by the ReLU), xhat = (x - mean) * invStd:
     /// dX = gamma * invStd / M * (M * g - sum(g) - xhat * sum(g * xhat)).
     public func backward(_ dy: FeatureMap) -> FeatureMap {
-        Profiler.measure(.batchNorm) { backwardBody(dy) }
+        engine.measure(.batchNorm) { backwardBody(dy) }
     }
 
     private func backwardBody(_ dy: FeatureMap) -> FeatureMap {
@@ -186,7 +189,7 @@ public final class BatchNorm: ParameterContainer {
                                    reserveChannels: maxChannels)
         let m = x.plane
         let relu = fusedReLU
-        Parallel.chunks(x.channels, work: x.count * 3) { channels in
+        engine.chunks(x.channels, work: x.count * 3) { channels in
             for c in channels {
                 let xs = x.pointer + c * m, ys = y.pointer + c * m, gs = dy.pointer + c * m, out = dx.pointer + c * m
                 let mean = batchMean[c], invStd = batchInvStd[c]

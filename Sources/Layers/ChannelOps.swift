@@ -6,10 +6,12 @@ import TensorCore
 /// Concatenates maps along channels: out = [a; b; ...]. Backward is free: the gradient of
 /// each input is a channel slice of the output gradient.
 public final class ChannelConcat {
+    /// Threads and profiler this layer runs with.
+    public let engine: Engine
     private let output = ScratchBuffer()
     private var widths: [Int] = []
 
-    public init() {}
+    public init(engine: Engine = Engine()) { self.engine = engine }
 
     public func forward(_ inputs: [FeatureMap]) -> FeatureMap {
         let first = inputs[0]
@@ -19,7 +21,7 @@ public final class ChannelConcat {
         for x in inputs {
             precondition(x.height == first.height && x.width == first.width && x.batch == first.batch,
                          "concat: \(x.shapeDescription) vs \(first.shapeDescription)")
-            Elementwise.copy(x.pointer, y.pointer + offset * y.plane, count: x.count)
+            Elementwise.copy(x.pointer, y.pointer + offset * y.plane, count: x.count, engine: engine)
             offset += x.channels
         }
         widths = inputs.map(\.channels)
@@ -38,11 +40,14 @@ public final class ChannelConcat {
 /// ShuffleNet channel shuffle: view C as [groups, C/groups], transpose, flatten.
 /// Output channel j * groups + i is input channel i * (C/groups) + j.
 public final class ChannelShuffle {
+    /// Threads and profiler this layer runs with.
+    public let engine: Engine
     public let groups: Int
     private let output = ScratchBuffer()
     private let gradInputBuffer = ScratchBuffer()
 
-    public init(groups: Int = 2) {
+    public init(groups: Int = 2, engine: Engine = Engine()) {
+        self.engine = engine
         precondition(groups >= 1, "shuffle groups \(groups)")
         self.groups = groups
     }
@@ -62,7 +67,7 @@ public final class ChannelShuffle {
 
     private func permute(from src: FeatureMap, to dst: FeatureMap, inverse: Bool) {
         let per = src.channels / groups, plane = src.plane, g = groups
-        Parallel.chunks(src.channels, work: src.count, minWork: 1 << 17) { outs in
+        engine.chunks(src.channels, work: src.count, minWork: 1 << 17) { outs in
             for o in outs {
                 // forward: dst[j*g + i] = src[i*per + j]
                 let i = o % g, j = o / g
@@ -78,16 +83,18 @@ public final class ChannelShuffle {
 /// output channel 2i is a_i, 2i+1 is b_i (a and b have equal widths). Backward splits
 /// the gradient the same way, writing the `a` half straight into a caller's buffer.
 public final class ChannelInterleave {
+    /// Threads and profiler this layer runs with.
+    public let engine: Engine
     private let output = ScratchBuffer()
     private let gradSecond = ScratchBuffer()
 
-    public init() {}
+    public init(engine: Engine = Engine()) { self.engine = engine }
 
     public func forward(_ a: FeatureMap, _ b: FeatureMap) -> FeatureMap {
         precondition(a.sameShape(b), "interleave: \(a.shapeDescription) vs \(b.shapeDescription)")
         let y = output.featureMap(channels: 2 * a.channels, height: a.height, width: a.width, batch: a.batch)
         let plane = a.plane
-        Parallel.chunks(y.channels, work: y.count, minWork: 1 << 17) { outs in
+        engine.chunks(y.channels, work: y.count, minWork: 1 << 17) { outs in
             for o in outs {
                 let src = (o % 2 == 0 ? a : b).pointer + (o / 2) * plane
                 (y.pointer + o * plane).update(from: src, count: plane)
@@ -102,7 +109,7 @@ public final class ChannelInterleave {
         precondition(gradFirst.channels == half && gradFirst.plane == dy.plane, "interleave backward: \(gradFirst.shapeDescription) for \(dy.shapeDescription)")
         let db = gradSecond.featureMap(channels: half, height: dy.height, width: dy.width, batch: dy.batch)
         let plane = dy.plane
-        Parallel.chunks(dy.channels, work: dy.count, minWork: 1 << 17) { ins in
+        engine.chunks(dy.channels, work: dy.count, minWork: 1 << 17) { ins in
             for o in ins {
                 let dst = (o % 2 == 0 ? gradFirst : db).pointer + (o / 2) * plane
                 dst.update(from: dy.pointer + o * plane, count: plane)

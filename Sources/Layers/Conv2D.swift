@@ -6,6 +6,8 @@ import TensorCore
 /// leading dimension (no weight copy); the weight gradient lands in the same window.
 /// A 1x1 stride-1 convolution skips im2col: the input map already is the column matrix.
 public final class Conv2D: ParameterContainer {
+    /// Threads and profiler this layer runs with.
+    public let engine: Engine
     public let maxInputChannels: Int
     public let maxOutputChannels: Int
     public let kernel: Int
@@ -21,7 +23,8 @@ public final class Conv2D: ParameterContainer {
     private var savedInput: FeatureMap?
     private var savedOutputChannels = 0
 
-    public init(name: String, inputChannels: Int, outputChannels: Int, kernel: Int, stride: Int = 1, padding: Int? = nil) {
+    public init(name: String, inputChannels: Int, outputChannels: Int, kernel: Int, stride: Int = 1, padding: Int? = nil, engine: Engine = Engine()) {
+        self.engine = engine
         precondition(inputChannels > 0 && outputChannels > 0 && kernel > 0 && stride > 0,
                      "conv \(name): channels \(inputChannels)->\(outputChannels), kernel \(kernel), stride \(stride)")
         maxInputChannels = inputChannels
@@ -51,12 +54,12 @@ public final class Conv2D: ParameterContainer {
     /// GEMM output instead of a separate layer pass into another buffer.
     public func forward(_ x: FeatureMap, outputChannels cout: Int, mode: Mode, epilogue: Epilogue? = nil) -> FeatureMap {
         precondition(epilogue == nil || mode == .inference, "\(weight.name): a folded epilogue is for inference only")
-        return Profiler.measure(isPointwise ? .pointwiseConv : .denseConv) {
+        return engine.measure(isPointwise ? .pointwiseConv : .denseConv) {
             if mode != .training && !isPointwise && x.channels * kernel * kernel <= Conv2D.directTaps {
                 return forwardDirect(x, outputChannels: cout, epilogue: epilogue)
             }
             let y = forwardBody(x, outputChannels: cout, mode: mode)
-            epilogue?.apply(y)
+            epilogue?.apply(y, engine: engine)
             return y
         }
     }
@@ -71,8 +74,8 @@ public final class Conv2D: ParameterContainer {
         let (ho, wo) = outputSize(height: x.height, width: x.width)
         let y = output.featureMap(channels: cout, height: ho, width: wo, batch: x.batch, reserveChannels: maxOutputChannels)
         DirectConv.forward(input: x, weights: weight.value, rowStride: rowStride, outputChannels: cout, kernel: kernel,
-                           stride: stride, padding: padding, output: y, epilogue: epilogue)
-        Profiler.countMACs(cout * x.channels * kernel * kernel * y.plane)
+                           stride: stride, padding: padding, output: y, epilogue: epilogue, engine: engine)
+        engine.countMACs(cout * x.channels * kernel * kernel * y.plane)
         savedInput = nil
         return y
     }
@@ -88,12 +91,12 @@ public final class Conv2D: ParameterContainer {
             cols = UnsafePointer(x.pointer)
         } else {
             let c = columns.reserve(rowStride * y.plane)
-            Im2col.forward(x, kernel: kernel, stride: stride, padding: padding, outputHeight: ho, outputWidth: wo, into: c)
+            Im2col.forward(x, kernel: kernel, stride: stride, padding: padding, outputHeight: ho, outputWidth: wo, into: c, engine: engine)
             cols = UnsafePointer(c)
         }
         GEMM.multiply(m: cout, n: y.plane, k: reduce, a: weight.value, lda: rowStride,
-                      b: cols, ldb: y.plane, beta: 0, c: y.pointer, ldc: y.plane)
-        Profiler.countMACs(cout * reduce * y.plane)
+                      b: cols, ldb: y.plane, beta: 0, c: y.pointer, ldc: y.plane, engine: engine)
+        engine.countMACs(cout * reduce * y.plane)
         savedInput = mode == .training ? x : nil
         savedOutputChannels = cout
         return y
@@ -103,7 +106,7 @@ public final class Conv2D: ParameterContainer {
     /// `inputGradient` is false, e.g. for the first layer).
     @discardableResult
     public func backward(_ dy: FeatureMap, inputGradient: Bool = true) -> FeatureMap? {
-        Profiler.measure(isPointwise ? .pointwiseConv : .denseConv) { backwardBody(dy, inputGradient: inputGradient) }
+        engine.measure(isPointwise ? .pointwiseConv : .denseConv) { backwardBody(dy, inputGradient: inputGradient) }
     }
 
     private func backwardBody(_ dy: FeatureMap, inputGradient: Bool) -> FeatureMap? {
@@ -113,7 +116,7 @@ public final class Conv2D: ParameterContainer {
         let cols = isPointwise ? UnsafePointer(x.pointer) : UnsafePointer(columns.pointer)
         // dW[:cout, :cin*K*K] += dY * cols^T
         GEMM.multiply(transB: true, m: dy.channels, n: reduce, k: dy.plane, a: dy.pointer, lda: dy.plane,
-                      b: cols, ldb: dy.plane, beta: 1, c: weight.grad, ldc: rowStride, scratch: gemmScratch)
+                      b: cols, ldb: dy.plane, beta: 1, c: weight.grad, ldc: rowStride, scratch: gemmScratch, engine: engine)
         weight.touched = true
         guard inputGradient else { return nil }
         let dx = gradInputBuffer.featureMap(channels: x.channels, height: x.height, width: x.width, batch: x.batch,
@@ -121,10 +124,10 @@ public final class Conv2D: ParameterContainer {
         // dCols = W[:cout, :cin*K*K]^T * dY
         let dcols = isPointwise ? dx.pointer : gradColumns.reserve(rowStride * dy.plane)
         GEMM.multiply(transA: true, m: reduce, n: dy.plane, k: dy.channels, a: weight.value, lda: rowStride,
-                      b: dy.pointer, ldb: dy.plane, beta: 0, c: dcols, ldc: dy.plane)
+                      b: dy.pointer, ldb: dy.plane, beta: 0, c: dcols, ldc: dy.plane, engine: engine)
         if !isPointwise {
             Im2col.backward(dcols, kernel: kernel, stride: stride, padding: padding,
-                            outputHeight: dy.height, outputWidth: dy.width, into: dx)
+                            outputHeight: dy.height, outputWidth: dy.width, into: dx, engine: engine)
         }
         return dx
     }

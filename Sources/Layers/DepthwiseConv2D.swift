@@ -3,6 +3,8 @@ import TensorCore
 /// Depthwise convolution without bias, weights [maxChannels, 1, K, K]; runs on the first
 /// `input.channels` channels (a prefix of the weight rows).
 public final class DepthwiseConv2D: ParameterContainer {
+    /// Threads and profiler this layer runs with.
+    public let engine: Engine
     public let maxChannels: Int
     public let kernel: Int
     public let stride: Int
@@ -13,7 +15,8 @@ public final class DepthwiseConv2D: ParameterContainer {
     private let gradInputBuffer = ScratchBuffer()
     private var savedInput: FeatureMap?
 
-    public init(name: String, channels: Int, kernel: Int, stride: Int = 1) {
+    public init(name: String, channels: Int, kernel: Int, stride: Int = 1, engine: Engine = Engine()) {
+        self.engine = engine
         precondition(channels > 0 && kernel % 2 == 1 && stride > 0,
                      "depthwise \(name): channels \(channels), kernel \(kernel) (odd), stride \(stride)")
         maxChannels = channels
@@ -35,7 +38,7 @@ public final class DepthwiseConv2D: ParameterContainer {
     public func forward(_ x: FeatureMap, mode: Mode, epilogue: Epilogue? = nil,
                         statistics: UnsafeMutablePointer<Double>? = nil) -> FeatureMap {
         precondition(epilogue == nil || mode == .inference, "\(weight.name): a folded epilogue is for inference only")
-        return Profiler.measure(.depthwise) { forwardBody(x, mode: mode, epilogue: epilogue, statistics: statistics) }
+        return engine.measure(.depthwise) { forwardBody(x, mode: mode, epilogue: epilogue, statistics: statistics) }
     }
 
     private func forwardBody(_ x: FeatureMap, mode: Mode, epilogue: Epilogue?, statistics: UnsafeMutablePointer<Double>?) -> FeatureMap {
@@ -44,27 +47,27 @@ public final class DepthwiseConv2D: ParameterContainer {
         let y = output.featureMap(channels: x.channels, height: ho, width: wo, batch: x.batch,
                                    reserveChannels: maxChannels)
         Depthwise.forward(input: x, weights: weight.value, kernel: kernel, stride: stride, padding: padding, output: y,
-                          epilogue: epilogue, statistics: statistics)
-        Profiler.countMACs(kernel * kernel * y.count)
+                          epilogue: epilogue, statistics: statistics, engine: engine)
+        engine.countMACs(kernel * kernel * y.count)
         savedInput = mode == .training ? x : nil
         return y
     }
 
     @discardableResult
     public func backward(_ dy: FeatureMap, inputGradient: Bool = true) -> FeatureMap? {
-        Profiler.measure(.depthwise) { backwardBody(dy, inputGradient: inputGradient) }
+        engine.measure(.depthwise) { backwardBody(dy, inputGradient: inputGradient) }
     }
 
     private func backwardBody(_ dy: FeatureMap, inputGradient: Bool) -> FeatureMap? {
         guard let x = savedInput else { preconditionFailure("\(weight.name): backward without a training forward") }
         Depthwise.backwardWeights(input: x, gradOutput: dy, kernel: kernel, stride: stride, padding: padding,
-                                  gradWeights: weight.grad)
+                                  gradWeights: weight.grad, engine: engine)
         weight.touched = true
         guard inputGradient else { return nil }
         let dx = gradInputBuffer.featureMap(channels: x.channels, height: x.height, width: x.width, batch: x.batch,
                                    reserveChannels: maxChannels)
         Depthwise.backwardInput(gradOutput: dy, weights: weight.value, kernel: kernel, stride: stride,
-                                padding: padding, gradInput: dx)
+                                padding: padding, gradInput: dx, engine: engine)
         return dx
     }
 }

@@ -4,6 +4,8 @@ import TensorCore
 /// Y[out, n] = sum_i W[out, i] X[i, n] + b[out]. W is [maxOut, maxIn]; runs on the first
 /// `input.channels` inputs and the first `outputFeatures` outputs.
 public final class Linear: ParameterContainer {
+    /// Threads and profiler this layer runs with.
+    public let engine: Engine
     public let maxInputFeatures: Int
     public let maxOutputFeatures: Int
     public let weight: Parameter
@@ -13,7 +15,8 @@ public final class Linear: ParameterContainer {
     private let gradInputBuffer = ScratchBuffer()
     private var savedInput: FeatureMap?
 
-    public init(name: String, inputFeatures: Int, outputFeatures: Int) {
+    public init(name: String, inputFeatures: Int, outputFeatures: Int, engine: Engine = Engine()) {
+        self.engine = engine
         precondition(inputFeatures > 0 && outputFeatures > 0, "linear \(name): \(inputFeatures)->\(outputFeatures)")
         maxInputFeatures = inputFeatures
         maxOutputFeatures = outputFeatures
@@ -31,8 +34,8 @@ public final class Linear: ParameterContainer {
         let y = output.featureMap(channels: out, height: 1, width: 1, batch: n)
         for o in 0..<out { (y.pointer + o * n).update(repeating: bias.value[o], count: n) }
         GEMM.multiply(m: out, n: n, k: x.channels, a: weight.value, lda: maxInputFeatures,
-                      b: x.pointer, ldb: n, beta: 1, c: y.pointer, ldc: n)
-        Profiler.countMACs(out * x.channels * n)
+                      b: x.pointer, ldb: n, beta: 1, c: y.pointer, ldc: n, engine: engine)
+        engine.countMACs(out * x.channels * n)
         savedInput = mode == .training ? x : nil
         return y
     }
@@ -42,7 +45,7 @@ public final class Linear: ParameterContainer {
         guard let x = savedInput else { preconditionFailure("\(weight.name): backward without a training forward") }
         let n = x.batch
         GEMM.multiply(transB: true, m: dy.channels, n: x.channels, k: n, a: dy.pointer, lda: n,
-                      b: x.pointer, ldb: n, beta: 1, c: weight.grad, ldc: maxInputFeatures)
+                      b: x.pointer, ldb: n, beta: 1, c: weight.grad, ldc: maxInputFeatures, engine: engine)
         for o in 0..<dy.channels {
             var s: Float = 0
             let g = dy.pointer + o * n
@@ -54,7 +57,7 @@ public final class Linear: ParameterContainer {
         guard inputGradient else { return nil }
         let dx = gradInputBuffer.featureMap(channels: x.channels, height: 1, width: 1, batch: n)
         GEMM.multiply(transA: true, m: x.channels, n: n, k: dy.channels, a: weight.value, lda: maxInputFeatures,
-                      b: dy.pointer, ldb: n, beta: 0, c: dx.pointer, ldc: n)
+                      b: dy.pointer, ldb: n, beta: 0, c: dx.pointer, ldc: n, engine: engine)
         return dx
     }
 }

@@ -2,15 +2,17 @@ import TensorCore
 
 /// Standalone ReLU (BatchNorm can fuse one; this is for the places that need it alone).
 public final class ReLU {
+    /// Threads and profiler this layer runs with.
+    public let engine: Engine
     private let output = ScratchBuffer()
     private let gradInputBuffer = ScratchBuffer()
     private var savedOutput: FeatureMap?
 
-    public init() {}
+    public init(engine: Engine = Engine()) { self.engine = engine }
 
     public func forward(_ x: FeatureMap, mode: Mode) -> FeatureMap {
         let y = output.featureMap(channels: x.channels, height: x.height, width: x.width, batch: x.batch)
-        Elementwise.relu(x.pointer, y.pointer, count: x.count)
+        Elementwise.relu(x.pointer, y.pointer, count: x.count, engine: engine)
         savedOutput = mode == .training ? y : nil
         return y
     }
@@ -19,24 +21,26 @@ public final class ReLU {
         guard let y = savedOutput else { preconditionFailure("ReLU: backward without a training forward") }
         precondition(dy.sameShape(y), "ReLU: gradient \(dy.shapeDescription), output \(y.shapeDescription)")
         let dx = gradInputBuffer.featureMap(channels: y.channels, height: y.height, width: y.width, batch: y.batch)
-        Elementwise.reluBackward(output: y.pointer, gradOutput: dy.pointer, gradInput: dx.pointer, count: y.count)
+        Elementwise.reluBackward(output: y.pointer, gradOutput: dy.pointer, gradInput: dx.pointer, count: y.count, engine: engine)
         return dx
     }
 }
 
 /// Global average pooling: [C, H, W, N] -> [C, 1, 1, N].
 public final class GlobalAveragePool {
+    /// Threads and profiler this layer runs with.
+    public let engine: Engine
     private let output = ScratchBuffer()
     private let gradInputBuffer = ScratchBuffer()
     private var inputShape: (channels: Int, height: Int, width: Int, batch: Int)?
 
-    public init() {}
+    public init(engine: Engine = Engine()) { self.engine = engine }
 
     public func forward(_ x: FeatureMap, mode: Mode) -> FeatureMap {
         let y = output.featureMap(channels: x.channels, height: 1, width: 1, batch: x.batch)
         let n = x.batch, pixels = x.height * x.width
         let inv = 1 / Float(pixels)
-        Parallel.chunks(x.channels, work: x.count) { channels in
+        engine.chunks(x.channels, work: x.count) { channels in
             for c in channels {
                 let out = y.pointer + c * n
                 let src = x.pointer + c * x.plane
@@ -54,7 +58,7 @@ public final class GlobalAveragePool {
         let dx = gradInputBuffer.featureMap(channels: s.channels, height: s.height, width: s.width, batch: s.batch)
         let n = s.batch, pixels = s.height * s.width
         let inv = 1 / Float(pixels)
-        Parallel.chunks(s.channels, work: dx.count) { channels in
+        engine.chunks(s.channels, work: dx.count) { channels in
             for c in channels {
                 let g = dy.pointer + c * n
                 let dst = dx.pointer + c * dx.plane

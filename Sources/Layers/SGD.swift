@@ -22,11 +22,11 @@ public struct SGD: Codable, Equatable, Sendable {
         self.weightDecay = weightDecay
     }
 
-    public func step(_ parameters: [Parameter], learningRate lr: Float) {
+    public func step(_ parameters: [Parameter], learningRate lr: Float, engine: Engine) {
         let work = parameters.filter(\.touched)
         let total = work.reduce(0) { $0 + $1.count }
         // Coarse split: the parameters are many and small, so hand each thread whole tensors.
-        Parallel.chunks(work.count, work: total, minWork: 1 << 16) { range in
+        engine.chunks(work.count, work: total, minWork: 1 << 16) { range in
             for i in range { update(work[i], lr: lr) }
         }
     }

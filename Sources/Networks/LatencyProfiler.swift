@@ -64,7 +64,7 @@ public final class LatencyProfiler {
             entries.append(LatencyTable.Entry(signature: s, milliseconds: measure(s, gene: g)))
             progress(i + 1, all.count)
         }
-        return LatencyTable(space: network.space, batch: batch, threads: Parallel.threads, machine: machine, entries: entries)
+        return LatencyTable(space: network.space, batch: batch, threads: network.engine.threads, machine: machine, entries: entries)
     }
 
     /// Milliseconds of a whole forward pass of `arch`.
@@ -86,6 +86,6 @@ extension NetworkLayers {
     func forwardHead(_ x: FeatureMap) -> FeatureMap {
         let y = head.forward(x, outputChannels: space.head.channels, mode: .inference,
                              epilogue: headNorm.inferenceEpilogue(channels: space.head.channels))
-        return Profiler.measure(.poolAndLinear) { classifier.forward(pool.forward(y, mode: .inference), mode: .inference) }
+        return engine.measure(.poolAndLinear) { classifier.forward(pool.forward(y, mode: .inference), mode: .inference) }
     }
 }

@@ -25,13 +25,18 @@ public final class ShuffleOperator: ChoiceOperator {
     public let op: Operator
     let main: Chain
     let projection: Chain?
-    private let concat = ChannelConcat()
-    private let interleave = ChannelInterleave()
+    private let concat: ChannelConcat
+    private let interleave: ChannelInterleave
     private let gradInputBuffer = ScratchBuffer()
     private var splitForm = true
 
-    public init(name: String, slot: BlockSlot, op: Operator) {
+    public let engine: Engine
+
+    public init(name: String, slot: BlockSlot, op: Operator, engine: Engine) {
         precondition(op.isShuffleFamily, "ShuffleOperator for \(op)")
+        self.engine = engine
+        concat = ChannelConcat(engine: engine)
+        interleave = ChannelInterleave(engine: engine)
         self.slot = slot
         self.op = op
         let maxIn = slot.inputWidths.max()!, maxOut = slot.outputWidths.max()!
@@ -44,36 +49,36 @@ public final class ShuffleOperator: ChoiceOperator {
         let m = name + ".main"
         if op == .xception {
             main = Chain([
-                .depthwise(DepthwiseConv2D(name: m + ".dw1", channels: mIn, kernel: 3, stride: s)),
-                .norm(BatchNorm(name: m + ".bn1", channels: mIn)),
-                .conv(Conv2D(name: m + ".pw1", inputChannels: mIn, outputChannels: maxMid, kernel: 1), .middle),
-                .norm(BatchNorm(name: m + ".bn2", channels: maxMid, relu: true)),
-                .depthwise(DepthwiseConv2D(name: m + ".dw2", channels: maxMid, kernel: 3)),
-                .norm(BatchNorm(name: m + ".bn3", channels: maxMid)),
-                .conv(Conv2D(name: m + ".pw2", inputChannels: maxMid, outputChannels: maxMid, kernel: 1), .middle),
-                .norm(BatchNorm(name: m + ".bn4", channels: maxMid, relu: true)),
-                .depthwise(DepthwiseConv2D(name: m + ".dw3", channels: maxMid, kernel: 3)),
-                .norm(BatchNorm(name: m + ".bn5", channels: maxMid)),
-                .conv(Conv2D(name: m + ".pw3", inputChannels: maxMid, outputChannels: mOut, kernel: 1), .output),
-                .norm(BatchNorm(name: m + ".bn6", channels: mOut, relu: true)),
+                .depthwise(DepthwiseConv2D(name: m + ".dw1", channels: mIn, kernel: 3, stride: s, engine: engine)),
+                .norm(BatchNorm(name: m + ".bn1", channels: mIn, engine: engine)),
+                .conv(Conv2D(name: m + ".pw1", inputChannels: mIn, outputChannels: maxMid, kernel: 1, engine: engine), .middle),
+                .norm(BatchNorm(name: m + ".bn2", channels: maxMid, relu: true, engine: engine)),
+                .depthwise(DepthwiseConv2D(name: m + ".dw2", channels: maxMid, kernel: 3, engine: engine)),
+                .norm(BatchNorm(name: m + ".bn3", channels: maxMid, engine: engine)),
+                .conv(Conv2D(name: m + ".pw2", inputChannels: maxMid, outputChannels: maxMid, kernel: 1, engine: engine), .middle),
+                .norm(BatchNorm(name: m + ".bn4", channels: maxMid, relu: true, engine: engine)),
+                .depthwise(DepthwiseConv2D(name: m + ".dw3", channels: maxMid, kernel: 3, engine: engine)),
+                .norm(BatchNorm(name: m + ".bn5", channels: maxMid, engine: engine)),
+                .conv(Conv2D(name: m + ".pw3", inputChannels: maxMid, outputChannels: mOut, kernel: 1, engine: engine), .output),
+                .norm(BatchNorm(name: m + ".bn6", channels: mOut, relu: true, engine: engine)),
             ])
         } else {
             main = Chain([
-                .conv(Conv2D(name: m + ".pw1", inputChannels: mIn, outputChannels: maxMid, kernel: 1), .middle),
-                .norm(BatchNorm(name: m + ".bn1", channels: maxMid, relu: true)),
-                .depthwise(DepthwiseConv2D(name: m + ".dw", channels: maxMid, kernel: k, stride: s)),
-                .norm(BatchNorm(name: m + ".bn2", channels: maxMid)),
-                .conv(Conv2D(name: m + ".pw2", inputChannels: maxMid, outputChannels: mOut, kernel: 1), .output),
-                .norm(BatchNorm(name: m + ".bn3", channels: mOut, relu: true)),
+                .conv(Conv2D(name: m + ".pw1", inputChannels: mIn, outputChannels: maxMid, kernel: 1, engine: engine), .middle),
+                .norm(BatchNorm(name: m + ".bn1", channels: maxMid, relu: true, engine: engine)),
+                .depthwise(DepthwiseConv2D(name: m + ".dw", channels: maxMid, kernel: k, stride: s, engine: engine)),
+                .norm(BatchNorm(name: m + ".bn2", channels: maxMid, engine: engine)),
+                .conv(Conv2D(name: m + ".pw2", inputChannels: maxMid, outputChannels: mOut, kernel: 1, engine: engine), .output),
+                .norm(BatchNorm(name: m + ".bn3", channels: mOut, relu: true, engine: engine)),
             ])
         }
         if !split {
             let p = name + ".proj"
             projection = Chain([
-                .depthwise(DepthwiseConv2D(name: p + ".dw", channels: maxIn, kernel: k, stride: 2)),
-                .norm(BatchNorm(name: p + ".bn1", channels: maxIn)),
-                .conv(Conv2D(name: p + ".pw", inputChannels: maxIn, outputChannels: maxIn, kernel: 1), .input),
-                .norm(BatchNorm(name: p + ".bn2", channels: maxIn, relu: true)),
+                .depthwise(DepthwiseConv2D(name: p + ".dw", channels: maxIn, kernel: k, stride: 2, engine: engine)),
+                .norm(BatchNorm(name: p + ".bn1", channels: maxIn, engine: engine)),
+                .conv(Conv2D(name: p + ".pw", inputChannels: maxIn, outputChannels: maxIn, kernel: 1, engine: engine), .input),
+                .norm(BatchNorm(name: p + ".bn2", channels: maxIn, relu: true, engine: engine)),
             ])
         } else {
             projection = nil
@@ -89,14 +94,14 @@ public final class ShuffleOperator: ChoiceOperator {
             splitForm = false
             let p = projection.forward(x, middle: middle, output: x.channels, mode: mode)
             let m = main.forward(x, middle: middle, output: output - x.channels, mode: mode)
-            return Profiler.measure(.channelOps) { concat.forward([p, m]) }
+            return engine.measure(.channelOps) { concat.forward([p, m]) }
         }
         precondition(output == x.channels, "\(op) stride 1: output \(output) must equal input \(x.channels)")
         splitForm = true
         let half = x.channels / 2
         let a = x.channels(0..<half)
         let m = main.forward(x.channels(half..<x.channels), middle: middle, output: half, mode: mode)
-        return Profiler.measure(.channelOps) { interleave.forward(a, m) }
+        return engine.measure(.channelOps) { interleave.forward(a, m) }
     }
 
     public func backward(_ dy: FeatureMap) -> FeatureMap {
@@ -105,18 +110,18 @@ public final class ShuffleOperator: ChoiceOperator {
             let dp = projection.backward(parts[0])
             let dm = main.backward(parts[1])
             let dx = gradInputBuffer.featureMap(channels: dp.channels, height: dp.height, width: dp.width, batch: dp.batch)
-            Profiler.measure(.channelOps) {
-                Elementwise.add(dp.pointer, dm.pointer, into: dx.pointer, count: dx.count)
+            engine.measure(.channelOps) {
+                Elementwise.add(dp.pointer, dm.pointer, into: dx.pointer, count: dx.count, engine: engine)
             }
             return dx
         }
         let half = dy.channels / 2
         let dx = gradInputBuffer.featureMap(channels: dy.channels, height: dy.height, width: dy.width, batch: dy.batch)
         // The passthrough half's gradient goes straight into dx; the main branch's is split out.
-        let dm = Profiler.measure(.channelOps) { interleave.backward(dy, gradFirst: dx.channels(0..<half)) }
+        let dm = engine.measure(.channelOps) { interleave.backward(dy, gradFirst: dx.channels(0..<half)) }
         let db = main.backward(dm)
-        Profiler.measure(.channelOps) {
-            Elementwise.copy(db.pointer, dx.channels(half..<dx.channels).pointer, count: db.count)
+        engine.measure(.channelOps) {
+            Elementwise.copy(db.pointer, dx.channels(half..<dx.channels).pointer, count: db.count, engine: engine)
         }
         return dx
     }
@@ -133,19 +138,22 @@ public final class InvertedResidualOperator: ChoiceOperator {
     private let gradInputBuffer = ScratchBuffer()
     private var residual = false
 
-    public init(name: String, slot: BlockSlot, op: Operator) {
+    public let engine: Engine
+
+    public init(name: String, slot: BlockSlot, op: Operator, engine: Engine) {
         precondition(!op.isShuffleFamily, "InvertedResidualOperator for \(op)")
+        self.engine = engine
         self.slot = slot
         self.op = op
         let maxIn = slot.inputWidths.max()!, maxOut = slot.outputWidths.max()!
         let maxMid = slot.maxMiddleWidth(op)
         main = Chain([
-            .conv(Conv2D(name: name + ".expand", inputChannels: maxIn, outputChannels: maxMid, kernel: 1), .middle),
-            .norm(BatchNorm(name: name + ".bn1", channels: maxMid, relu: true)),
-            .depthwise(DepthwiseConv2D(name: name + ".dw", channels: maxMid, kernel: op.kernel, stride: slot.stride)),
-            .norm(BatchNorm(name: name + ".bn2", channels: maxMid, relu: true)),
-            .conv(Conv2D(name: name + ".project", inputChannels: maxMid, outputChannels: maxOut, kernel: 1), .output),
-            .norm(BatchNorm(name: name + ".bn3", channels: maxOut)),
+            .conv(Conv2D(name: name + ".expand", inputChannels: maxIn, outputChannels: maxMid, kernel: 1, engine: engine), .middle),
+            .norm(BatchNorm(name: name + ".bn1", channels: maxMid, relu: true, engine: engine)),
+            .depthwise(DepthwiseConv2D(name: name + ".dw", channels: maxMid, kernel: op.kernel, stride: slot.stride, engine: engine)),
+            .norm(BatchNorm(name: name + ".bn2", channels: maxMid, relu: true, engine: engine)),
+            .conv(Conv2D(name: name + ".project", inputChannels: maxMid, outputChannels: maxOut, kernel: 1, engine: engine), .output),
+            .norm(BatchNorm(name: name + ".bn3", channels: maxOut, engine: engine)),
         ])
     }
 
@@ -158,7 +166,7 @@ public final class InvertedResidualOperator: ChoiceOperator {
         guard residual else { return m }
         let y = output.featureMap(channels: m.channels, height: m.height, width: m.width, batch: m.batch,
                                   reserveChannels: slot.outputWidths.max()!)
-        Profiler.measure(.channelOps) { Elementwise.add(x.pointer, m.pointer, into: y.pointer, count: y.count) }
+        engine.measure(.channelOps) { Elementwise.add(x.pointer, m.pointer, into: y.pointer, count: y.count, engine: engine) }
         return y
     }
 
@@ -167,7 +175,7 @@ public final class InvertedResidualOperator: ChoiceOperator {
         guard residual else { return dm }
         let dx = gradInputBuffer.featureMap(channels: dm.channels, height: dm.height, width: dm.width, batch: dm.batch,
                                             reserveChannels: slot.inputWidths.max()!)
-        Profiler.measure(.channelOps) { Elementwise.add(dm.pointer, dy.pointer, into: dx.pointer, count: dx.count) }
+        engine.measure(.channelOps) { Elementwise.add(dm.pointer, dy.pointer, into: dx.pointer, count: dx.count, engine: engine) }
         return dx
     }
 }
@@ -178,15 +186,15 @@ final class ChoiceBlock: ParameterContainer {
     let operators: [ChoiceOperator]
     private var lastOperator: Int?
 
-    init(name: String, slot: BlockSlot) {
+    init(name: String, slot: BlockSlot, engine: Engine) {
         self.slot = slot
         // A slot with one operator (a standalone model) names it after the block itself:
         // "blocks.3.main.pw1.weight" rather than "blocks.3.ops.0.main.pw1.weight".
         let single = slot.operators.count == 1
         operators = slot.operators.enumerated().map { i, op -> ChoiceOperator in
             let opName = single ? name : "\(name).ops.\(i)"
-            return op.isShuffleFamily ? ShuffleOperator(name: opName, slot: slot, op: op)
-                : InvertedResidualOperator(name: opName, slot: slot, op: op)
+            return op.isShuffleFamily ? ShuffleOperator(name: opName, slot: slot, op: op, engine: engine)
+                : InvertedResidualOperator(name: opName, slot: slot, op: op, engine: engine)
         }
     }
 

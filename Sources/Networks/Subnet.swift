@@ -39,7 +39,7 @@ extension Network {
     /// recalibrate for `arch` first).
     public func extract(_ arch: Architecture) throws -> Subnet {
         try space.validate(arch)
-        let model = Subnet(space: space, architecture: arch, rng: RNG(seed: 0))
+        let model = Subnet(space: space, architecture: arch, rng: RNG(seed: 0), engine: engine)
         var source: [String: StateTensor] = [:]
         for t in stateTensors { source[t.name] = t }
         for t in model.stateTensors {

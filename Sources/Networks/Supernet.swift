@@ -15,7 +15,9 @@ public final class NetworkLayers: ParameterContainer {
     let blocks: [ChoiceBlock]
     let head: Conv2D
     let headNorm: BatchNorm
-    let pool = GlobalAveragePool()
+    let pool: GlobalAveragePool
+    /// Threads and profiler every layer runs with.
+    public let engine: Engine
     let classifier: Linear
 
     /// Images per chunk when inference runs a large batch: each chunk's activations stay in
@@ -27,17 +29,19 @@ public final class NetworkLayers: ParameterContainer {
 
     /// All of the space's choices, or (with `arch`) exactly that architecture: one operator
     /// per slot, every tensor at its chosen widths.
-    init(space: SearchSpace, rng: RNG, fixedTo arch: Architecture?) {
+    init(space: SearchSpace, rng: RNG, fixedTo arch: Architecture?, engine: Engine) {
         self.space = space
+        self.engine = engine
+        pool = GlobalAveragePool(engine: engine)
         stem = Conv2D(name: "stem.conv", inputChannels: space.inputChannels, outputChannels: space.stem.channels,
-                      kernel: space.stem.kernel, stride: space.stem.stride)
-        stemNorm = BatchNorm(name: "stem.bn", channels: space.stem.channels, relu: true)
+                      kernel: space.stem.kernel, stride: space.stem.stride, engine: engine)
+        stemNorm = BatchNorm(name: "stem.bn", channels: space.stem.channels, relu: true, engine: engine)
         let slots = arch.map { space.slots(fixedTo: $0) } ?? space.blocks
-        blocks = slots.map { ChoiceBlock(name: "blocks.\($0.index)", slot: $0) }
+        blocks = slots.map { ChoiceBlock(name: "blocks.\($0.index)", slot: $0, engine: engine) }
         let lastMax = arch?.widths.last ?? space.stages.last?.widths.max() ?? space.stem.channels
-        head = Conv2D(name: "head.conv", inputChannels: lastMax, outputChannels: space.head.channels, kernel: 1)
-        headNorm = BatchNorm(name: "head.bn", channels: space.head.channels, relu: true)
-        classifier = Linear(name: "fc", inputFeatures: space.head.channels, outputFeatures: space.classes)
+        head = Conv2D(name: "head.conv", inputChannels: lastMax, outputChannels: space.head.channels, kernel: 1, engine: engine)
+        headNorm = BatchNorm(name: "head.bn", channels: space.head.channels, relu: true, engine: engine)
+        classifier = Linear(name: "fc", inputFeatures: space.head.channels, outputFeatures: space.classes, engine: engine)
         initialize(rng: rng)
     }
 
@@ -93,11 +97,11 @@ public final class NetworkLayers: ParameterContainer {
         }
         if fold { return forwardHead(x) }
         x = headNorm.forward(head.forward(x, outputChannels: space.head.channels, mode: mode), mode: mode)
-        return Profiler.measure(.poolAndLinear) { classifier.forward(pool.forward(x, mode: mode), mode: mode) }
+        return engine.measure(.poolAndLinear) { classifier.forward(pool.forward(x, mode: mode), mode: mode) }
     }
 
     func backward(_ gradLogits: FeatureMap) {
-        var g = Profiler.measure(.poolAndLinear) { pool.backward(classifier.backward(gradLogits)!) }
+        var g = engine.measure(.poolAndLinear) { pool.backward(classifier.backward(gradLogits)!) }
         g = headNorm.backward(g)
         g = head.backward(g)!
         for block in blocks.reversed() { g = block.backward(g) }
@@ -116,6 +120,8 @@ public protocol Network: AnyObject {
 
 extension Network {
     public var space: SearchSpace { layers.space }
+    /// Threads and profiler the network runs with (fixed when it is built).
+    public var engine: Engine { layers.engine }
     public var parameters: [Parameter] { layers.parameters }
     public var norms: [BatchNorm] { layers.norms }
     /// Images per chunk of a large inference batch.
@@ -137,8 +143,8 @@ extension Network {
 /// slices of its tensors.
 public final class Supernet: Network {
     public let layers: NetworkLayers
-    public init(space: SearchSpace, rng: RNG) {
-        layers = NetworkLayers(space: space, rng: rng, fixedTo: nil)
+    public init(space: SearchSpace, rng: RNG, engine: Engine = Engine()) {
+        layers = NetworkLayers(space: space, rng: rng, fixedTo: nil, engine: engine)
     }
 }
 
@@ -147,9 +153,9 @@ public final class Supernet: Network {
 public final class Subnet: Network {
     public let layers: NetworkLayers
     public let architecture: Architecture
-    public init(space: SearchSpace, architecture: Architecture, rng: RNG) {
+    public init(space: SearchSpace, architecture: Architecture, rng: RNG, engine: Engine = Engine()) {
         self.architecture = architecture
-        layers = NetworkLayers(space: space, rng: rng, fixedTo: architecture)
+        layers = NetworkLayers(space: space, rng: rng, fixedTo: architecture, engine: engine)
     }
 
     /// Logits of the architecture on `images`.

@@ -63,8 +63,9 @@ extension Supernet {
     /// BN running statistics of the newest checkpoint of `dir` that loads, and nothing of
     /// the training state (no optimizer buffers, sampler or data). A corrupt or truncated
     /// newer checkpoint is reported through `warn` and skipped. Returns the checkpoint's path.
-    public static func trained(_ dir: RunDirectory, space: SearchSpace, warn: (String) -> Void) throws -> (Supernet, checkpoint: String) {
-        let network = Supernet(space: space, rng: RNG(seed: 0))
+    public static func trained(_ dir: RunDirectory, space: SearchSpace, engine: Engine = Engine(),
+                               warn: (String) -> Void) throws -> (Supernet, checkpoint: String) {
+        let network = Supernet(space: space, rng: RNG(seed: 0), engine: engine)
         for (_, path) in dir.checkpoints() {
             do {
                 let (_, reader) = try CheckpointHeader.open(try Data(contentsOf: URL(fileURLWithPath: path)), path: path, space: space)

@@ -49,7 +49,7 @@ public final class Trainer {
         let result = labels.withUnsafeBufferPointer { loss.evaluate(logits: logits, labels: $0, gradient: true) }
         network.backward(result.gradient!)
         let lr = schedule.rate(at: step)
-        recipe.optimizer.step(parameters, learningRate: lr)
+        recipe.optimizer.step(parameters, learningRate: lr, engine: network.engine)
         step += 1
         return StepResult(loss: result.loss, correct: result.correct, learningRate: lr)
     }

@@ -68,13 +68,13 @@ public final class TrainingRun {
     private let calibrationIndices: [Int]
     public let probeArchitectures: [(String, Architecture)]
 
-    public init(config: TrainConfig, train: Dataset, validation: Dataset, normalization: Normalization) throws {
+    public init(config: TrainConfig, train: Dataset, validation: Dataset, normalization: Normalization, engine: Engine = Engine()) throws {
         self.config = config
         rng = RNG(seed: config.seed)
         if let arch = config.fixedArchitecture {
-            network = Subnet(space: config.space, architecture: arch, rng: rng)
+            network = Subnet(space: config.space, architecture: arch, rng: rng, engine: engine)
         } else {
-            network = Supernet(space: config.space, rng: rng)
+            network = Supernet(space: config.space, rng: rng, engine: engine)
         }
         sampler = try ArchitectureSampler(space: config.space, strategy: config.sampling)
         loader = BatchLoader(dataset: train, batchSize: config.recipe.batchSize, normalization: normalization,

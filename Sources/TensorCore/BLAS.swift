@@ -13,8 +13,16 @@ public enum BLAS {
     /// recent Intel models and falls back to its SSE3 "Prescott" kernels (5-8x slower); this
     /// re-runs the kernel selection with an explicit core type unless the user set one.
     /// Also pins OpenBLAS to one thread (we parallelise around it). Returns the core name.
+    /// Safe to call from several threads: the switch runs once per process.
     @discardableResult
     public static func configure() -> String {
+        _ = configured
+        return coreName
+    }
+
+    /// Swift runs a static's initializer once, thread-safely: the kernel switch must not
+    /// run while another thread is inside OpenBLAS.
+    private static let configured: Bool = {
         if getenv("OPENBLAS_CORETYPE") == nil && coreName == "Prescott" {
             let target: String? = pare_cpu_has_avx512f() != 0 ? "SkylakeX"
                 : (pare_cpu_has_avx2_fma() != 0 ? "Haswell" : nil)
@@ -25,8 +33,8 @@ public enum BLAS {
             }
         }
         openblas_set_num_threads(1)
-        return coreName
-    }
+        return true
+    }()
 
     /// Plain single-threaded sgemm: C = alpha * op(A) * op(B) + beta * C, row-major.
     /// op(A) is m x k, op(B) is k x n, C is m x n.
@@ -67,9 +75,9 @@ public enum GEMM {
         alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
         b: UnsafePointer<Float>, ldb: Int,
         beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int,
-        scratch: ScratchBuffer? = nil
+        scratch: ScratchBuffer? = nil, engine: Engine
     ) {
-        let threads = Parallel.threads
+        let threads = engine.threads
         let work = m * n * k
         if threads < 2 || work < splitThreshold {
             BLAS.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
@@ -79,7 +87,7 @@ public enum GEMM {
         if n >= 64 && n >= k / 8 {
             // Column split: each half of C depends on the matching half of op(B) only.
             let half = ((n / 2) + 15) & ~15
-            Parallel.forEach(2) { part in
+            engine.forEach(2) { part in
                 let j0 = part == 0 ? 0 : half
                 let nn = part == 0 ? half : n - half
                 let bPart = transB ? b + j0 * ldb : b + j0
@@ -90,7 +98,7 @@ public enum GEMM {
             // Reduction split: C = beta*C + A0*B0 on one thread, T = A1*B1 on the other, C += T.
             let half = k / 2
             let tmp = scratch.reserve(m * n)
-            Parallel.forEach(2) { part in
+            engine.forEach(2) { part in
                 let k0 = part == 0 ? 0 : half
                 let kk = part == 0 ? half : k - half
                 let aPart = transA ? a + k0 * lda : a + k0

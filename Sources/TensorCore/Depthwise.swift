@@ -25,8 +25,8 @@ public struct Epilogue {
     }
 
     /// Applies the epilogue in place to a channel-major map (after a GEMM).
-    public func apply(_ y: FeatureMap) {
-        Parallel.chunks(y.channels, work: y.count, minWork: 1 << 16) { channels in
+    public func apply(_ y: FeatureMap, engine: Engine) {
+        engine.chunks(y.channels, work: y.count, minWork: 1 << 16) { channels in
             for c in channels {
                 Vector.affine(y.pointer + c * y.plane, count: y.plane, scale: scale[c], shift: shift[c], relu: relu)
             }
@@ -49,7 +49,7 @@ public enum Depthwise {
     /// and sum of squares, read back while the values are still in L1 (BN calibration).
     public static func forward(
         input x: FeatureMap, weights: UnsafePointer<Float>, kernel k: Int, stride s: Int, padding p: Int,
-        output y: FeatureMap, epilogue: Epilogue? = nil, statistics: UnsafeMutablePointer<Double>? = nil
+        output y: FeatureMap, epilogue: Epilogue? = nil, statistics: UnsafeMutablePointer<Double>? = nil, engine: Engine
     ) {
         precondition(y.channels == x.channels && y.batch == x.batch
                      && y.height == outputSize(x.height, kernel: k, stride: s, padding: p)
@@ -57,7 +57,7 @@ public enum Depthwise {
                      "depthwise forward: input \(x.shapeDescription) -> output \(y.shapeDescription), k \(k) s \(s)")
         let n = x.batch
         let rowIn = x.width * n, rowOut = y.width * n
-        Parallel.chunks(x.channels, work: y.count * k * k) { channels in
+        engine.chunks(x.channels, work: y.count * k * k) { channels in
             withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: k * k) { src in
                 withUnsafeTemporaryAllocation(of: Float.self, capacity: k * k) { wts in
                     for c in channels {
@@ -105,7 +105,7 @@ public enum Depthwise {
     /// gather over the output pixels each input pixel fed, so threads never collide.
     public static func backwardInput(
         gradOutput dy: FeatureMap, weights: UnsafePointer<Float>, kernel k: Int, stride s: Int, padding p: Int,
-        gradInput dx: FeatureMap
+        gradInput dx: FeatureMap, engine: Engine
     ) {
         precondition(dy.channels == dx.channels && dy.batch == dx.batch
                      && dy.height == outputSize(dx.height, kernel: k, stride: s, padding: p)
@@ -113,7 +113,7 @@ public enum Depthwise {
                      "depthwise backward: gradOutput \(dy.shapeDescription), gradInput \(dx.shapeDescription)")
         let n = dx.batch
         let rowIn = dx.width * n, rowOut = dy.width * n
-        Parallel.chunks(dx.channels, work: dy.count * k * k) { channels in
+        engine.chunks(dx.channels, work: dy.count * k * k) { channels in
             withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: k * k) { src in
                 withUnsafeTemporaryAllocation(of: Float.self, capacity: k * k) { wts in
                     for c in channels {
@@ -155,14 +155,14 @@ public enum Depthwise {
     /// live in SIMD lanes on the stack.
     public static func backwardWeights(
         input x: FeatureMap, gradOutput dy: FeatureMap, kernel k: Int, stride s: Int, padding p: Int,
-        gradWeights: UnsafeMutablePointer<Float>
+        gradWeights: UnsafeMutablePointer<Float>, engine: Engine
     ) {
         precondition(dy.channels == x.channels && dy.batch == x.batch,
                      "depthwise weight gradient: input \(x.shapeDescription), gradOutput \(dy.shapeDescription)")
         let n = x.batch
         let rowIn = x.width * n, rowOut = dy.width * n
         let taps = k * k
-        Parallel.chunks(x.channels, work: dy.count * taps) { channels in
+        engine.chunks(x.channels, work: dy.count * taps) { channels in
             withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: taps) { acc in
                 withUnsafeTemporaryAllocation(of: Float.self, capacity: taps) { tail in
                     for c in channels {
@@ -209,12 +209,12 @@ public enum Depthwise {
 public enum DirectConv {
     public static func forward(
         input x: FeatureMap, weights: UnsafePointer<Float>, rowStride: Int, outputChannels: Int,
-        kernel k: Int, stride s: Int, padding p: Int, output y: FeatureMap, epilogue: Epilogue? = nil
+        kernel k: Int, stride s: Int, padding p: Int, output y: FeatureMap, epilogue: Epilogue? = nil, engine: Engine
     ) {
         let n = x.batch
         let taps = x.channels * k * k
         let rowIn = x.width * n, rowOut = y.width * n
-        Parallel.chunks(outputChannels, work: y.count * taps) { outs in
+        engine.chunks(outputChannels, work: y.count * taps) { outs in
             withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: taps) { src in
                 withUnsafeTemporaryAllocation(of: Float.self, capacity: taps) { wts in
                     for o in outs {

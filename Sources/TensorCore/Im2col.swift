@@ -7,11 +7,11 @@ public enum Im2col {
     /// Writes the column matrix of `x` into `col` (C*K*K rows of Ho*Wo*N floats).
     public static func forward(
         _ x: FeatureMap, kernel k: Int, stride s: Int, padding p: Int,
-        outputHeight ho: Int, outputWidth wo: Int, into col: UnsafeMutablePointer<Float>
+        outputHeight ho: Int, outputWidth wo: Int, into col: UnsafeMutablePointer<Float>, engine: Engine
     ) {
         let n = x.batch
         let rowLength = ho * wo * n
-        Parallel.chunks(x.channels, work: x.channels * k * k * rowLength) { channels in
+        engine.chunks(x.channels, work: x.channels * k * k * rowLength) { channels in
             for c in channels {
                 let xin = x.pointer + c * x.plane
                 for kh in 0..<k {
@@ -39,11 +39,11 @@ public enum Im2col {
     /// that was copied from each input element.
     public static func backward(
         _ dcol: UnsafePointer<Float>, kernel k: Int, stride s: Int, padding p: Int,
-        outputHeight ho: Int, outputWidth wo: Int, into dx: FeatureMap
+        outputHeight ho: Int, outputWidth wo: Int, into dx: FeatureMap, engine: Engine
     ) {
         let n = dx.batch
         let rowLength = ho * wo * n
-        Parallel.chunks(dx.channels, work: dx.channels * k * k * rowLength) { channels in
+        engine.chunks(dx.channels, work: dx.channels * k * k * rowLength) { channels in
             for c in channels {
                 let out = dx.pointer + c * dx.plane
                 out.update(repeating: 0, count: dx.plane)

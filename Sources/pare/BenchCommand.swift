@@ -20,7 +20,7 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            startEngine(threads: threads)
+            let engine = startEngine(threads: threads)
             var options = BenchOptions()
             options.repeats = max(1, repeats)
             options.seed = seed
@@ -33,12 +33,12 @@ struct BenchCommand: ParsableCommand {
                     throw UserError("--rows: unknown row '\(bad)' (known: \(known.sorted().joined(separator: ", ")))")
                 }
             }
-            logLine("pare bench: OpenBLAS core \(BLAS.coreName), \(Parallel.threads) threads")
+            logLine("pare bench: OpenBLAS core \(BLAS.coreName), \(engine.threads) threads")
             if kernels {
                 KernelBench().run { print($0) }
                 return
             }
-            let report = ReferenceBench(options: options, log: logLine).run()
+            let report = ReferenceBench(options: options, engine: engine, log: logLine).run()
             if json {
                 let enc = JSONEncoder()
                 enc.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -39,7 +39,7 @@ struct CorrelateCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            startEngine(threads: threads)
+            let engine = startEngine(threads: threads)
             guard samples >= 3, epochs >= 1, standaloneSeeds >= 1 else {
                 throw UserError("--samples must be at least 3, --epochs and --standalone-seeds at least 1")
             }
@@ -50,7 +50,7 @@ struct CorrelateCommand: ParsableCommand {
             }
             let variants = stepsList.map { $0! }
             let (dir, config) = try openTrainedRun(runDirectory)
-            let trained = try TrainedSupernet(dir, config)
+            let trained = try TrainedSupernet(dir, config, engine: engine)
             let trainAll = trained.train, val = trained.validation, norm = trained.normalization, checkpoint = trained.checkpoint
             let validation = validationImages.map { val.subset(0..<min(max($0, 1), val.count)) } ?? val
             let scorers = variants.map {
@@ -80,7 +80,8 @@ struct CorrelateCommand: ParsableCommand {
                     if let reused, r < reused.seeds { standalone[r].append(reused.accuracies[i][r]); continue }
                     let s = baseSeed &+ UInt64(r) &* 7919
                     standalone[r].append(try trainStandalone(a, space: config.space, config: config, train: train, epochs: epochs, norm: norm,
-                                                             evalLoader: evalLoader, initSeed: s &+ UInt64(i) &+ 1, dataSeed: s &+ 1000 &+ UInt64(i)))
+                                                             evalLoader: evalLoader, initSeed: s &+ UInt64(i) &+ 1, dataSeed: s &+ 1000 &+ UInt64(i),
+                                                             engine: engine))
                 }
                 let mean = (0..<standaloneSeeds).map { standalone[$0][i] }.reduce(0, +) / Double(standaloneSeeds)
                 let macs = config.space.cost(a).macs
@@ -156,8 +157,8 @@ struct CorrelateCommand: ParsableCommand {
     /// Validation accuracy of `arch` trained alone from a fresh initialisation (a network of
     /// exactly its widths) with the run's recipe for --epochs.
     func trainStandalone(_ a: Architecture, space: SearchSpace, config: TrainConfig, train: Dataset, epochs: Int, norm: Normalization,
-                         evalLoader: BatchLoader, initSeed: UInt64, dataSeed: UInt64) throws -> Double {
-        let net = Subnet(space: space, architecture: a, rng: RNG(seed: initSeed))
+                         evalLoader: BatchLoader, initSeed: UInt64, dataSeed: UInt64, engine: Engine) throws -> Double {
+        let net = Subnet(space: space, architecture: a, rng: RNG(seed: initSeed), engine: engine)
         let loader = BatchLoader(dataset: train, batchSize: config.recipe.batchSize, normalization: norm,
                                  augmentation: config.augmentation, shuffle: true, dropLast: true)
         let steps = loader.batchesPerEpoch * epochs

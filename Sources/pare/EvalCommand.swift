@@ -30,11 +30,11 @@ struct EvalCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            startEngine(threads: threads)
+            let engine = startEngine(threads: threads)
             guard batch >= 1, repeats >= 1 else { throw UserError("--batch and --repeats must be at least 1") }
             let dir = ModelDirectory(path: modelDirectory)
             let weightsName = try resolveWeights(weights, in: dir)
-            let (d, model) = try dir.load(weights: weightsName)
+            let (d, model) = try dir.load(weights: weightsName, engine: engine)
             let arch = try Architecture(parsing: d.architecture, space: d.space)
             var config = TrainConfig(space: d.space, spaceFile: d.provenance.spaceFile, data: data ?? d.provenance.data)
             config.validation = d.provenance.validation
@@ -61,7 +61,7 @@ struct EvalCommand: ParsableCommand {
             print("\(arch)  [\(label)]")
             print(String(format: "%@ split of %@: %d images, accuracy %.4f, loss %.4f", split, config.data, r.count, r.accuracy, r.loss))
             print(String(format: "%.3f M MACs, %d parameters; latency %.3f ms at batch 1, %.3f ms at batch %d (%.1f us/image), %d threads",
-                         Double(d.macs) / 1e6, d.parameters, single, batched, batch, batched * 1000 / Double(batch), Parallel.threads))
+                         Double(d.macs) / 1e6, d.parameters, single, batched, batch, batched * 1000 / Double(batch), engine.threads))
             let names = className(for: config.data, classes: d.classes)
             print("class                 accuracy  images")
             for c in 0..<d.classes {
@@ -73,7 +73,7 @@ struct EvalCommand: ParsableCommand {
                 "architecture": d.architecture, "weights": label, "split": split, "data": config.data, "images": r.count,
                 "accuracy": r.accuracy, "loss": r.loss, "per_class_accuracy": r.perClass, "classes": names,
                 "macs": d.macs, "parameters": d.parameters, "latency_ms_batch1": single, "latency_ms_batch": batched,
-                "latency_batch": batch, "threads": Parallel.threads, "blas_core": BLAS.coreName,
+                "latency_batch": batch, "threads": engine.threads, "blas_core": BLAS.coreName,
             ], to: out)
             print("written: \(out)" + (predictions.map { ", \($0)" } ?? ""))
         }

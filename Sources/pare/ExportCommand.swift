@@ -46,12 +46,12 @@ struct ExportCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            startEngine(threads: threads)
-            if let modelDirectory { return try exportInferenceFiles(modelDirectory) }
+            let engine = startEngine(threads: threads)
+            if let modelDirectory { return try exportInferenceFiles(modelDirectory, engine: engine) }
             let runDirectory = runDirectory!
             let (dir, config) = try openTrainedRun(runDirectory)
             let (architecture, searchFile) = try resolveArchitecture(arch, run: dir, search: search, space: config.space)
-            let trained = try TrainedSupernet(dir, config)
+            let trained = try TrainedSupernet(dir, config, engine: engine)
             let norm = trained.normalization, checkpoint = trained.checkpoint
             let scorer = InheritedWeightScorer(network: trained.network, train: trained.train, validation: trained.validation,
                                                normalization: norm, calibrationImages: calibrationImages, seed: seed)
@@ -75,11 +75,11 @@ struct ExportCommand: ParsableCommand {
 
 extension ExportCommand {
     /// ONNX and/or folded weights of another weight file of an exported model.
-    func exportInferenceFiles(_ path: String) throws {
+    func exportInferenceFiles(_ path: String, engine: Engine) throws {
         let dir = ModelDirectory(path: path)
         let name = try resolveWeights(weights ?? "finetuned", in: dir)
         let label = weightsLabel(of: name)
-        var (description, model) = try dir.load(weights: name)
+        var (description, model) = try dir.load(weights: name, engine: engine)
         try dir.writeInferenceFiles(model, weights: label, into: &description, folded: folded, onnx: onnx)
         try AtomicFile.writeJSON(encodable: description, to: dir.file(ModelDirectory.descriptionFile))
         let files = ModelDirectory.inferenceFiles(weights: label)

@@ -26,7 +26,7 @@ struct FinetuneCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            startEngine(threads: options.threads)
+            let engine = startEngine(threads: options.threads)
             let model = ModelDirectory(path: modelDirectory)
             let description = try model.readDescription()
             let arch = try Architecture(parsing: description.architecture, space: description.space)
@@ -52,7 +52,7 @@ struct FinetuneCommand: ParsableCommand {
                 throw UserError("\(dir.configPath): finetunes another model than \(model.file(ModelDirectory.descriptionFile))")
             }
             let (train, val, source) = try loadSplits(config)
-            let training = try TrainingRun(config: config, train: train, validation: val, normalization: description.normalization)
+            let training = try TrainingRun(config: config, train: train, validation: val, normalization: description.normalization, engine: engine)
             guard training.totalSteps > 0 else { throw UserError("\(train.count) training images make no batch of \(config.recipe.batchSize)") }
             let start: String
             if options.resume {
@@ -62,7 +62,7 @@ struct FinetuneCommand: ParsableCommand {
             } else {
                 if !fromScratch {
                     // The inherited weights replace the fresh initialisation before step 1.
-                    let (_, inherited) = try model.load()
+                    let (_, inherited) = try model.load(engine: engine)
                     try withExtendedLifetime(inherited) {
                         let targets = training.network.stateTensors, sources = inherited.stateTensors
                         guard targets.map(\.name) == sources.map(\.name), targets.map(\.shape) == sources.map(\.shape) else {

@@ -26,13 +26,13 @@ struct LatencyCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            startEngine(threads: threads)
+            let engine = startEngine(threads: threads)
             guard batch >= 1, repeats >= 1, validate >= 0, calibrate >= 0 else {
                 throw UserError("--batch and --repeats must be at least 1, --validate and --calibrate at least 0")
             }
             let s = try loadSpace(space)
             let path = out ?? "runs/\(s.name).latency.json"
-            let net = Supernet(space: s, rng: RNG(seed: seed))
+            let net = Supernet(space: s, rng: RNG(seed: seed), engine: engine)
             let profiler = LatencyProfiler(network: net, batch: batch, repeats: repeats)
             let machine = "\(ProcessInfo.processInfo.hostName), \(ProcessInfo.processInfo.activeProcessorCount) cores, OpenBLAS \(BLAS.coreName)"
             let progress = Progress(total: 1, log: logLine)

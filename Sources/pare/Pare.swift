@@ -12,9 +12,10 @@ struct Pare: ParsableCommand {
 }
 
 /// Process start-up shared by every subcommand: pick OpenBLAS's fast kernels, set threads.
-func startEngine(threads: Int?) {
+/// BLAS set up, and the engine settings every network of the command is built with.
+func startEngine(threads: Int?) -> Engine {
     BLAS.configure()
-    if let threads { Parallel.threads = max(1, threads) }
+    return Engine(threads: threads ?? Engine.availableCores)
 }
 
 /// Prints to stderr, line-buffered (progress and log lines; stdout carries results).

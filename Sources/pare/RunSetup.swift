@@ -3,6 +3,7 @@ import Foundation
 import Runs
 import Spaces
 import Networks
+import TensorCore
 
 /// The run's stored configuration (`run.json`).
 func loadTrainConfig(_ dir: RunDirectory, hint: String) throws -> TrainConfig {
@@ -79,9 +80,9 @@ struct TrainedSupernet {
 
     /// The run's supernet at its newest valid checkpoint (weights and BN statistics only),
     /// with the splits and normalization it was trained with.
-    init(_ dir: RunDirectory, _ config: TrainConfig) throws {
+    init(_ dir: RunDirectory, _ config: TrainConfig, engine: Engine) throws {
         (train, validation, source) = try loadSplits(config)
         normalization = Normalization.fit(train)
-        (network, checkpoint) = try Supernet.trained(dir, space: config.space, warn: logLine)
+        (network, checkpoint) = try Supernet.trained(dir, space: config.space, engine: engine, warn: logLine)
     }
 }

@@ -44,7 +44,7 @@ struct SearchCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            startEngine(threads: threads)
+            let engine = startEngine(threads: threads)
             let (dir, config) = try openTrainedRun(runDirectory)
             var budget = Budget()
             if let maxFlops {
@@ -83,7 +83,7 @@ struct SearchCommand: ParsableCommand {
             // Budget first: an infeasible one ends here, before any data or weights load.
             let constraints = try Constraints(space: config.space, budget: budget, latency: latency)
 
-            let trained = try TrainedSupernet(dir, config)
+            let trained = try TrainedSupernet(dir, config, engine: engine)
             let val = trained.validation
             let validation = validationImages.map { val.subset(0..<min(max($0, 1), val.count)) } ?? val
             let scorer = InheritedWeightScorer(network: trained.network, train: trained.train, validation: validation,

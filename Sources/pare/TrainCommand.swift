@@ -28,13 +28,13 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            startEngine(threads: options.threads)
+            let engine = startEngine(threads: options.threads)
             let dir = try RunDirectory(path: runDirectory)
             try dir.lock()
             let config = try resolveConfig(dir)
             let (train, val, source) = try loadSplits(config)
             let sp = config.space
-            let training = try TrainingRun(config: config, train: train, validation: val, normalization: Normalization.fit(train))
+            let training = try TrainingRun(config: config, train: train, validation: val, normalization: Normalization.fit(train), engine: engine)
             guard training.totalSteps > 0 else { throw UserError("\(train.count) training images make no batch of \(config.recipe.batchSize)") }
             if options.resume {
                 let path = try training.resumeFromNewest(dir, warn: logLine)
@@ -42,7 +42,7 @@ struct TrainCommand: ParsableCommand {
             } else {
                 try AtomicFile.writeJSON(encodable: config, to: dir.configPath)
             }
-            logLine("pare train: \(sp.name) on \(source) (\(train.count) train, \(val.count) validation), \(config.epochs) epochs of \(training.loader.batchesPerEpoch) steps, sampling \(config.sampling), OpenBLAS \(BLAS.coreName), \(Parallel.threads) threads")
+            logLine("pare train: \(sp.name) on \(source) (\(train.count) train, \(val.count) validation), \(config.epochs) epochs of \(training.loader.batchesPerEpoch) steps, sampling \(config.sampling), OpenBLAS \(BLAS.coreName), \(engine.threads) threads")
             try runTrainingLoop(training, dir, command: "pare train --run \(dir.path) --resume")
         }
     }

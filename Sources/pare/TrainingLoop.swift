@@ -118,7 +118,7 @@ func runTrainingLoop(_ training: TrainingRun, _ dir: RunDirectory, command: Stri
         "images_per_second": Double((training.step - firstStep) * config.recipe.batchSize) / max(seconds, 1e-9),
         "probe_seconds": probeSeconds,
         "training_images_per_second": Double((training.step - firstStep) * config.recipe.batchSize) / max(seconds - probeSeconds, 1e-9),
-        "peak_rss_mib": Double(usage.ru_maxrss) / 1024, "blas_core": BLAS.coreName, "threads": Parallel.threads,
+        "peak_rss_mib": Double(usage.ru_maxrss) / 1024, "blas_core": BLAS.coreName, "threads": training.network.engine.threads,
         "final_probes": lastProbes.map { ["name": $0.name, "arch": $0.architecture, "macs": $0.macs, "params": $0.parameters, "val_accuracy": $0.accuracy] },
     ]
     try AtomicFile.writeJSON(summary, to: dir.file("summary.json"))

@@ -12,7 +12,7 @@ import _TestSupport
         // Step 1: grad [0.5, 0] (second entry inactive: zero grad, still decayed).
         p.grad[0] = 0.5; p.touched = true
         b.grad[0] = 0.5; b.touched = true
-        sgd.step([p, b, idle], learningRate: 0.1)
+        sgd.step([p, b, idle], learningRate: 0.1, engine: Engine())
         // g = 0.5 + 0.1*1 = 0.6; v = 0.6; d = 0.6 + 0.9*0.6 = 1.14; w = 1 - 0.114
         #expect(abs(p.value[0] - 0.886) < 1e-6)
         // inactive: g = 0.1; v = 0.1; d = 0.19; w = 0.981
@@ -23,7 +23,7 @@ import _TestSupport
         #expect(p.grad[0] == 0 && !p.touched)
         // Step 2 on p: grad 0.2 -> g = 0.2 + 0.0886 = 0.2886; v = 0.54 + 0.2886 = 0.8286; d = 0.2886 + 0.74574
         p.grad[0] = 0.2; p.touched = true
-        sgd.step([p], learningRate: 0.1)
+        sgd.step([p], learningRate: 0.1, engine: Engine())
         #expect(abs(p.value[0] - (0.886 - 0.1 * (0.2886 + 0.9 * 0.8286))) < 1e-6)
     }
 

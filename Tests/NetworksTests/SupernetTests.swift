@@ -69,8 +69,8 @@ import _TestSupport
                                operators: [choice], middleRatios: [2, 6, 20]),
                      BlockSlot(index: 1, stage: 0, indexInStage: 1, stride: 1, inputSize: 6, inputWidths: [8], outputWidths: [8],
                                operators: [choice], middleRatios: [2, 6, 20])] {
-            let op: ChoiceOperator = choice.isShuffleFamily ? ShuffleOperator(name: "op", slot: spec, op: choice)
-                : InvertedResidualOperator(name: "op", slot: spec, op: choice)
+            let op: ChoiceOperator = choice.isShuffleFamily ? ShuffleOperator(name: "op", slot: spec, op: choice, engine: Engine())
+                : InvertedResidualOperator(name: "op", slot: spec, op: choice, engine: Engine())
             for p in op.parameters where p.shape.count == 4 { randomize(p, rng: rng, scale: 0.6) }
             // BN shifts of +4 keep every ReLU input positive: the block is then smooth and a
             // central difference is exact to O(eps^2), so any wiring error shows.

@@ -31,7 +31,7 @@ import _TestSupport
                 let wo = Depthwise.outputSize(w, kernel: kernel, stride: stride, padding: kernel / 2)
                 let y = OwnedMap(channels: c, height: ho, width: wo, batch: n)
                 weights.withUnsafeBufferPointer {
-                    Depthwise.forward(input: x.map, weights: $0.baseAddress!, kernel: kernel, stride: stride, padding: kernel / 2, output: y.map)
+                    Depthwise.forward(input: x.map, weights: $0.baseAddress!, kernel: kernel, stride: stride, padding: kernel / 2, output: y.map, engine: Engine(threads: 2))
                 }
                 let ref = naiveDepthwise(x.values, c: c, h: h, w: w, n: n, weights: weights, k: kernel, s: stride)
                 #expect(maxAbsDifference(y.values, ref) < 1e-4, "k \(kernel) s \(stride) n \(n)")
@@ -49,12 +49,12 @@ import _TestSupport
             let rows = 2 * k * k, cols = ho * wo * 3
             var col = [Float](repeating: 0, count: rows * cols)
             col.withUnsafeMutableBufferPointer {
-                Im2col.forward(x.map, kernel: k, stride: s, padding: k / 2, outputHeight: ho, outputWidth: wo, into: $0.baseAddress!)
+                Im2col.forward(x.map, kernel: k, stride: s, padding: k / 2, outputHeight: ho, outputWidth: wo, into: $0.baseAddress!, engine: Engine(threads: 2))
             }
             let g = (0..<(rows * cols)).map { _ in Float(rng.normal()) }
             let dx = OwnedMap(channels: 2, height: 7, width: 6, batch: 3)
             g.withUnsafeBufferPointer {
-                Im2col.backward($0.baseAddress!, kernel: k, stride: s, padding: k / 2, outputHeight: ho, outputWidth: wo, into: dx.map)
+                Im2col.backward($0.baseAddress!, kernel: k, stride: s, padding: k / 2, outputHeight: ho, outputWidth: wo, into: dx.map, engine: Engine(threads: 2))
             }
             let lhs = zip(col, g).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
             let rhs = zip(x.values, dx.values).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
@@ -65,7 +65,7 @@ import _TestSupport
     @Test func reluAndSums() {
         let x = OwnedMap(channels: 1, height: 1, width: 1, batch: 11, values: [-2, -1, 0, 1, 2, 3, -4, 5, 6, -7, 8])
         let y = OwnedMap(channels: 1, height: 1, width: 1, batch: 11)
-        Elementwise.relu(x.map.pointer, y.map.pointer, count: 11)
+        Elementwise.relu(x.map.pointer, y.map.pointer, count: 11, engine: Engine(threads: 2))
         #expect(y.values == [0, 0, 0, 1, 2, 3, 0, 5, 6, 0, 8])
         let (s, q) = Vector.sumAndSquares(x.map.pointer, count: 11)
         #expect(s == 11 && q == 4 + 1 + 0 + 1 + 4 + 9 + 16 + 25 + 36 + 49 + 64)

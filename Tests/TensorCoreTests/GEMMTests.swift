@@ -37,7 +37,7 @@ import _TestSupport
                 b.withUnsafeBufferPointer { pb in
                     out.withUnsafeMutableBufferPointer { pc in
                         GEMM.multiply(transA: transA, transB: transB, m: m, n: n, k: k, a: pa.baseAddress!, lda: lda,
-                                      b: pb.baseAddress!, ldb: ldb, beta: 0.5, c: pc.baseAddress!, ldc: ldc, scratch: scratch)
+                                      b: pb.baseAddress!, ldb: ldb, beta: 0.5, c: pc.baseAddress!, ldc: ldc, scratch: scratch, engine: Engine(threads: 2))
                     }
                 }
             }
