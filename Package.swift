@@ -59,6 +59,6 @@ let package = Package(
         .testTarget(name: "NetworksTests", dependencies: ["Networks", "Spaces", "Datasets", "Runs", "_TestSupport"], swiftSettings: engineFlags),
         .testTarget(name: "ExportTests", dependencies: ["Export", "Networks", "Scoring", "Spaces", "Datasets", "Runs", "_TestSupport"], swiftSettings: engineFlags),
         // Runs the built binary; depending on `pare` makes `swift test` build it first.
-        .testTarget(name: "CLITests", dependencies: ["pare", "Datasets", "_TestSupport"], swiftSettings: engineFlags),
+        .testTarget(name: "CLITests", dependencies: ["pare", "Datasets", "Runs", "_TestSupport"], swiftSettings: engineFlags),
     ]
 )

@@ -11,6 +11,7 @@ public enum DataError: Error, CustomStringConvertible, Equatable {
     case shapeMismatch(path: String, expected: String, found: String)
     case invalidSplit(String)
     case unknownDataset(String)
+    case tooLarge(path: String, limit: Int)
 
     public var description: String {
         switch self {
@@ -34,6 +35,8 @@ public enum DataError: Error, CustomStringConvertible, Equatable {
             return "split: \(message)"
         case let .unknownDataset(message):
             return "data: \(message)"
+        case let .tooLarge(path, limit):
+            return "\(path): larger than the \(limit) bytes its header (or Pare's limit for such files) allows"
         }
     }
 }

@@ -63,7 +63,8 @@ public struct Dataset: Sendable {
         let record = 1 + 3 * 32 * 32
         var pixels: [UInt8] = [], labels: [Int32] = []
         for path in files {
-            let bytes = try FileBytes.read(path)
+            // A CIFAR-10 batch file is 10 000 records (30.7 MB); allow six times that.
+            let bytes = try FileBytes.read(path, limit: 60_000 * record)
             guard !bytes.isEmpty && bytes.count % record == 0 else {
                 let expected = max(1, (bytes.count + record - 1) / record) * record
                 throw DataError.truncated(path: path, expectedBytes: expected, foundBytes: bytes.count)
@@ -93,9 +94,10 @@ public enum DataSource: Equatable, Sendable, CustomStringConvertible {
 
     /// "fashion-mnist", "mnist:DIR", "fashion-mnist:DIR", "cifar10:DIR", "synthetic".
     public init(parsing text: String) throws {
-        let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
+        // "" and ":" split into no parts at all.
+        let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
         let kind = parts[0].lowercased()
-        let dir = parts.count > 1 ? parts[1] : nil
+        let dir = parts.count > 1 && !parts[1].isEmpty ? parts[1] : nil
         switch kind {
         case "fashion-mnist", "fashionmnist", "fmnist":
             self = .idx(name: "fashion-mnist", directory: dir ?? DataSource.fashionMNISTDirectory)
@@ -108,7 +110,7 @@ public enum DataSource: Equatable, Sendable, CustomStringConvertible {
         case "synthetic":
             self = .synthetic(SyntheticSpec())
         default:
-            throw DataError.unknownDataset("unknown data source '\(text)' (expected fashion-mnist[:DIR], mnist:DIR, cifar10:DIR or synthetic)")
+            throw DataError.unknownDataset("unknown data source '\(text.prefix(80))' (expected fashion-mnist[:DIR], mnist:DIR, cifar10:DIR or synthetic)")
         }
     }
 

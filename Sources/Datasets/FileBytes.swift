@@ -1,33 +1,58 @@
 import CZlib
 import Foundation
 
-/// Reads a whole file, transparently gunzipping it when it starts with the gzip magic
-/// (so `.gz` and raw IDX files load the same way, whatever their names).
+/// Reads files, transparently gunzipping those that start with the gzip magic (so `.gz`
+/// and raw files load the same way, whatever their names) — never more than the caller's
+/// limit, so a small gzip bomb cannot inflate into gigabytes.
 enum FileBytes {
-    static func read(_ path: String) throws -> [UInt8] {
-        guard FileManager.default.fileExists(atPath: path) else { throw DataError.missingFile(path: path) }
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            throw DataError.unreadable(path: path, reason: error.localizedDescription)
-        }
-        let bytes = [UInt8](data)
-        if bytes.count >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b {
-            return try gunzip(bytes, path: path)
-        }
+    /// The whole content; `DataError.tooLarge` when it exceeds `limit` bytes.
+    static func read(_ path: String, limit: Int) throws -> [UInt8] {
+        let (bytes, complete) = try read(path, upTo: limit)
+        guard complete else { throw DataError.tooLarge(path: path, limit: limit) }
         return bytes
     }
 
-    /// One inflate() into a buffer sized from the gzip ISIZE trailer (grown if the trailer
-    /// lies, e.g. for members over 4 GiB or concatenated members).
-    static func gunzip(_ input: [UInt8], path: String) throws -> [UInt8] {
+    /// At most `count` bytes of the content, and whether that was all of it.
+    static func read(_ path: String, upTo count: Int) throws -> (bytes: [UInt8], complete: Bool) {
+        guard FileManager.default.fileExists(atPath: path) else { throw DataError.missingFile(path: path) }
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw DataError.unreadable(path: path, reason: "permission denied or not a regular file")
+        }
+        defer { try? handle.close() }
+        let head: Data
+        do { head = try handle.read(upToCount: 2) ?? Data() } catch {
+            throw DataError.unreadable(path: path, reason: error.localizedDescription)
+        }
+        if head.count == 2 && head[head.startIndex] == 0x1f && head[head.startIndex + 1] == 0x8b {
+            // Compressed data is at most as large as what it inflates to, so the file
+            // itself may be read whole once it is within the limit.
+            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+            guard size <= max(count, 1 << 20) * 2 else { throw DataError.tooLarge(path: path, limit: count) }
+            let compressed: Data
+            do { compressed = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+                throw DataError.unreadable(path: path, reason: error.localizedDescription)
+            }
+            return try gunzip([UInt8](compressed), path: path, limit: count)
+        }
+        do {
+            try handle.seek(toOffset: 0)
+            // One byte past the limit tells whether there is more.
+            let data = try handle.read(upToCount: count + 1) ?? Data()
+            return data.count > count ? ([UInt8](data.prefix(count)), false) : ([UInt8](data), true)
+        } catch {
+            throw DataError.unreadable(path: path, reason: error.localizedDescription)
+        }
+    }
+
+    /// Inflates at most `limit` bytes (complete: false when the stream holds more).
+    static func gunzip(_ input: [UInt8], path: String, limit: Int) throws -> (bytes: [UInt8], complete: Bool) {
         guard input.count >= 18 else { throw DataError.corruptGzip(path: path, reason: "only \(input.count) bytes") }
         let n = input.count
         let isize = Int(input[n - 4]) | Int(input[n - 3]) << 8 | Int(input[n - 2]) << 16 | Int(input[n - 1]) << 24
-        // A corrupt or truncated file has a garbage trailer: trust it only up to a plausible
-        // ratio and grow by doubling past that.
-        var output = [UInt8](repeating: 0, count: max(1024, min(isize, input.count * 16 + 65536)))
+        // The buffer holds limit + 1 bytes at most: filling it means the content is longer.
+        let cap = limit + 1
+        // A corrupt trailer lies: trust it only up to a plausible ratio, then grow by doubling.
+        var output = [UInt8](repeating: 0, count: min(cap, max(1024, min(isize, input.count * 16 + 65536))))
         var stream = z_stream()
         guard pare_inflate_init_gzip(&stream) == Z_OK else {
             throw DataError.corruptGzip(path: path, reason: "inflateInit failed")
@@ -39,7 +64,10 @@ enum FileBytes {
             stream.next_in = UnsafeMutablePointer(mutating: inBuf.baseAddress!)
             stream.avail_in = UInt32(inBuf.count)
             while true {
-                if produced == output.count { output.append(contentsOf: [UInt8](repeating: 0, count: output.count)) }
+                if produced == output.count {
+                    if output.count >= cap { return }
+                    output.append(contentsOf: [UInt8](repeating: 0, count: min(output.count, cap - output.count)))
+                }
                 status = output.withUnsafeMutableBufferPointer { outBuf -> Int32 in
                     stream.next_out = outBuf.baseAddress! + produced
                     stream.avail_out = UInt32(min(outBuf.count - produced, Int(UInt32.max)))
@@ -58,7 +86,8 @@ enum FileBytes {
                 }
             }
         }
+        if produced > limit { return (Array(output[0..<limit]), false) }
         output.removeLast(output.count - produced)
-        return output
+        return (output, true)
     }
 }

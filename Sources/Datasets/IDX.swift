@@ -11,8 +11,31 @@ public struct IDXArray: Equatable, Sendable {
     }
 
     /// Reads `path` (gzip or raw). `dimensions` = 1 for labels, 3 for images.
+    /// Largest payload accepted (the Fashion-MNIST training images are 47 MB).
+    public static let maxBytes = 1 << 30
+
     public static func read(_ path: String, dimensions expected: Int) throws -> IDXArray {
-        let data = try FileBytes.read(path)
+        // The header first: it says how many bytes follow, and no more are ever inflated.
+        let header = 4 + 4 * expected
+        let data0 = try FileBytes.read(path, upTo: header).bytes
+        let dims = try parseHeader(data0, path: path, dimensions: expected)
+        var payload = 1
+        for d in dims {
+            let (p, overflow) = payload.multipliedReportingOverflow(by: d)
+            guard !overflow, p <= maxBytes else {
+                throw DataError.shapeMismatch(path: path, expected: "at most \(maxBytes) bytes of data", found: "dimensions \(dims)")
+            }
+            payload = p
+        }
+        let (data, complete) = try FileBytes.read(path, upTo: header + payload)
+        guard complete else { throw DataError.tooLarge(path: path, limit: header + payload) }
+        guard data.count == header + payload else {
+            throw DataError.truncated(path: path, expectedBytes: header + payload, foundBytes: data.count)
+        }
+        return IDXArray(dimensions: dims, bytes: Array(data[header...]))
+    }
+
+    static func parseHeader(_ data: [UInt8], path: String, dimensions expected: Int) throws -> [Int] {
         let magicExpected = String(format: "0x%08X", 0x0800 | expected)
         guard data.count >= 4 else { throw DataError.truncated(path: path, expectedBytes: 4 + 4 * expected, foundBytes: data.count) }
         let magic = Int(data[0]) << 24 | Int(data[1]) << 16 | Int(data[2]) << 8 | Int(data[3])
@@ -27,11 +50,7 @@ public struct IDXArray: Equatable, Sendable {
             let o = 4 + 4 * d
             dims.append(Int(data[o]) << 24 | Int(data[o + 1]) << 16 | Int(data[o + 2]) << 8 | Int(data[o + 3]))
         }
-        let payload = dims.reduce(1, *)
-        guard data.count == header + payload else {
-            throw DataError.truncated(path: path, expectedBytes: header + payload, foundBytes: data.count)
-        }
-        return IDXArray(dimensions: dims, bytes: Array(data[header...]))
+        return dims
     }
 
     /// Encodes as an IDX file (used by tests and by `pare data` to write subsets).

@@ -187,8 +187,15 @@ public struct ModelDirectory {
         do { _ = try Architecture(parsing: d.architecture, space: d.space) } catch {
             throw ModelFileError.badModel(path: p, field: "architecture", reason: "\(error)")
         }
+        // The space itself was validated when it was decoded; the fields beside it must agree.
+        guard d.classes == d.space.classes else {
+            throw ModelFileError.badModel(path: p, field: "classes", reason: "\(d.classes), the space has \(d.space.classes)")
+        }
+        guard d.inputShape == [d.space.inputChannels, d.space.inputSize, d.space.inputSize] else {
+            throw ModelFileError.badModel(path: p, field: "inputShape", reason: "\(quoted(d.inputShape)), the space takes \([d.space.inputChannels, d.space.inputSize, d.space.inputSize])")
+        }
         guard d.normalization.mean.count == d.space.inputChannels, d.normalization.std.count == d.space.inputChannels,
-              d.normalization.std.allSatisfy({ $0 > 0 }) else {
+              d.normalization.mean.allSatisfy(\.isFinite), d.normalization.std.allSatisfy({ $0 > 0 && $0.isFinite }) else {
             throw ModelFileError.badModel(path: p, field: "normalization", reason: "expected \(d.space.inputChannels) means and positive stds")
         }
         return d

@@ -1,5 +1,6 @@
 import Foundation
 import Runs
+import Spaces
 
 /// Errors of exported model files, each naming the file and, where one is at fault, the tensor.
 public enum ModelFileError: Error, CustomStringConvertible, Equatable {
@@ -104,8 +105,15 @@ public enum Safetensors {
                 throw ModelFileError.corrupt(path: path, reason: "tensor '\(name)': expected dtype, shape and data_offsets [begin, end]")
             }
             guard dtype == "F32" else { throw ModelFileError.corrupt(path: path, reason: "tensor '\(name)': dtype \(dtype), Pare reads F32") }
-            guard shape.allSatisfy({ $0 >= 0 }), offsets[0] >= 0, offsets[1] - offsets[0] == shape.reduce(1, *) * 4 else {
-                throw ModelFileError.corrupt(path: path, reason: "tensor '\(name)': offsets \(offsets) do not hold shape \(shape) of F32")
+            // Sizes checked without overflow: a crafted shape [2^62, 4] or offset -2^63 must not trap.
+            var bytesNeeded: Int? = shape.count <= 8 ? 4 : nil
+            for d in shape {
+                guard let b = bytesNeeded, d >= 0 else { bytesNeeded = nil; break }
+                let (m, overflow) = b.multipliedReportingOverflow(by: d)
+                bytesNeeded = overflow ? nil : m
+            }
+            guard let bytesNeeded, offsets[0] >= 0, offsets[1] >= offsets[0], offsets[1] - offsets[0] == bytesNeeded else {
+                throw ModelFileError.corrupt(path: path, reason: "tensor '\(quoted(name))': offsets \(quoted(offsets)) do not hold shape \(quoted(shape)) of F32")
             }
             guard offsets[1] <= available else {
                 throw ModelFileError.truncated(path: path, tensor: name, needed: offsets[1], available: available)

@@ -30,18 +30,29 @@ struct CheckpointHeader: Codable {
         guard header.space == space else {
             throw RunError.badCheckpoint(path: path, reason: "written for search space '\(header.space.name)' with a different definition")
         }
+        guard header.step >= 0, header.epoch >= 0, header.loaderPosition >= 0, header.step <= 1 << 40 else {
+            throw RunError.badCheckpoint(path: path, reason: "step \(header.step), epoch \(header.epoch): not a state training can reach")
+        }
         return (header, try PayloadReader(data: payload, sections: header.sections, path: path))
     }
 }
 
 extension PayloadReader {
     /// Throws unless every parameter value and BN running statistic of `network` is present
-    /// at its size.
-    func checkWeights(of network: any Network) throws {
-        for p in network.parameters { try section("value:" + p.name, bytes: p.count * 4) }
+    /// at its size, and finite (a diverged state is refused like a corrupt file).
+    func checkWeights(of network: any Network, path: String) throws {
+        var names: [String] = []
+        for p in network.parameters {
+            try section("value:" + p.name, bytes: p.count * 4)
+            names.append("value:" + p.name)
+        }
         for bn in network.norms {
             try section("running_mean:" + bn.gamma.name, bytes: bn.maxChannels * 4)
             try section("running_var:" + bn.gamma.name, bytes: bn.maxChannels * 4)
+            names += ["running_mean:" + bn.gamma.name, "running_var:" + bn.gamma.name]
+        }
+        for name in names where try !allFinite(name) {
+            throw RunError.badCheckpoint(path: path, reason: "tensor \(name) holds non-finite values (a diverged state)")
         }
     }
 
@@ -69,7 +80,7 @@ extension Supernet {
         for (_, path) in dir.checkpoints() {
             do {
                 let (_, reader) = try CheckpointHeader.open(try Data(contentsOf: URL(fileURLWithPath: path)), path: path, space: space)
-                try reader.checkWeights(of: network)
+                try reader.checkWeights(of: network, path: path)
                 try reader.readWeights(into: network)
                 return (network, path)
             } catch {

@@ -170,8 +170,22 @@ public final class TrainingRun {
         throw RunError.noCheckpoint(directory: dir.checkpointDirectory)
     }
 
-    /// The complete training state as a checkpoint file's bytes.
+    /// Whether every weight, momentum buffer and BN statistic is finite. A state that is
+    /// not is never written: the newest checkpoint stays the last finite state.
+    public var stateIsFinite: Bool {
+        for p in network.parameters {
+            for i in 0..<p.count where !p.value[i].isFinite || !p.velocity[i].isFinite { return false }
+        }
+        for bn in network.norms {
+            for c in 0..<bn.maxChannels where !bn.runningMean[c].isFinite || !bn.runningVariance[c].isFinite { return false }
+        }
+        return true
+    }
+
+    /// The complete training state as a checkpoint file's bytes; `TrainingError.nonFinite`
+    /// for a diverged state.
     public func checkpoint() throws -> Data {
+        guard stateIsFinite else { throw TrainingError.nonFinite(step: step) }
         var w = PayloadWriter()
         let params = network.parameters
         for p in params {
@@ -209,8 +223,13 @@ public final class TrainingRun {
         }
         let rngState = try reader.bytes("rng")
         // Validate every tensor's presence and size first (no partial load).
-        try reader.checkWeights(of: network)
-        for p in params { try reader.section("velocity:" + p.name, bytes: p.count * 4) }
+        try reader.checkWeights(of: network, path: path)
+        for p in params {
+            try reader.section("velocity:" + p.name, bytes: p.count * 4)
+            guard try reader.allFinite("velocity:" + p.name) else {
+                throw RunError.badCheckpoint(path: path, reason: "tensor velocity:\(p.name) holds non-finite values (a diverged state)")
+            }
+        }
         let probe = RNG(seed: 0)
         do { try probe.restore(rngState) } catch {
             throw RunError.badCheckpoint(path: path, reason: "RNG state of \(rngState.count) bytes")
@@ -227,5 +246,14 @@ public final class TrainingRun {
         trainer.resume(at: header.step)
         epoch = header.epoch
         epochOpen = header.epochOpen
+    }
+}
+
+public enum TrainingError: Error, CustomStringConvertible, Equatable {
+    case nonFinite(step: Int)
+    public var description: String {
+        switch self {
+        case let .nonFinite(step): return "training diverged: weights or statistics are not finite at step \(step)"
+        }
     }
 }

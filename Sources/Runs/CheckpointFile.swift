@@ -109,7 +109,8 @@ public struct PayloadReader {
         self.path = path
         var map: [String: PayloadWriter.Section] = [:]
         for s in sections {
-            guard s.offset >= 0, s.bytes >= 0, s.offset + s.bytes <= data.count else {
+            // Compared without overflow: a section offset of 2^63 must be an error, not a trap.
+            guard s.offset >= 0, s.bytes >= 0, s.offset <= data.count, s.bytes <= data.count - s.offset else {
                 throw RunError.badCheckpoint(path: path, reason: "section \(s.name) outside the payload")
             }
             map[s.name] = s
@@ -128,6 +129,15 @@ public struct PayloadReader {
     }
 
     public func has(_ name: String) -> Bool { sections[name] != nil }
+
+    /// Whether every float of section `name` is finite.
+    public func allFinite(_ name: String) throws -> Bool {
+        let s = try section(name, bytes: nil)
+        return data.withUnsafeBytes { raw in
+            let floats = UnsafeRawBufferPointer(rebasing: raw[s.offset..<(s.offset + s.bytes / 4 * 4)]).bindMemory(to: Float.self)
+            return floats.allSatisfy(\.isFinite)
+        }
+    }
 
     public func readFloats(_ name: String, into p: UnsafeMutablePointer<Float>, count: Int) throws {
         let s = try section(name, bytes: count * 4)

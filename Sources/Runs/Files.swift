@@ -22,15 +22,39 @@ public enum AtomicFile {
         if fd >= 0 { fsync(fd); close(fd) }
     }
 
+    /// JSON has no NaN or infinity: such a value is an error naming the file (checked first,
+    /// since Foundation would raise an Objective-C-style exception or an error naming nothing).
     public static func writeJSON(_ object: Any, to path: String) throws {
-        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        if let bad = firstNonFinite(object) {
+            throw RunError.io(path: path, message: "cannot write \(bad) as JSON (a diverged or empty computation?)")
+        }
+        let data: Data
+        do { data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]) } catch {
+            throw RunError.io(path: path, message: "cannot encode as JSON (\(error.localizedDescription))")
+        }
         try write(data, to: path)
     }
 
     public static func writeJSON<T: Encodable>(encodable value: T, to path: String) throws {
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        try write(try enc.encode(value), to: path)
+        let data: Data
+        do { data = try enc.encode(value) } catch {
+            throw RunError.io(path: path, message: "cannot encode as JSON (\(decodingProblem(error)); a non-finite number?)")
+        }
+        try write(data, to: path)
+    }
+
+    static func firstNonFinite(_ value: Any) -> String? {
+        switch value {
+        case let d as Double: return d.isFinite ? nil : "\(d)"
+        case let f as Float: return f.isFinite ? nil : "\(f)"
+        case let a as [Any]: return a.lazy.compactMap(firstNonFinite).first
+        case let m as [String: Any]:
+            for (k, v) in m { if let bad = firstNonFinite(v) { return "\(bad) in '\(k)'" } }
+            return nil
+        default: return nil
+        }
     }
 }
 
@@ -114,4 +138,21 @@ public final class Progress {
         let t = Int(s.rounded())
         return t >= 3600 ? String(format: "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60) : String(format: "%d:%02d", t / 60, t % 60)
     }
+}
+
+/// A JSON decoding failure as one short line: the field path and what was wrong
+/// ("space.stages.0.stride: expected 1...2, got 0"), never Foundation's multi-line dump.
+public func decodingProblem(_ error: Error) -> String {
+    guard let e = error as? DecodingError else { return "\(error)".split(separator: "\n").first.map(String.init) ?? "\(error)" }
+    let path: [CodingKey], reason: String
+    switch e {
+    case let .keyNotFound(k, c): path = c.codingPath + [k]; reason = "missing"
+    case let .typeMismatch(t, c): path = c.codingPath; reason = "expected \(t)"
+    case let .valueNotFound(_, c): path = c.codingPath; reason = "is null"
+    case let .dataCorrupted(c): path = c.codingPath; reason = c.debugDescription
+    @unknown default: path = []; reason = "\(e)"
+    }
+    let field = path.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
+    let line = (field.isEmpty ? "" : field + ": ") + reason
+    return line.count > 200 ? String(line.prefix(200)) + "..." : line
 }

@@ -45,7 +45,7 @@ public final class SearchRun {
         }
         let state: SearchState
         do { state = try JSONDecoder().decode(SearchState.self, from: data) } catch {
-            throw RunError.io(path: statePath, message: "unreadable search state (\(error))")
+            throw RunError.io(path: statePath, message: "unreadable search state (\(decodingProblem(error)))")
         }
         try AtomicFile.write(Data(state.evaluated.map(Self.historyLine).joined().utf8), to: historyPath)
         history = try MetricsLog(directory: path, file: "history.jsonl")

@@ -12,7 +12,12 @@ public struct Architecture: Hashable, Codable, Sendable, CustomStringConvertible
         public init(from decoder: Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             op = try c.decode(Operator.self, forKey: .op)
-            ratioTenths = Int((try c.decode(Double.self, forKey: .ratio) * 10).rounded())
+            let r = try c.decode(Double.self, forKey: .ratio)
+            guard let t = Architecture.tenths(r) else {
+                throw DecodingError.dataCorrupted(.init(codingPath: c.codingPath + [CodingKeys.ratio],
+                                                        debugDescription: "ratio \(r) is not a number in 0.1...4.0"))
+            }
+            ratioTenths = t
         }
         public func encode(to encoder: Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
@@ -36,27 +41,42 @@ public struct Architecture: Hashable, Codable, Sendable, CustomStringConvertible
 
     static func ratioText(_ tenths: Int) -> String { "\(tenths / 10).\(tenths % 10)" }
 
+    /// A ratio in tenths, or nil when it is not a finite number in the range any space
+    /// allows (checked before converting: NaN, infinities and huge values trap in Int()).
+    static func tenths(_ ratio: Double) -> Int? {
+        guard ratio.isFinite, ratio >= 0, ratio <= 100 else { return nil }
+        return Int((ratio * 10).rounded())
+    }
+
     /// Parses the text form and validates it against `space`.
     public init(parsing text: String, space: SearchSpace) throws {
-        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
         let halves = trimmed.split(separator: ":", maxSplits: 1).map(String.init)
         guard halves.count == 2 else {
-            throw ArchitectureError.malformed("'\(text)': expected WIDTHS:GENES, e.g. \(space.largest.description.prefix(40))...")
+            throw ArchitectureError.malformed("'\(quoted(text))': expected WIDTHS:GENES, e.g. \(space.largest.description.prefix(40))...")
         }
-        let widths = try halves[0].split(separator: "/").map { part -> Int in
+        // More parts than the space has stages or blocks cannot be valid: stop before parsing them all.
+        let widthParts = halves[0].split(separator: "/")
+        let geneParts = halves[1].split(whereSeparator: { $0 == "," || $0 == " " })
+        guard widthParts.count <= space.stages.count, geneParts.count <= space.blocks.count else {
+            throw ArchitectureError.invalid("\(widthParts.count) stage widths and \(geneParts.count) block genes for \(space.stages.count) stages and \(space.blocks.count) blocks")
+        }
+        let widths = try widthParts.map { part -> Int in
             guard let w = Int(part.trimmingCharacters(in: .whitespaces)) else {
-                throw ArchitectureError.malformed("width '\(part)' is not an integer")
+                throw ArchitectureError.malformed("width '\(quoted(part))' is not an integer")
             }
             return w
         }
-        let genes = try halves[1].split(whereSeparator: { $0 == "," || $0 == " " }).map { part -> Gene in
+        let genes = try geneParts.map { part -> Gene in
             let pieces = part.split(separator: "@").map(String.init)
-            guard pieces.count == 2 else { throw ArchitectureError.malformed("gene '\(part)' is not OPERATOR@RATIO") }
+            guard pieces.count == 2 else { throw ArchitectureError.malformed("gene '\(quoted(part))' is not OPERATOR@RATIO") }
             guard let op = Operator(name: pieces[0]) else {
-                throw ArchitectureError.malformed("unknown operator '\(pieces[0])' (expected \(Operator.nameHelp))")
+                throw ArchitectureError.malformed("unknown operator '\(quoted(pieces[0]))' (expected \(Operator.nameHelp))")
             }
-            guard let r = Double(pieces[1]) else { throw ArchitectureError.malformed("ratio '\(pieces[1])' in '\(part)' is not a number") }
-            return Gene(op: op, ratioTenths: Int((r * 10).rounded()))
+            guard let r = Double(pieces[1]), let t = Architecture.tenths(r) else {
+                throw ArchitectureError.malformed("ratio '\(quoted(pieces[1]))' in '\(quoted(part))' is not a number in 0.1...4.0")
+            }
+            return Gene(op: op, ratioTenths: t)
         }
         self.init(widths: widths, genes: genes)
         try space.validate(self)

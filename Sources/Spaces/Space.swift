@@ -46,6 +46,21 @@ public struct SearchSpace: Equatable, Sendable, Codable {
         self.classes = classes; self.stem = stem; self.stages = stages; self.head = head
     }
 
+    enum CodingKeys: String, CodingKey { case name, inputChannels, inputSize, classes, stem, stages, head }
+
+    /// A stored space (run.json, model.json, a checkpoint, a latency table) is validated
+    /// exactly like a space file: a damaged or hand-edited copy is an error, not a crash.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(name: try c.decode(String.self, forKey: .name), inputChannels: try c.decode(Int.self, forKey: .inputChannels),
+                  inputSize: try c.decode(Int.self, forKey: .inputSize), classes: try c.decode(Int.self, forKey: .classes),
+                  stem: try c.decode(Stem.self, forKey: .stem), stages: try c.decode([Stage].self, forKey: .stages),
+                  head: try c.decode(Head.self, forKey: .head))
+        do { try validate(file: "") } catch let e as SpaceFileError {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "search space: \(e.field): \(e.message)"))
+        }
+    }
+
     /// The static description of every choice block, in order.
     public var blocks: [BlockSlot] {
         var slots: [BlockSlot] = []

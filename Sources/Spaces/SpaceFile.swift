@@ -21,9 +21,19 @@ public struct SpaceFileError: Error, CustomStringConvertible, Equatable {
 ///
 /// Unknown fields are errors (a typo must not silently fall back to a default).
 public enum SpaceFile {
+    /// A space file is a few kilobytes; this bounds the time and memory a parse can take.
+    public static let maxBytes = 1 << 20
+    /// YAML aliases (`*name`) allowed: with at most 32, alias expansion stays below ~10^5
+    /// nodes, so a "billion laughs" file is refused instead of expanded.
+    public static let maxAliases = 32
+
     public static func load(_ path: String) throws -> SearchSpace {
         guard FileManager.default.fileExists(atPath: path) else {
             throw SpaceFileError(file: path, field: "", message: "file not found")
+        }
+        let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        guard size <= maxBytes else {
+            throw SpaceFileError(file: path, field: "", message: "\(size) bytes; a search-space file is at most \(maxBytes) bytes")
         }
         let text: String
         do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
@@ -33,6 +43,13 @@ public enum SpaceFile {
     }
 
     public static func parse(_ text: String, file: String) throws -> SearchSpace {
+        guard text.utf8.count <= maxBytes else {
+            throw SpaceFileError(file: file, field: "", message: "\(text.utf8.count) bytes; a search-space file is at most \(maxBytes) bytes")
+        }
+        let aliases = aliasCount(text)
+        guard aliases <= maxAliases else {
+            throw SpaceFileError(file: file, field: "", message: "\(aliases) YAML aliases (*name); at most \(maxAliases) are allowed")
+        }
         let root: Any?
         do { root = try Yams.load(yaml: text) } catch {
             let first = "\(error)".split(separator: "\n").first.map(String.init) ?? "\(error)"
@@ -52,7 +69,7 @@ public enum SpaceFile {
         for (i, raw) in rawStages.enumerated() {
             let p = "stages[\(i)]"
             let m = try r.mapping(raw, p, keys: ["blocks", "stride", "widths", "operators", "middle_ratios"])
-            let widths = try r.intList(m["widths"], p + ".widths", min: 1)
+            let widths = try r.intList(m["widths"], p + ".widths", in: 1...SearchSpace.maxChannels)
             guard widths == widths.sorted(), Set(widths).count == widths.count else {
                 throw r.error(p + ".widths", "expected strictly increasing channel counts, got \(widths)")
             }
@@ -68,6 +85,10 @@ public enum SpaceFile {
             let ratios = try r.doubleList(m["middle_ratios"], p + ".middle_ratios")
             var tenths: [Int] = []
             for (j, v) in ratios.enumerated() {
+                // Checked before converting: NaN, infinities and huge values trap in Int().
+                guard v.isFinite, v >= 0.05, v <= 4.05 else {
+                    throw r.error("\(p).middle_ratios[\(j)]", "expected a multiple of 0.1 in 0.1...4.0, got \(v)")
+                }
                 let t = Int((v * 10).rounded())
                 guard abs(v * 10 - Double(t)) < 1e-6, t >= 1, t <= 40 else {
                     throw r.error("\(p).middle_ratios[\(j)]", "expected a multiple of 0.1 in 0.1...4.0, got \(v)")
@@ -75,22 +96,36 @@ public enum SpaceFile {
                 tenths.append(t)
             }
             guard Set(tenths).count == tenths.count else { throw r.error(p + ".middle_ratios", "duplicate ratios \(ratios)") }
-            stages.append(SearchSpace.Stage(blocks: try r.int(m["blocks"], p + ".blocks", in: 1...64),
+            stages.append(SearchSpace.Stage(blocks: try r.int(m["blocks"], p + ".blocks", in: 1...SearchSpace.maxBlocksPerStage),
                                             stride: try r.int(m["stride"], p + ".stride", in: 1...2),
                                             widths: widths, operators: ops, middleRatios: tenths.sorted()))
         }
         let space = SearchSpace(
             name: name,
             inputChannels: try r.int(input["channels"], "input.channels", in: 1...64),
-            inputSize: try r.int(input["size"], "input.size", in: 4...1024),
-            classes: try r.int(top["classes"], "classes", in: 2...100_000),
-            stem: SearchSpace.Stem(channels: try r.int(stemMap["channels"], "stem.channels", in: 1...4096),
+            inputSize: try r.int(input["size"], "input.size", in: 4...SearchSpace.maxInputSize),
+            classes: try r.int(top["classes"], "classes", in: 2...SearchSpace.maxClasses),
+            stem: SearchSpace.Stem(channels: try r.int(stemMap["channels"], "stem.channels", in: 1...SearchSpace.maxChannels),
                                    kernel: try r.int(stemMap["kernel"] ?? 3, "stem.kernel", in: 1...7, odd: true),
                                    stride: try r.int(stemMap["stride"] ?? 1, "stem.stride", in: 1...2)),
             stages: stages,
-            head: SearchSpace.Head(channels: try r.int(headMap["channels"], "head.channels", in: 1...65_536)))
-        try space.checkStructure(file: file)
+            head: SearchSpace.Head(channels: try r.int(headMap["channels"], "head.channels", in: 1...SearchSpace.maxHeadChannels)))
+        try space.validate(file: file)
         return space
+    }
+}
+
+extension SpaceFile {
+    /// Upper bound of the aliases in a YAML text: every `*` that starts a token (one inside a
+    /// quoted string is counted too, which only errs on the safe side).
+    static func aliasCount(_ text: String) -> Int {
+        var count = 0
+        var previous: UInt8 = 0x20
+        for c in text.utf8 {
+            if c == 0x2A, [0x20, 0x0A, 0x09, 0x5B, 0x2C, 0x7B, 0x3A, 0x2D].contains(previous) { count += 1 }
+            previous = c
+        }
+        return count
     }
 }
 
@@ -145,17 +180,19 @@ struct Reader {
 
     func int(_ value: Any?, _ path: String, in range: ClosedRange<Int>, odd: Bool = false) throws -> Int {
         guard let value else { throw error(path, "missing field") }
-        guard let v = value as? Int else { throw error(path, "expected an integer, got '\(value)'") }
+        guard let v = value as? Int else { throw error(path, "expected an integer, got '\(quoted(value))'") }
         guard range.contains(v) else { throw error(path, "expected \(range.lowerBound)...\(range.upperBound), got \(v)") }
         if odd && v % 2 == 0 { throw error(path, "expected an odd kernel size, got \(v)") }
         return v
     }
 
-    func intList(_ value: Any?, _ path: String, min: Int) throws -> [Int] {
+    func intList(_ value: Any?, _ path: String, in range: ClosedRange<Int>) throws -> [Int] {
         guard let value else { throw error(path, "missing field") }
         guard let list = value as? [Any], !list.isEmpty else { throw error(path, "expected a non-empty list of integers") }
         return try list.enumerated().map { i, v in
-            guard let n = v as? Int, n >= min else { throw error("\(path)[\(i)]", "expected an integer >= \(min), got '\(v)'") }
+            guard let n = v as? Int, range.contains(n) else {
+                throw error("\(path)[\(i)]", "expected an integer in \(range.lowerBound)...\(range.upperBound), got '\(quoted(v))'")
+            }
             return n
         }
     }
@@ -164,7 +201,7 @@ struct Reader {
         guard let value else { throw error(path, "missing field") }
         guard let list = value as? [Any], !list.isEmpty else { throw error(path, "expected a non-empty list of names") }
         return try list.enumerated().map { i, v in
-            guard let s = v as? String else { throw error("\(path)[\(i)]", "expected a name, got '\(v)'") }
+            guard let s = v as? String else { throw error("\(path)[\(i)]", "expected a name, got '\(quoted(v))'") }
             return s
         }
     }
@@ -175,7 +212,7 @@ struct Reader {
         return try list.enumerated().map { i, v in
             if let d = v as? Double { return d }
             if let n = v as? Int { return Double(n) }
-            throw error("\(path)[\(i)]", "expected a number, got '\(v)'")
+            throw error("\(path)[\(i)]", "expected a number, got '\(quoted(v))'")
         }
     }
 }

@@ -45,6 +45,7 @@ public final class TemporaryDirectory {
     @discardableResult
     public func file(_ name: String, _ bytes: [UInt8]) -> String {
         let p = file(name)
+        try? FileManager.default.createDirectory(atPath: (p as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         _ = FileManager.default.createFile(atPath: p, contents: Data(bytes))
         return p
     }

@@ -199,7 +199,7 @@ struct StandaloneReference {
         guard let data = FileManager.default.contents(atPath: path) else { throw UserError("\(path): file not found") }
         let file: File
         do { file = try JSONDecoder().decode(File.self, from: data) } catch {
-            throw UserError("\(path): not a correlate.json written by `pare correlate` (\(error))")
+            throw UserError("\(path): not a correlate.json written by `pare correlate` (\(decodingProblem(error)))")
         }
         guard file.validation_images == validationImages else {
             throw UserError("\(path): field 'validation_images' is \(file.validation_images), this comparison scores on \(validationImages); pass --validation-images \(file.validation_images)")

@@ -30,8 +30,10 @@ struct EvalCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            guard (1...10_000).contains(batch), (1...100_000).contains(repeats) else {
+                throw UserError("--batch must be in 1...10000 and --repeats in 1...100000")
+            }
             let engine = startEngine(threads: threads)
-            guard batch >= 1, repeats >= 1 else { throw UserError("--batch and --repeats must be at least 1") }
             let dir = ModelDirectory(path: modelDirectory)
             let weightsName = try resolveWeights(weights, in: dir)
             let (d, model) = try dir.load(weights: weightsName, engine: engine)

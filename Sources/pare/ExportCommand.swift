@@ -46,6 +46,7 @@ struct ExportCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            guard calibrationImages >= 1 else { throw UserError("--calibration-images must be at least 1, got \(calibrationImages)") }
             let engine = startEngine(threads: threads)
             if let modelDirectory { return try exportInferenceFiles(modelDirectory, engine: engine) }
             let runDirectory = runDirectory!

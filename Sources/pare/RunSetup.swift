@@ -11,7 +11,7 @@ func loadTrainConfig(_ dir: RunDirectory, hint: String) throws -> TrainConfig {
         throw UserError("\(dir.configPath): not found; \(hint)")
     }
     do { return try JSONDecoder().decode(TrainConfig.self, from: data) } catch {
-        throw UserError("\(dir.configPath): unreadable run configuration (\(error))")
+        throw UserError("\(dir.configPath): unreadable run configuration (\(decodingProblem(error)))")
     }
 }
 
@@ -56,7 +56,8 @@ func parseCount(_ text: String) -> Int? {
     case "G": scale = 1e9; digits = digits.dropLast()
     default: scale = 1
     }
-    guard let v = Double(digits), v >= 0, v.isFinite else { return nil }
+    // Bounded before converting (a huge value traps in Int()): 1e15 MACs is far beyond any space.
+    guard let v = Double(digits), v >= 0, v.isFinite, v * scale <= 1e15 else { return nil }
     return Int((v * scale).rounded())
 }
 

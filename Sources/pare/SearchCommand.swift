@@ -44,6 +44,11 @@ struct SearchCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            // Option values first: a bad one must not cost a data or weights load, nor a whole search.
+            if let validationImages, validationImages < 1 { throw UserError("--validation-images must be at least 1, got \(validationImages)") }
+            guard calibrationImages >= 1 else { throw UserError("--calibration-images must be at least 1, got \(calibrationImages)") }
+            guard top >= 1 else { throw UserError("--top must be at least 1, got \(top)") }
+            guard threads.map({ $0 >= 1 }) ?? true else { throw UserError("--threads must be at least 1") }
             let engine = startEngine(threads: threads)
             let (dir, config) = try openTrainedRun(runDirectory)
             var budget = Budget()

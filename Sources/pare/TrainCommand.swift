@@ -83,7 +83,7 @@ struct TrainCommand: ParsableCommand {
                     return .flopsBand(minMACs: lo, maxMACs: hi)
                 }
             }
-            throw UserError("--sampling: '\(text)' is not uniform, fair, sandwich or flops-band:MIN-MAX (e.g. flops-band:1.5M-3M)")
+            throw UserError("--sampling: '\(quoted(text))' is not uniform, fair, sandwich or flops-band:MIN-MAX (e.g. flops-band:1.5M-3M)")
         }
     }
 }

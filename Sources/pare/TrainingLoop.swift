@@ -40,8 +40,12 @@ struct TrainingOptions: ParsableArguments {
         }
         guard config.epochs >= 1 else { throw UserError("--epochs must be at least 1, got \(config.epochs)") }
         guard config.recipe.batchSize >= 1 else { throw UserError("--batch-size must be at least 1") }
-        guard config.recipe.learningRate > 0 && config.recipe.learningRate.isFinite else { throw UserError("--lr must be positive") }
+        guard config.recipe.learningRate > 0 && config.recipe.learningRate.isFinite else { throw UserError("--lr must be a positive finite number") }
         guard (0..<1).contains(config.recipe.labelSmoothing) else { throw UserError("--label-smoothing must be in [0, 1)") }
+        guard config.recipe.optimizer.weightDecay >= 0 && config.recipe.optimizer.weightDecay.isFinite else {
+            throw UserError("--weight-decay must be a finite number >= 0")
+        }
+        guard config.recipe.batchSize <= 65_536, config.epochs <= 100_000 else { throw UserError("--batch-size must be at most 65536 and --epochs at most 100000") }
         if resume && !changes.list.isEmpty { try AtomicFile.writeJSON(encodable: config, to: dir.configPath) }
     }
 }
@@ -66,8 +70,13 @@ func runTrainingLoop(_ training: TrainingRun, _ dir: RunDirectory, command: Stri
     let config = training.config
     let metrics = try MetricsLog(directory: dir.path, file: "train.jsonl")
     let progress = Progress(total: training.totalSteps, log: logLine)
+    let diverged = "the newest checkpoint in \(dir.checkpointDirectory) is the last finite state; lower --lr and resume with --override-config"
     func saveCheckpoint() throws {
-        let path = try dir.writeCheckpoint(try training.checkpoint(), step: training.step, keep: config.keepCheckpoints)
+        let data: Data
+        do { data = try training.checkpoint() } catch let e as TrainingError {
+            throw UserError("\(e) (lr \(training.trainer.schedule.rate(at: max(training.step - 1, 0)))); \(diverged)")
+        }
+        let path = try dir.writeCheckpoint(data, step: training.step, keep: config.keepCheckpoints)
         try metrics.append(["kind": "checkpoint", "step": training.step, "path": path])
     }
     Interrupt.install()
@@ -79,7 +88,7 @@ func runTrainingLoop(_ training: TrainingRun, _ dir: RunDirectory, command: Stri
     while !training.finished {
         let info = try training.trainStep()
         guard info.loss.isFinite else {
-            throw UserError("training diverged: loss is \(info.loss) at step \(info.step) (lr \(info.learningRate)); the last checkpoint in \(dir.checkpointDirectory) is from before; lower --lr and resume with --override-config")
+            throw UserError("training diverged: loss is \(info.loss) at step \(info.step) (lr \(info.learningRate)); \(diverged)")
         }
         recent.append(info.loss)
         if recent.count > 50 { recent.removeFirst() }

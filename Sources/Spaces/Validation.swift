@@ -1,0 +1,100 @@
+/// The rules every search space obeys, wherever it comes from: a space file, or the copy
+/// stored in `run.json`, `model.json`, a checkpoint or a latency table. Bounds are generous
+/// for CPU-sized networks and keep every size the engine allocates far from overflow.
+extension SearchSpace {
+    public static let maxChannels = 4096
+    public static let maxHeadChannels = 8192
+    public static let maxClasses = 10_000
+    public static let maxBlocksPerStage = 64
+    public static let maxInputSize = 512
+    /// Largest number of floats the supernet may allocate for its weights (all operators,
+    /// largest widths): 64 M floats = 256 MiB, before gradients and momentum.
+    public static let maxSupernetWeights = 64 << 20
+    /// Largest feature map of one image (floats) any layer may produce: 4 M = 16 MiB.
+    public static let maxFeatureMapPerImage = 4 << 20
+
+    /// Throws a `SpaceFileError` naming `file` and the field unless every value is in
+    /// range, the structure is consistent (`checkStructure`) and the network it makes stays
+    /// within the size bounds above.
+    public func validate(file: String) throws {
+        func fail(_ field: String, _ message: String) -> SpaceFileError { SpaceFileError(file: file, field: field, message: message) }
+        func check(_ v: Int, _ field: String, _ range: ClosedRange<Int>) throws {
+            guard range.contains(v) else { throw fail(field, "expected \(range.lowerBound)...\(range.upperBound), got \(v)") }
+        }
+        guard !name.isEmpty, name.count <= 200 else { throw fail("name", "expected a non-empty name of at most 200 characters") }
+        try check(inputChannels, "input.channels", 1...64)
+        try check(inputSize, "input.size", 4...Self.maxInputSize)
+        try check(classes, "classes", 2...Self.maxClasses)
+        try check(stem.channels, "stem.channels", 1...Self.maxChannels)
+        try check(stem.kernel, "stem.kernel", 1...7)
+        guard stem.kernel % 2 == 1 else { throw fail("stem.kernel", "expected an odd kernel size, got \(stem.kernel)") }
+        try check(stem.stride, "stem.stride", 1...2)
+        try check(head.channels, "head.channels", 1...Self.maxHeadChannels)
+        guard !stages.isEmpty, stages.count <= 16 else { throw fail("stages", "expected 1...16 stages, got \(stages.count)") }
+        for (i, s) in stages.enumerated() {
+            let p = "stages[\(i)]"
+            try check(s.blocks, p + ".blocks", 1...Self.maxBlocksPerStage)
+            try check(s.stride, p + ".stride", 1...2)
+            guard !s.widths.isEmpty, s.widths.count <= 64 else { throw fail(p + ".widths", "expected 1...64 width choices") }
+            for (j, w) in s.widths.enumerated() { try check(w, "\(p).widths[\(j)]", 1...Self.maxChannels) }
+            guard s.widths == s.widths.sorted(), Set(s.widths).count == s.widths.count else {
+                throw fail(p + ".widths", "expected strictly increasing channel counts, got \(s.widths)")
+            }
+            guard !s.operators.isEmpty, Set(s.operators).count == s.operators.count else {
+                throw fail(p + ".operators", "expected a non-empty list of distinct operators")
+            }
+            guard !s.middleRatios.isEmpty, s.middleRatios.count <= 40 else { throw fail(p + ".middle_ratios", "expected 1...40 ratios") }
+            for (j, t) in s.middleRatios.enumerated() {
+                guard (1...40).contains(t) else {
+                    throw fail("\(p).middle_ratios[\(j)]", "expected a multiple of 0.1 in 0.1...4.0, got \(Double(t) / 10)")
+                }
+            }
+            guard Set(s.middleRatios).count == s.middleRatios.count else { throw fail(p + ".middle_ratios", "duplicate ratios") }
+        }
+        try checkStructure(file: file)
+        let weights = supernetWeightBound
+        guard weights <= Self.maxSupernetWeights else {
+            throw fail("stages", "the supernet would hold about \(weights / 1_000_000) M weights; at most \(Self.maxSupernetWeights / 1_000_000) M are allowed (fewer or narrower choices)")
+        }
+        let largestMap = largestFeatureMapPerImage
+        guard largestMap <= Self.maxFeatureMapPerImage else {
+            throw fail("stages", "a layer would produce \(largestMap / 1_000_000) M values per image; at most \(Self.maxFeatureMapPerImage / 1_000_000) M are allowed (smaller input or widths)")
+        }
+    }
+
+    /// An upper bound of the weights the supernet allocates: every operator of every slot at
+    /// its largest input, middle and output widths (two 1x1 convolutions, a k x k depthwise
+    /// and BN per layer, three times over for Xception), plus stem, head and classifier.
+    var supernetWeightBound: Int {
+        var total = inputChannels * stem.channels * stem.kernel * stem.kernel + 2 * stem.channels
+        for slot in blocks {
+            let maxIn = slot.inputWidths.max()!, maxOut = slot.outputWidths.max()!
+            for op in slot.operators {
+                let mid = slot.maxMiddleWidth(op)
+                total += 3 * (maxIn * mid + mid * mid + mid * maxOut + mid * 49 + maxIn * maxIn + 2 * (mid + maxOut + maxIn))
+            }
+        }
+        let last = stages.last!.widths.max()!
+        return total + last * head.channels + 2 * head.channels + head.channels * classes + classes
+    }
+
+    /// The most values one layer produces for one image: the stem's output, and each slot's
+    /// largest middle width at its input resolution.
+    var largestFeatureMapPerImage: Int {
+        let stemSize = Self.convOutput(inputSize, kernel: stem.kernel, stride: stem.stride)
+        var m = stem.channels * stemSize * stemSize
+        for slot in blocks {
+            let widest = slot.operators.map { slot.maxMiddleWidth($0) }.max()!
+            m = max(m, max(widest, slot.inputWidths.max()!, slot.outputWidths.max()!) * slot.inputSize * slot.inputSize)
+        }
+        return m
+    }
+}
+
+/// At most `limit` characters of a value for an error message: a 50 MB list or a 100 KB
+/// architecture text must not come back as a 50 MB error line.
+public func quoted(_ value: Any, limit: Int = 80) -> String {
+    let text = "\(value)"
+    guard text.count > limit else { return text }
+    return String(text.prefix(limit)) + "... (\(text.count) characters)"
+}
