@@ -24,15 +24,8 @@ enum FileBytes {
             throw DataError.unreadable(path: path, reason: error.localizedDescription)
         }
         if head.count == 2 && head[head.startIndex] == 0x1f && head[head.startIndex + 1] == 0x8b {
-            // Compressed data is at most as large as what it inflates to, so the file
-            // itself may be read whole once it is within the limit.
-            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
-            guard size <= max(count, 1 << 20) * 2 else { throw DataError.tooLarge(path: path, limit: count) }
-            let compressed: Data
-            do { compressed = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-                throw DataError.unreadable(path: path, reason: error.localizedDescription)
-            }
-            return try gunzip([UInt8](compressed), path: path, limit: count)
+            try? handle.seek(toOffset: 0)
+            return try gunzip(handle, path: path, limit: count)
         }
         do {
             try handle.seek(toOffset: 0)
@@ -44,45 +37,45 @@ enum FileBytes {
         }
     }
 
-    /// Inflates at most `limit` bytes (complete: false when the stream holds more).
-    static func gunzip(_ input: [UInt8], path: String, limit: Int) throws -> (bytes: [UInt8], complete: Bool) {
-        guard input.count >= 18 else { throw DataError.corruptGzip(path: path, reason: "only \(input.count) bytes") }
-        let n = input.count
-        let isize = Int(input[n - 4]) | Int(input[n - 3]) << 8 | Int(input[n - 2]) << 16 | Int(input[n - 1]) << 24
+    /// Inflates at most `limit` bytes (complete: false when the stream holds more), reading
+    /// the compressed file 1 MiB at a time: neither side is ever held whole beyond the limit.
+    static func gunzip(_ handle: FileHandle, path: String, limit: Int) throws -> (bytes: [UInt8], complete: Bool) {
         // The buffer holds limit + 1 bytes at most: filling it means the content is longer.
         let cap = limit + 1
-        // A corrupt trailer lies: trust it only up to a plausible ratio, then grow by doubling.
-        var output = [UInt8](repeating: 0, count: min(cap, max(1024, min(isize, input.count * 16 + 65536))))
+        var output = [UInt8](repeating: 0, count: min(cap, 1 << 16))
         var stream = z_stream()
         guard pare_inflate_init_gzip(&stream) == Z_OK else {
             throw DataError.corruptGzip(path: path, reason: "inflateInit failed")
         }
         defer { inflateEnd(&stream) }
         var produced = 0
-        var status: Int32 = Z_OK
-        try input.withUnsafeBufferPointer { inBuf in
-            stream.next_in = UnsafeMutablePointer(mutating: inBuf.baseAddress!)
-            stream.avail_in = UInt32(inBuf.count)
-            while true {
-                if produced == output.count {
-                    if output.count >= cap { return }
-                    output.append(contentsOf: [UInt8](repeating: 0, count: min(output.count, cap - output.count)))
-                }
-                status = output.withUnsafeMutableBufferPointer { outBuf -> Int32 in
-                    stream.next_out = outBuf.baseAddress! + produced
-                    stream.avail_out = UInt32(min(outBuf.count - produced, Int(UInt32.max)))
-                    let before = stream.avail_out
-                    let r = inflate(&stream, Z_NO_FLUSH)
-                    produced += Int(before - stream.avail_out)
-                    return r
-                }
-                if status == Z_STREAM_END { break }
-                if status == Z_BUF_ERROR && stream.avail_in == 0 {
-                    throw DataError.corruptGzip(path: path, reason: "stream ends early after \(produced) bytes")
-                }
-                if status != Z_OK && status != Z_BUF_ERROR {
-                    let msg = stream.msg.map { String(cString: $0) } ?? "zlib error \(status)"
-                    throw DataError.corruptGzip(path: path, reason: msg)
+        var finished = false
+        while !finished && produced < cap {
+            let chunk: [UInt8]
+            do { chunk = [UInt8](try handle.read(upToCount: 1 << 20) ?? Data()) } catch {
+                throw DataError.unreadable(path: path, reason: error.localizedDescription)
+            }
+            guard !chunk.isEmpty else { throw DataError.corruptGzip(path: path, reason: "stream ends early after \(produced) bytes") }
+            try chunk.withUnsafeBufferPointer { inBuf in
+                stream.next_in = UnsafeMutablePointer(mutating: inBuf.baseAddress!)
+                stream.avail_in = UInt32(inBuf.count)
+                while stream.avail_in > 0 && produced < cap {
+                    if produced == output.count {
+                        output.append(contentsOf: [UInt8](repeating: 0, count: min(output.count, cap - output.count)))
+                    }
+                    let status = output.withUnsafeMutableBufferPointer { outBuf -> Int32 in
+                        stream.next_out = outBuf.baseAddress! + produced
+                        stream.avail_out = UInt32(min(outBuf.count - produced, Int(UInt32.max)))
+                        let before = stream.avail_out
+                        let r = inflate(&stream, Z_NO_FLUSH)
+                        produced += Int(before - stream.avail_out)
+                        return r
+                    }
+                    if status == Z_STREAM_END { finished = true; break }
+                    if status != Z_OK && status != Z_BUF_ERROR {
+                        let msg = stream.msg.map { String(cString: $0) } ?? "zlib error \(status)"
+                        throw DataError.corruptGzip(path: path, reason: msg)
+                    }
                 }
             }
         }

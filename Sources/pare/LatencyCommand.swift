@@ -74,12 +74,3 @@ struct LatencyCommand: ParsableCommand {
         }
     }
 }
-
-/// "1.2ms", "800us", "0.5s", "2" (milliseconds) -> milliseconds.
-func parseMilliseconds(_ text: String) -> Double? {
-    let t = text.trimmingCharacters(in: .whitespaces).lowercased()
-    let (digits, scale): (Substring, Double) =
-        t.hasSuffix("ms") ? (t.dropLast(2), 1) : t.hasSuffix("us") ? (t.dropLast(2), 1e-3) : t.hasSuffix("s") ? (t.dropLast(1), 1e3) : (Substring(t), 1)
-    guard let v = Double(digits), v > 0, v.isFinite, v * scale <= 1e9 else { return nil }
-    return v * scale
-}

@@ -45,22 +45,6 @@ func loadSpace(_ name: String) throws -> SearchSpace {
     name == "reference" ? SearchSpace.reference : try SpaceFile.load(name)
 }
 
-/// "3M", "800K", "1.5G", "2500000" -> count.
-func parseCount(_ text: String) -> Int? {
-    let t = text.trimmingCharacters(in: .whitespaces).uppercased()
-    let scale: Double
-    var digits = Substring(t)
-    switch t.last {
-    case "K": scale = 1e3; digits = digits.dropLast()
-    case "M": scale = 1e6; digits = digits.dropLast()
-    case "G": scale = 1e9; digits = digits.dropLast()
-    default: scale = 1
-    }
-    // Bounded before converting (a huge value traps in Int()): 1e15 MACs is far beyond any space.
-    guard let v = Double(digits), v >= 0, v.isFinite, v * scale <= 1e15 else { return nil }
-    return Int((v * scale).rounded())
-}
-
 /// A finished (or stopped) supernet run, locked, with its stored configuration: what
 /// search, correlate and export start from.
 func openTrainedRun(_ path: String) throws -> (RunDirectory, TrainConfig) {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Datasets
 import Foundation
 import Runs
+import Search
 import Spaces
 import Networks
 import TensorCore
