@@ -20,8 +20,8 @@ public final class BatchNorm: ParameterContainer {
     /// Batches averaged since the last reset, in `.calibrating` mode.
     public private(set) var calibrationBatches = 0
 
-    private let output = ScratchBuffer()
-    private let gradInputBuffer = ScratchBuffer()
+    private let output: ScratchBuffer
+    private let gradInputBuffer: ScratchBuffer
     private let batchMean: UnsafeMutablePointer<Float>
     private let batchInvStd: UnsafeMutablePointer<Float>
     private let foldScale: UnsafeMutablePointer<Float>
@@ -31,6 +31,8 @@ public final class BatchNorm: ParameterContainer {
 
     public init(name: String, channels: Int, relu: Bool = false, epsilon: Float = 1e-5, momentum: Float = 0.1, engine: Engine = Engine()) {
         self.engine = engine
+        output = engine.scratch()
+        gradInputBuffer = engine.gradientScratch()
         precondition(channels > 0, "batch norm \(name): channels \(channels)")
         maxChannels = channels
         self.epsilon = epsilon

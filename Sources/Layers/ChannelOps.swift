@@ -8,10 +8,13 @@ import TensorCore
 public final class ChannelConcat {
     /// Threads and profiler this layer runs with.
     public let engine: Engine
-    private let output = ScratchBuffer()
+    private let output: ScratchBuffer
     private var widths: [Int] = []
 
-    public init(engine: Engine = Engine()) { self.engine = engine }
+    public init(engine: Engine = Engine()) {
+        self.engine = engine
+        output = engine.scratch()
+    }
 
     public func forward(_ inputs: [FeatureMap]) -> FeatureMap {
         let first = inputs[0]
@@ -43,11 +46,13 @@ public final class ChannelShuffle {
     /// Threads and profiler this layer runs with.
     public let engine: Engine
     public let groups: Int
-    private let output = ScratchBuffer()
-    private let gradInputBuffer = ScratchBuffer()
+    private let output: ScratchBuffer
+    private let gradInputBuffer: ScratchBuffer
 
     public init(groups: Int = 2, engine: Engine = Engine()) {
         self.engine = engine
+        output = engine.scratch()
+        gradInputBuffer = engine.gradientScratch()
         precondition(groups >= 1, "shuffle groups \(groups)")
         self.groups = groups
     }
@@ -85,10 +90,14 @@ public final class ChannelShuffle {
 public final class ChannelInterleave {
     /// Threads and profiler this layer runs with.
     public let engine: Engine
-    private let output = ScratchBuffer()
-    private let gradSecond = ScratchBuffer()
+    private let output: ScratchBuffer
+    private let gradSecond: ScratchBuffer
 
-    public init(engine: Engine = Engine()) { self.engine = engine }
+    public init(engine: Engine = Engine()) {
+        self.engine = engine
+        output = engine.scratch()
+        gradSecond = engine.gradientScratch()
+    }
 
     public func forward(_ a: FeatureMap, _ b: FeatureMap) -> FeatureMap {
         precondition(a.sameShape(b), "interleave: \(a.shapeDescription) vs \(b.shapeDescription)")

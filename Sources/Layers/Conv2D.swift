@@ -15,16 +15,21 @@ public final class Conv2D: ParameterContainer {
     public let padding: Int
     public let weight: Parameter
 
-    private let output = ScratchBuffer()
-    private let columns = ScratchBuffer()
-    private let gradInputBuffer = ScratchBuffer()
-    private let gradColumns = ScratchBuffer()
-    private let gemmScratch = ScratchBuffer()
+    private let output: ScratchBuffer
+    private let columns: ScratchBuffer
+    private let gradInputBuffer: ScratchBuffer
+    private let gradColumns: ScratchBuffer
+    private let gemmScratch: ScratchBuffer
     private var savedInput: FeatureMap?
     private var savedOutputChannels = 0
 
     public init(name: String, inputChannels: Int, outputChannels: Int, kernel: Int, stride: Int = 1, padding: Int? = nil, engine: Engine = Engine()) {
         self.engine = engine
+        output = engine.scratch()
+        columns = engine.scratch()
+        gradInputBuffer = engine.gradientScratch()
+        gradColumns = engine.gradientScratch()
+        gemmScratch = engine.gradientScratch()
         precondition(inputChannels > 0 && outputChannels > 0 && kernel > 0 && stride > 0,
                      "conv \(name): channels \(inputChannels)->\(outputChannels), kernel \(kernel), stride \(stride)")
         maxInputChannels = inputChannels

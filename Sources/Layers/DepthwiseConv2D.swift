@@ -11,12 +11,14 @@ public final class DepthwiseConv2D: ParameterContainer {
     public let padding: Int
     public let weight: Parameter
 
-    private let output = ScratchBuffer()
-    private let gradInputBuffer = ScratchBuffer()
+    private let output: ScratchBuffer
+    private let gradInputBuffer: ScratchBuffer
     private var savedInput: FeatureMap?
 
     public init(name: String, channels: Int, kernel: Int, stride: Int = 1, engine: Engine = Engine()) {
         self.engine = engine
+        output = engine.scratch()
+        gradInputBuffer = engine.gradientScratch()
         precondition(channels > 0 && kernel % 2 == 1 && stride > 0,
                      "depthwise \(name): channels \(channels), kernel \(kernel) (odd), stride \(stride)")
         maxChannels = channels

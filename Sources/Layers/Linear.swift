@@ -11,12 +11,14 @@ public final class Linear: ParameterContainer {
     public let weight: Parameter
     public let bias: Parameter
 
-    private let output = ScratchBuffer()
-    private let gradInputBuffer = ScratchBuffer()
+    private let output: ScratchBuffer
+    private let gradInputBuffer: ScratchBuffer
     private var savedInput: FeatureMap?
 
     public init(name: String, inputFeatures: Int, outputFeatures: Int, engine: Engine = Engine()) {
         self.engine = engine
+        output = engine.scratch()
+        gradInputBuffer = engine.gradientScratch()
         precondition(inputFeatures > 0 && outputFeatures > 0, "linear \(name): \(inputFeatures)->\(outputFeatures)")
         maxInputFeatures = inputFeatures
         maxOutputFeatures = outputFeatures

@@ -4,11 +4,15 @@ import TensorCore
 public final class ReLU {
     /// Threads and profiler this layer runs with.
     public let engine: Engine
-    private let output = ScratchBuffer()
-    private let gradInputBuffer = ScratchBuffer()
+    private let output: ScratchBuffer
+    private let gradInputBuffer: ScratchBuffer
     private var savedOutput: FeatureMap?
 
-    public init(engine: Engine = Engine()) { self.engine = engine }
+    public init(engine: Engine = Engine()) {
+        self.engine = engine
+        output = engine.scratch()
+        gradInputBuffer = engine.gradientScratch()
+    }
 
     public func forward(_ x: FeatureMap, mode: Mode) -> FeatureMap {
         let y = output.featureMap(channels: x.channels, height: x.height, width: x.width, batch: x.batch)
@@ -30,11 +34,15 @@ public final class ReLU {
 public final class GlobalAveragePool {
     /// Threads and profiler this layer runs with.
     public let engine: Engine
-    private let output = ScratchBuffer()
-    private let gradInputBuffer = ScratchBuffer()
+    private let output: ScratchBuffer
+    private let gradInputBuffer: ScratchBuffer
     private var inputShape: (channels: Int, height: Int, width: Int, batch: Int)?
 
-    public init(engine: Engine = Engine()) { self.engine = engine }
+    public init(engine: Engine = Engine()) {
+        self.engine = engine
+        output = engine.scratch()
+        gradInputBuffer = engine.gradientScratch()
+    }
 
     public func forward(_ x: FeatureMap, mode: Mode) -> FeatureMap {
         let y = output.featureMap(channels: x.channels, height: 1, width: 1, batch: x.batch)

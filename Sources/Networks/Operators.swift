@@ -27,7 +27,7 @@ public final class ShuffleOperator: ChoiceOperator {
     let projection: Chain?
     private let concat: ChannelConcat
     private let interleave: ChannelInterleave
-    private let gradInputBuffer = ScratchBuffer()
+    private let gradInputBuffer: ScratchBuffer
     private var splitForm = true
 
     public let engine: Engine
@@ -35,6 +35,7 @@ public final class ShuffleOperator: ChoiceOperator {
     public init(name: String, slot: BlockSlot, op: Operator, engine: Engine) {
         precondition(op.isShuffleFamily, "ShuffleOperator for \(op)")
         self.engine = engine
+        gradInputBuffer = engine.gradientScratch()
         concat = ChannelConcat(engine: engine)
         interleave = ChannelInterleave(engine: engine)
         self.slot = slot
@@ -134,8 +135,8 @@ public final class InvertedResidualOperator: ChoiceOperator {
     public let slot: BlockSlot
     public let op: Operator
     let main: Chain
-    private let output = ScratchBuffer()
-    private let gradInputBuffer = ScratchBuffer()
+    private let output: ScratchBuffer
+    private let gradInputBuffer: ScratchBuffer
     private var residual = false
 
     public let engine: Engine
@@ -143,6 +144,8 @@ public final class InvertedResidualOperator: ChoiceOperator {
     public init(name: String, slot: BlockSlot, op: Operator, engine: Engine) {
         precondition(!op.isShuffleFamily, "InvertedResidualOperator for \(op)")
         self.engine = engine
+        output = engine.scratch()
+        gradInputBuffer = engine.gradientScratch()
         self.slot = slot
         self.op = op
         let maxIn = slot.inputWidths.max()!, maxOut = slot.outputWidths.max()!
@@ -186,15 +189,23 @@ final class ChoiceBlock: ParameterContainer {
     let operators: [ChoiceOperator]
     private var lastOperator: Int?
 
-    init(name: String, slot: BlockSlot, engine: Engine) {
+    /// `gradientPool`: shared with every other block of the same parity (see `Engine.gradientBuffers`).
+    init(name: String, slot: BlockSlot, engine: Engine, gradientPool: BufferPool? = nil) {
         self.slot = slot
         // A slot with one operator (a standalone model) names it after the block itself:
         // "blocks.3.main.pw1.weight" rather than "blocks.3.ops.0.main.pw1.weight".
         let single = slot.operators.count == 1
+        // One step runs one operator of the block: all of them share one pool of buffers.
+        var shared = engine
+        let pool = BufferPool()
+        shared.buffers = pool
+        shared.gradientBuffers = gradientPool
         operators = slot.operators.enumerated().map { i, op -> ChoiceOperator in
             let opName = single ? name : "\(name).ops.\(i)"
-            return op.isShuffleFamily ? ShuffleOperator(name: opName, slot: slot, op: op, engine: engine)
-                : InvertedResidualOperator(name: opName, slot: slot, op: op, engine: engine)
+            pool.restart()
+            gradientPool?.restart()
+            return op.isShuffleFamily ? ShuffleOperator(name: opName, slot: slot, op: op, engine: shared)
+                : InvertedResidualOperator(name: opName, slot: slot, op: op, engine: shared)
         }
     }
 

@@ -36,8 +36,11 @@ public final class NetworkLayers: ParameterContainer {
         stem = Conv2D(name: "stem.conv", inputChannels: space.inputChannels, outputChannels: space.stem.channels,
                       kernel: space.stem.kernel, stride: space.stem.stride, engine: engine)
         stemNorm = BatchNorm(name: "stem.bn", channels: space.stem.channels, relu: true, engine: engine)
+        // Backward of block b reads only block b + 1's result: blocks of one parity can share
+        // their gradient buffers.
+        let gradientPools = [BufferPool(), BufferPool()]
         let slots = arch.map { space.slots(fixedTo: $0) } ?? space.blocks
-        blocks = slots.map { ChoiceBlock(name: "blocks.\($0.index)", slot: $0, engine: engine) }
+        blocks = slots.map { ChoiceBlock(name: "blocks.\($0.index)", slot: $0, engine: engine, gradientPool: gradientPools[$0.index % 2]) }
         let lastMax = arch?.widths.last ?? space.stages.last?.widths.max() ?? space.stem.channels
         head = Conv2D(name: "head.conv", inputChannels: lastMax, outputChannels: space.head.channels, kernel: 1, engine: engine)
         headNorm = BatchNorm(name: "head.bn", channels: space.head.channels, relu: true, engine: engine)

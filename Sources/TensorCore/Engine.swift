@@ -9,11 +9,26 @@ public struct Engine: Sendable {
     public var threads: Int
     /// Time by layer kind and executed MACs, when set.
     public var profiler: Profiler?
+    /// Where layers built with this engine take their scratch buffers: a pool shared by
+    /// the candidate operators of one choice block (only one of them runs in a step), or
+    /// nil for buffers of their own.
+    public var buffers: BufferPool?
+    /// Where they take the buffers that only backward uses (input gradients, gradient
+    /// columns): a pool that several blocks can share, since a block's backward is over
+    /// before the one two blocks earlier starts (its own result is read by the block before
+    /// it, which takes the other pool).
+    public var gradientBuffers: BufferPool?
 
     public init(threads: Int = Engine.availableCores, profiler: Profiler? = nil) {
         self.threads = max(1, threads)
         self.profiler = profiler
     }
+
+    /// A scratch buffer for a layer being built: the pool's next one, or a new one.
+    public func scratch() -> ScratchBuffer { buffers?.next() ?? ScratchBuffer() }
+
+    /// A scratch buffer that only the layer's backward writes.
+    public func gradientScratch() -> ScratchBuffer { gradientBuffers?.next() ?? ScratchBuffer() }
 
     /// The machine's cores (at most 8: the kernels gain nothing beyond).
     public static var availableCores: Int { max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8)) }
@@ -60,6 +75,29 @@ public struct Engine: Sendable {
     public func countMACs(_ macs: @autoclosure () -> Int) {
         if let profiler, profiler.countingMACs { profiler.executedMACs += macs() }
     }
+}
+
+/// Scratch buffers shared by alternatives that never run in the same step: the candidate
+/// operators of one choice block. Each operator's layers take buffers in the order they are
+/// built, starting over for every operator (`restart`), so the k-th buffer of every
+/// operator is the same one, grown to the largest size any of them needs. Activations of a
+/// block then cost one operator's worth, not one per candidate.
+public final class BufferPool: @unchecked Sendable {
+    private var buffers: [ScratchBuffer] = []
+    private var cursor = 0
+    public init() {}
+
+    /// The next operator starts taking buffers from the first one again.
+    public func restart() { cursor = 0 }
+
+    public func next() -> ScratchBuffer {
+        if cursor == buffers.count { buffers.append(ScratchBuffer()) }
+        defer { cursor += 1 }
+        return buffers[cursor]
+    }
+
+    /// Buffers handed out so far (the most any operator took).
+    public var count: Int { buffers.count }
 }
 
 /// Wraps a non-Sendable value for `concurrentPerform`; callers keep the writes of the
