@@ -111,7 +111,6 @@ public final class NetworkLayers: ParameterContainer {
         g = stemNorm.backward(g)
         stem.backward(g, inputGradient: false)
     }
-
 }
 
 /// A network built from a search space: the weight-sharing `Supernet` or a `Subnet` of one

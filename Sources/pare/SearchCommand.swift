@@ -53,16 +53,16 @@ struct SearchCommand: ParsableCommand {
             let (dir, config) = try openTrainedRun(runDirectory)
             var budget = Budget()
             if let maxFlops {
-                guard let v = parseCount(maxFlops), v > 0 else { throw UserError("--max-flops: '\(maxFlops)' is not a count like 3M or 800K") }
+                guard let v = parseCount(maxFlops), v > 0 else { throw UserError("--max-flops: '\(quoted(maxFlops))' is not a count like 3M or 800K") }
                 budget.maxMACs = v
             }
             if let maxParams {
-                guard let v = parseCount(maxParams), v > 0 else { throw UserError("--max-params: '\(maxParams)' is not a count like 80K") }
+                guard let v = parseCount(maxParams), v > 0 else { throw UserError("--max-params: '\(quoted(maxParams))' is not a count like 80K") }
                 budget.maxParameters = v
             }
             var latency: LatencyTable?
             if let maxLatency {
-                guard let v = parseMilliseconds(maxLatency) else { throw UserError("--max-latency: '\(maxLatency)' is not a duration like 1.2ms or 800us") }
+                guard let v = parseMilliseconds(maxLatency) else { throw UserError("--max-latency: '\(quoted(maxLatency))' is not a duration like 1.2ms or 800us") }
                 budget.maxLatencyMs = v
             }
             if let latencyTable {
