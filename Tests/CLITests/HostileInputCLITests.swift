@@ -101,6 +101,32 @@ import _TestSupport
         try withModelJSON({ $0.replacingOccurrences(of: "\"channels\" : 256\n    },\n    \"inputChannels\"", with: "\"channels\" : 1000000000\n    },\n    \"inputChannels\"") }, contains: "head.channels")
         try withModelJSON({ $0.replacingOccurrences(of: "{\n  \"architecture\"", with: "{\n  \"classes\" : 5, \"architecture\"").replacingOccurrences(of: "\n  \"classes\" : 10,", with: "") }, contains: "classes")
         try withModelJSON({ $0.replacingOccurrences(of: "shuffle3@1.0,shuffle3@1.0,shuffle3@1.0", with: "shuffle3@nan,shuffle3@1.0,shuffle3@1.0") }, contains: "architecture")
+        try modelJSON.write(toFile: model + "/model.json", atomically: true, encoding: .utf8)
+        // Weight files whose sizes overflow: shape [2^62, 4], offsets [1, -2^63].
+        let weights = model + "/model.safetensors"
+        let original = try Data(contentsOf: URL(fileURLWithPath: weights))
+        for crafted in [#"{"fc.bias":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,40]}}"#,
+                        #"{"fc.bias":{"dtype":"F32","shape":[10],"data_offsets":[1,-9223372036854775808]}}"#] {
+            var n = UInt64(crafted.utf8.count).littleEndian
+            let bytes = withUnsafeBytes(of: &n) { Data($0) } + Data(crafted.utf8) + Data(count: 40)
+            try bytes.write(to: URL(fileURLWithPath: weights))
+            try expectOneLineError(["eval", model, "--weights", "exported", "--repeats", "1"], contains: "model.safetensors")
+        }
+        try original.write(to: URL(fileURLWithPath: weights))
+        // A checkpoint with a valid checksum whose section offset is 2^63 - 1: refused, and
+        // the older checkpoint is used.
+        let newest = try FileManager.default.contentsOfDirectory(atPath: run + "/checkpoints").sorted().last!
+        let (header, payload) = try CheckpointFile.decode(try Data(contentsOf: URL(fileURLWithPath: run + "/checkpoints/" + newest)), path: newest)
+        let headerText = String(decoding: header, as: UTF8.self)
+        let craftedHeader = headerText.replacingOccurrences(of: #""offset":0}"#, with: #""offset":9223372036854775807}"#)
+        let crafted = craftedHeader != headerText
+        #expect(crafted)
+        try CheckpointFile.encode(header: Data(craftedHeader.utf8), payload: payload)
+            .write(to: URL(fileURLWithPath: run + "/checkpoints/ckpt-999999999.bin"))
+        r = try CLI.run(["export", "--run", run, "--arch", "32/64/128:shuffle3@1.0,shuffle3@1.0,shuffle3@1.0,shuffle3@1.0,shuffle3@1.0,shuffle3@1.0",
+                         "--out", tmp.file("model2"), "--calibration-images", "128"])
+        #expect(r.status == 0 && r.stderr.contains("ckpt-999999999.bin: unusable checkpoint (section") && r.stderr.contains("outside the payload"), "\(r.stderr)")
+        try FileManager.default.removeItem(atPath: run + "/checkpoints/ckpt-999999999.bin")
         // run.json with a width of 4e9: refused before anything is allocated.
         let runJSON = try String(contentsOfFile: run + "/run.json", encoding: .utf8)
         try runJSON.replacingOccurrences(of: "128\n", with: "4000000000\n").write(toFile: run + "/run.json", atomically: true, encoding: .utf8)
