@@ -28,11 +28,14 @@ struct EvalCommand: ParsableCommand {
     var predictions: String?
     @Option(help: "Engine threads (default: all cores).") var threads: Int?
 
+    func validate() throws {
+        guard (1...10_000).contains(batch), (1...100_000).contains(repeats) else {
+            throw ValidationError("--batch must be in 1...10000 and --repeats in 1...100000")
+        }
+    }
+
     func run() throws {
         try reportingErrors {
-            guard (1...10_000).contains(batch), (1...100_000).contains(repeats) else {
-                throw UserError("--batch must be in 1...10000 and --repeats in 1...100000")
-            }
             let engine = startEngine(threads: threads)
             let dir = ModelDirectory(path: modelDirectory)
             let weightsName = try resolveWeights(weights, in: dir)

@@ -42,11 +42,11 @@ struct ExportCommand: ParsableCommand {
         }
         if modelDirectory != nil && !(onnx || folded) { throw ValidationError("--model needs --onnx and/or --folded") }
         if modelDirectory == nil && weights != nil { throw ValidationError("--weights needs --model DIR") }
+        guard calibrationImages >= 1 else { throw ValidationError("--calibration-images must be at least 1, got \(calibrationImages)") }
     }
 
     func run() throws {
         try reportingErrors {
-            guard calibrationImages >= 1 else { throw UserError("--calibration-images must be at least 1, got \(calibrationImages)") }
             let engine = startEngine(threads: threads)
             if let modelDirectory { return try exportInferenceFiles(modelDirectory, engine: engine) }
             let runDirectory = runDirectory!

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Spaces
 import TensorCore
 
 @main
@@ -9,10 +10,26 @@ struct Pare: ParsableCommand {
         abstract: "Find small, fast convolutional networks on a CPU: one-shot NAS and channel pruning.",
         subcommands: [TrainCommand.self, SearchCommand.self, ExportCommand.self, FinetuneCommand.self, EvalCommand.self,
                       LatencyCommand.self, CorrelateCommand.self, InfoCommand.self, BenchCommand.self])
+
+    /// As ArgumentParser's own, except that a malformed command line (an unknown option, a
+    /// value that does not parse, a failed `validate()`) is one line on stderr and exit
+    /// status 1 like every other input error; `--help` is unchanged.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            guard code != .success, !(error is ExitCode) else { exit(withError: error) }
+            let message = self.message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+            logLine("error: " + quoted(message, limit: 300))
+            Foundation.exit(1)
+        }
+    }
 }
 
-/// Process start-up shared by every subcommand: pick OpenBLAS's fast kernels, set threads.
-/// BLAS set up, and the engine settings every network of the command is built with.
+/// Process start-up shared by every subcommand: OpenBLAS's fast kernels picked, and the
+/// engine settings every network of the command is built with.
 func startEngine(threads: Int?) -> Engine {
     BLAS.configure()
     return Engine(threads: threads ?? Engine.availableCores)

@@ -1,6 +1,8 @@
+import ArgumentParser
 import Datasets
 import Foundation
 import Runs
+import Search
 import Spaces
 import Networks
 import TensorCore
@@ -70,4 +72,17 @@ struct TrainedSupernet {
         normalization = Normalization.fit(train)
         (network, checkpoint) = try Supernet.trained(dir, space: config.space, engine: engine, warn: logLine)
     }
+}
+
+/// A count option ("3M", "800K", "2500000") for `@Option(transform:)`: refused at parse time,
+/// before anything loads.
+func countArgument(_ text: String) throws -> Int {
+    guard let v = parseCount(text), v > 0 else { throw ValidationError("'\(quoted(text))' is not a count like 3M or 800K") }
+    return v
+}
+
+/// A duration option ("1.2ms", "800us") in milliseconds.
+func durationArgument(_ text: String) throws -> Double {
+    guard let v = parseMilliseconds(text) else { throw ValidationError("'\(quoted(text))' is not a duration like 1.2ms or 800us") }
+    return v
 }

@@ -20,9 +20,10 @@ struct SearchCommand: ParsableCommand {
         """)
 
     @Option(name: .customLong("run"), help: "Run directory with a trained supernet.") var runDirectory: String
-    @Option(help: "Largest MACs (multiply-accumulates) per image, e.g. 3M, 800K.") var maxFlops: String?
-    @Option(help: "Largest parameter count, e.g. 80K.") var maxParams: String?
-    @Option(help: "Largest predicted latency, e.g. 1.2ms or 800us (needs --latency-table).") var maxLatency: String?
+    @Option(help: "Largest MACs (multiply-accumulates) per image, e.g. 3M, 800K.", transform: { try countArgument($0) }) var maxFlops: Int?
+    @Option(help: "Largest parameter count, e.g. 80K.", transform: { try countArgument($0) }) var maxParams: Int?
+    @Option(help: "Largest predicted latency, e.g. 1.2ms or 800us (needs --latency-table).", transform: { try durationArgument($0) })
+    var maxLatency: Double?
     @Option(help: "Latency table written by `pare latency` for this run's space.") var latencyTable: String?
     @Option(help: "Population size (default 50).") var population = 50
     @Option(help: "Generations (default 20).") var generations = 20
@@ -42,29 +43,27 @@ struct SearchCommand: ParsableCommand {
     @Flag(help: "Continue the search saved in its state.json.") var resume = false
     @Option(help: "Engine threads (default: all cores).") var threads: Int?
 
+    /// Option values first: a bad one must not cost a data or weights load, nor a whole search.
+    func validate() throws {
+        if let validationImages, validationImages < 1 { throw ValidationError("--validation-images must be at least 1, got \(validationImages)") }
+        guard calibrationImages >= 1 else { throw ValidationError("--calibration-images must be at least 1, got \(calibrationImages)") }
+        guard top >= 1 else { throw ValidationError("--top must be at least 1, got \(top)") }
+        guard threads.map({ $0 >= 1 }) ?? true else { throw ValidationError("--threads must be at least 1") }
+        guard finetuneSteps >= 0, finetuneLr > 0, finetuneLr.isFinite else {
+            throw ValidationError("--finetune-steps must be at least 0 and --finetune-lr a positive number")
+        }
+        guard population >= 1, generations >= 1, parents >= 1, mutations >= 0, crossovers >= 0, (0...1).contains(mutationProbability) else {
+            throw ValidationError("--population, --generations and --parents must be at least 1, --mutation-probability in 0...1")
+        }
+        if let name, name.isEmpty || name.contains("/") || name.hasPrefix(".") { throw ValidationError("--name: '\(quoted(name))' must be a plain non-empty name") }
+    }
+
     func run() throws {
         try reportingErrors {
-            // Option values first: a bad one must not cost a data or weights load, nor a whole search.
-            if let validationImages, validationImages < 1 { throw UserError("--validation-images must be at least 1, got \(validationImages)") }
-            guard calibrationImages >= 1 else { throw UserError("--calibration-images must be at least 1, got \(calibrationImages)") }
-            guard top >= 1 else { throw UserError("--top must be at least 1, got \(top)") }
-            guard threads.map({ $0 >= 1 }) ?? true else { throw UserError("--threads must be at least 1") }
             let engine = startEngine(threads: threads)
             let (dir, config) = try openTrainedRun(runDirectory)
-            var budget = Budget()
-            if let maxFlops {
-                guard let v = parseCount(maxFlops), v > 0 else { throw UserError("--max-flops: '\(quoted(maxFlops))' is not a count like 3M or 800K") }
-                budget.maxMACs = v
-            }
-            if let maxParams {
-                guard let v = parseCount(maxParams), v > 0 else { throw UserError("--max-params: '\(quoted(maxParams))' is not a count like 80K") }
-                budget.maxParameters = v
-            }
+            let budget = Budget(maxMACs: maxFlops, maxParameters: maxParams, maxLatencyMs: maxLatency)
             var latency: LatencyTable?
-            if let maxLatency {
-                guard let v = parseMilliseconds(maxLatency) else { throw UserError("--max-latency: '\(quoted(maxLatency))' is not a duration like 1.2ms or 800us") }
-                budget.maxLatencyMs = v
-            }
             if let latencyTable {
                 guard let data = FileManager.default.contents(atPath: latencyTable) else { throw UserError("\(latencyTable): file not found") }
                 do { latency = try JSONDecoder().decode(LatencyTable.self, from: data) } catch {
@@ -73,13 +72,6 @@ struct SearchCommand: ParsableCommand {
                 try latency!.checkCovers(config.space, path: latencyTable)
             } else if budget.maxLatencyMs != nil {
                 throw UserError("--max-latency needs --latency-table FILE (write one with: pare latency --space \(config.spaceFile))")
-            }
-            guard finetuneSteps >= 0, finetuneLr > 0, finetuneLr.isFinite else {
-                throw UserError("--finetune-steps must be at least 0 and --finetune-lr a positive number")
-            }
-            guard population >= 1, generations >= 1, parents >= 1, mutations >= 0, crossovers >= 0,
-                  (0...1).contains(mutationProbability) else {
-                throw UserError("--population, --generations and --parents must be at least 1, --mutation-probability in 0...1")
             }
             var evo = EvolutionConfig()
             evo.population = population; evo.generations = generations; evo.parents = parents
