@@ -21,7 +21,9 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("run"), help: "Run directory (e.g. runs/fm1).") var runDirectory: String
     @Option(help: "Search-space file, or 'reference' (required for a new run).") var space: String?
     @Option(help: "fashion-mnist[:DIR], mnist:DIR, cifar10:DIR or synthetic (default fashion-mnist).") var data: String?
-    @Option(help: "Path sampling: uniform, fair, sandwich or flops-band:MIN-MAX (e.g. flops-band:1.5M-3M).") var sampling: String?
+    @Option(help: "Path sampling: uniform, fair, sandwich or flops-band:MIN-MAX (e.g. flops-band:1.5M-3M).",
+            transform: { try TrainCommand.parseSampling($0) })
+    var sampling: SamplingStrategy?
     @Option(help: "Validation images held out from the end of the training file (default 10000).") var validation: Int?
     @Option(help: "Use only the first N training images (default 0: all).") var trainLimit: Int?
     @Option(help: "Random probe architectures scored at each epoch end (default 3).") var probes: Int?
@@ -64,7 +66,7 @@ struct TrainCommand: ParsableCommand {
         var changes = ConfigChanges(resume: options.resume)
         if options.resume, let space { changes.set("--space", try loadSpace(space), \.space, in: &config) }
         if options.resume { changes.set("--data", data, \.data, in: &config) }
-        if let sampling { changes.set("--sampling", try parseSampling(sampling), \.sampling, in: &config) }
+        changes.set("--sampling", sampling, \.sampling, in: &config)
         changes.set("--validation", validation, \.validation, in: &config)
         changes.set("--train-limit", trainLimit, \.trainLimit, in: &config)
         changes.set("--probes", probes, \.probes, in: &config)
@@ -72,7 +74,8 @@ struct TrainCommand: ParsableCommand {
         return config
     }
 
-    func parseSampling(_ text: String) throws -> SamplingStrategy {
+    /// Parsed with the command line, before anything loads.
+    static func parseSampling(_ text: String) throws -> SamplingStrategy {
         switch text {
         case "uniform": return .uniform
         case "fair": return .fair
@@ -84,7 +87,7 @@ struct TrainCommand: ParsableCommand {
                     return .flopsBand(minMACs: lo, maxMACs: hi)
                 }
             }
-            throw UserError("--sampling: '\(quoted(text))' is not uniform, fair, sandwich or flops-band:MIN-MAX (e.g. flops-band:1.5M-3M)")
+            throw ValidationError("'\(quoted(text))' is not uniform, fair, sandwich or flops-band:MIN-MAX (e.g. flops-band:1.5M-3M)")
         }
     }
 }
