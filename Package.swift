@@ -39,7 +39,7 @@ let package = Package(
         // It writes its own files (SearchRun) through Runs.
         .target(name: "Search", dependencies: ["Spaces", "Runs"]),
         // The adapter between the two: scores candidates with a supernet's inherited weights.
-        .target(name: "Scoring", dependencies: ["Networks", "Search", "Spaces", "Datasets", "TensorCore"], swiftSettings: engineFlags),
+        .target(name: "Scoring", dependencies: ["Networks", "Search", "Spaces", "Datasets", "Runs", "TensorCore"], swiftSettings: engineFlags),
         // Standalone models: sliced weights (safetensors), model.json, ONNX.
         .target(name: "Export", dependencies: ["TensorCore", "Datasets", "Spaces", "Runs", "Networks"], swiftSettings: engineFlags),
         .target(name: "Bench", dependencies: ["TensorCore", "Layers", "Datasets", "Spaces", "Networks", "Scoring"], swiftSettings: engineFlags),

@@ -59,7 +59,7 @@ struct CorrelateCommand: ParsableCommand {
                                       recipe: config.recipe, augmentation: config.augmentation)
             }
             let reused = try standaloneFrom.map { try StandaloneReference.load($0, space: config.space, validationImages: validation.count) }
-            let archs = try reused?.architectures ?? drawArchitectures(config.space)
+            let archs = try reused?.architectures ?? RankingStudy.drawArchitectures(config.space, samples: samples, seed: seed, spread: spread)
             let epochs = reused?.epochs ?? self.epochs
             // More --standalone-seeds than the reused file holds trains the missing ones.
             let standaloneSeeds = max(reused?.seeds ?? 1, self.standaloneSeeds)
@@ -79,7 +79,7 @@ struct CorrelateCommand: ParsableCommand {
                 for r in 0..<standaloneSeeds {
                     if let reused, r < reused.seeds { standalone[r].append(reused.accuracies[i][r]); continue }
                     let s = baseSeed &+ UInt64(r) &* 7919
-                    standalone[r].append(try trainStandalone(a, space: config.space, config: config, train: train, epochs: epochs, norm: norm,
+                    standalone[r].append(try RankingStudy.trainStandalone(a, space: config.space, config: config, train: train, epochs: epochs, norm: norm,
                                                              evalLoader: evalLoader, initSeed: s &+ UInt64(i) &+ 1, dataSeed: s &+ 1000 &+ UInt64(i),
                                                              engine: engine))
                 }
@@ -96,29 +96,18 @@ struct CorrelateCommand: ParsableCommand {
             func show(_ v: Double) -> String { v.isFinite ? String(format: "%.3f", v) : "undefined (a score is constant)" }
             func json(_ v: Double) -> Any { v.isFinite ? v : NSNull() }
             var variantRows: [[String: Any]] = []
-            // Against one seed at a time too: comparable with the seed-to-seed ceiling below.
-            func meanTauPerSeed(_ x: [Double]) -> Double {
-                (0..<standaloneSeeds).map { RankCorrelation.kendallTau(x, standalone[$0]) }.reduce(0, +) / Double(standaloneSeeds)
-            }
             for (v, steps) in variants.enumerated() {
-                let tau = RankCorrelation.kendallTau(scores[v], reference), rho = RankCorrelation.spearman(scores[v], reference)
-                let perSeed = meanTauPerSeed(scores[v])
+                let (tau, perSeed) = RankingStudy.tau(scores[v], standalone: standalone)
+                let rho = RankCorrelation.spearman(scores[v], reference)
                 variantRows.append(["finetune_steps": steps, "kendall_tau": json(tau), "spearman_rho": json(rho), "kendall_tau_single_seed": json(perSeed)])
                 let label = steps == 0 ? "inherited weights" : "after \(steps) finetune steps"
                 let single = standaloneSeeds > 1 ? " (against single seeds: tau \(show(perSeed)))" : ""
                 print("\(label): Kendall tau \(show(tau)), Spearman rho \(show(rho)) over \(samples) architectures\(single)")
             }
-            let macsValues = archs.map { Double(config.space.cost($0).macs) }
-            let macsTau = RankCorrelation.kendallTau(macsValues, reference)
-            let macsSingle = meanTauPerSeed(macsValues)
+            let (macsTau, macsSingle) = RankingStudy.tau(archs.map { Double(config.space.cost($0).macs) }, standalone: standalone)
             print("MACs alone: Kendall tau \(show(macsTau))" + (standaloneSeeds > 1 ? " (against single seeds: \(show(macsSingle)))" : ""))
-            var seedTau = Double.nan
-            if standaloneSeeds >= 2 {
-                var pairs: [Double] = []
-                for r in 0..<standaloneSeeds { for q in (r + 1)..<standaloneSeeds { pairs.append(RankCorrelation.kendallTau(standalone[r], standalone[q])) } }
-                seedTau = pairs.reduce(0, +) / Double(pairs.count)
-                print("one stand-alone seed vs another (noise ceiling): Kendall tau \(show(seedTau))")
-            }
+            let seedTau = RankingStudy.seedToSeedTau(standalone)
+            if standaloneSeeds >= 2 { print("one stand-alone seed vs another (noise ceiling): Kendall tau \(show(seedTau))") }
             print("(\(Int(Date().timeIntervalSince(start))) s)")
             let first = variantRows[0]  // top-level tau/rho: the first --finetune-steps value
             try AtomicFile.writeJSON(["kendall_tau": first["kendall_tau"]!, "spearman_rho": first["spearman_rho"]!, "variants": variantRows,
@@ -129,94 +118,5 @@ struct CorrelateCommand: ParsableCommand {
                                       "supernet_checkpoint": checkpoint, "architectures": rows],
                                      to: out ?? dir.file("correlate.json"))
         }
-    }
-
-    /// K distinct architectures: uniform draws, or one per equal-width MACs bin with --spread.
-    func drawArchitectures(_ space: SearchSpace) throws -> [Architecture] {
-        let rng = RNG(seed: seed)
-        var archs: [Architecture] = []
-        var seen = Set<Architecture>()
-        let lo = space.cost(space.smallest).macs, hi = space.cost(space.largest).macs
-        var draws = 0
-        while archs.count < samples {
-            draws += 1
-            guard draws < 100 * samples else { throw UserError("--samples \(samples): the space has too few distinct candidates") }
-            let a: Architecture
-            if spread {
-                let bin = Double(hi - lo) / Double(samples)
-                let target = lo + Int(bin * (Double(archs.count) + 0.5))
-                a = space.randomArchitecture(nearMACs: target, tolerance: Int(bin / 2), rng: rng)
-            } else {
-                a = space.randomArchitecture(rng)
-            }
-            if seen.insert(a).inserted { archs.append(a) }
-        }
-        return archs
-    }
-
-    /// Validation accuracy of `arch` trained alone from a fresh initialisation (a network of
-    /// exactly its widths) with the run's recipe for --epochs.
-    func trainStandalone(_ a: Architecture, space: SearchSpace, config: TrainConfig, train: Dataset, epochs: Int, norm: Normalization,
-                         evalLoader: BatchLoader, initSeed: UInt64, dataSeed: UInt64, engine: Engine) throws -> Double {
-        let net = Subnet(space: space, architecture: a, rng: RNG(seed: initSeed), engine: engine)
-        let loader = BatchLoader(dataset: train, batchSize: config.recipe.batchSize, normalization: norm,
-                                 augmentation: config.augmentation, shuffle: true, dropLast: true)
-        let steps = loader.batchesPerEpoch * epochs
-        let trainer = Trainer(network: net, recipe: config.recipe, totalSteps: max(steps, 1))
-        if trainer.train(steps: steps, arch: a, loader: loader, rng: RNG(seed: dataSeed)) != nil {
-            throw UserError("stand-alone training of \(a) diverged (non-finite loss)")
-        }
-        return ArchitectureEvaluator(network: net).evaluate(arch: a, loader: evalLoader).accuracy
-    }
-}
-
-/// Architectures and stand-alone accuracies of an earlier `pare correlate` (its JSON output).
-struct StandaloneReference {
-    var architectures: [Architecture]
-    var accuracies: [[Double]]  // [arch][seed]
-    var epochs: Int
-    var trainImages: Int
-    var seeds: Int
-    /// The `--seed` it was made with (architectures, and the stand-alone seeds it derives).
-    var seed: UInt64
-    var spread: Bool
-
-    private struct File: Decodable {
-        struct Row: Decodable {
-            var arch: String
-            var standalone_accuracy: Double
-            var standalone_accuracies: [Double]?
-        }
-        var architectures: [Row]
-        var standalone_epochs: Int
-        var train_images: Int
-        var validation_images: Int
-        var seed: UInt64
-        var spread: Bool?
-    }
-
-    static func load(_ path: String, space: SearchSpace, validationImages: Int) throws -> StandaloneReference {
-        guard let data = FileManager.default.contents(atPath: path) else { throw UserError("\(path): file not found") }
-        let file: File
-        do { file = try JSONDecoder().decode(File.self, from: data) } catch {
-            throw UserError("\(path): not a correlate.json written by `pare correlate` (\(decodingProblem(error)))")
-        }
-        guard file.validation_images == validationImages else {
-            throw UserError("\(path): field 'validation_images' is \(file.validation_images), this comparison scores on \(validationImages); pass --validation-images \(file.validation_images)")
-        }
-        guard file.architectures.count >= 3 else { throw UserError("\(path): field 'architectures' has \(file.architectures.count) entries, at least 3 expected") }
-        var archs: [Architecture] = [], accuracies: [[Double]] = []
-        for (i, row) in file.architectures.enumerated() {
-            do { archs.append(try Architecture(parsing: row.arch, space: space)) } catch {
-                throw UserError("\(path): architectures[\(i)]: \(error)")
-            }
-            accuracies.append(row.standalone_accuracies ?? [row.standalone_accuracy])
-        }
-        let seeds = accuracies[0].count
-        guard seeds >= 1, accuracies.allSatisfy({ $0.count == seeds }) else {
-            throw UserError("\(path): field 'standalone_accuracies' must have the same number of seeds for every architecture")
-        }
-        return StandaloneReference(architectures: archs, accuracies: accuracies, epochs: file.standalone_epochs,
-                                   trainImages: file.train_images, seeds: seeds, seed: file.seed, spread: file.spread ?? false)
     }
 }
