@@ -86,8 +86,8 @@ public struct Fuzzer {
     }
 }
 
-/// Runs `body` and fails when it takes longer than `seconds` (a parser must answer
-/// quickly, whatever it is given).
+/// Runs `body`; its result and the seconds it took, for a test to hold against `seconds`
+/// (a parser must answer quickly, whatever it is given).
 public func withinSeconds<T>(_ seconds: Double, _ body: () throws -> T) rethrows -> (T, elapsed: Double) {
     let start = Date()
     let r = try body()
