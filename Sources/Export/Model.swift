@@ -178,7 +178,8 @@ public struct ModelDirectory {
         }
         let d: ModelDescription
         do { d = try JSONDecoder().decode(ModelDescription.self, from: try Data(contentsOf: URL(fileURLWithPath: p))) } catch let e as DecodingError {
-            throw ModelFileError.badModel(path: p, field: Self.fieldPath(e), reason: Self.reason(e))
+            let (field, reason) = decodingFailure(e)
+            throw ModelFileError.badModel(path: p, field: field.isEmpty ? "(top level)" : field, reason: reason)
         }
         guard d.format == "pare-model" else { throw ModelFileError.badModel(path: p, field: "format", reason: "'\(d.format)', expected 'pare-model'") }
         guard (1...ModelDescription.currentVersion).contains(d.version) else {
@@ -229,25 +230,5 @@ public struct ModelDirectory {
         }
         for t in state { tensors[t.name]!.values.withUnsafeBufferPointer { t.pointer.update(from: $0.baseAddress!, count: t.count) } }
         return (d, model)
-    }
-
-    static func fieldPath(_ e: DecodingError) -> String {
-        let path: [CodingKey]
-        switch e {
-        case let .keyNotFound(k, c): path = c.codingPath + [k]
-        case let .typeMismatch(_, c), let .valueNotFound(_, c), let .dataCorrupted(c): path = c.codingPath
-        @unknown default: path = []
-        }
-        return path.isEmpty ? "(top level)" : path.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
-    }
-
-    static func reason(_ e: DecodingError) -> String {
-        switch e {
-        case .keyNotFound: return "missing"
-        case let .typeMismatch(t, _): return "expected \(t)"
-        case .valueNotFound: return "is null"
-        case let .dataCorrupted(c): return c.debugDescription
-        @unknown default: return "\(e)"
-        }
     }
 }

@@ -143,7 +143,14 @@ public final class Progress {
 /// A JSON decoding failure as one short line: the field path and what was wrong
 /// ("space.stages.0.stride: expected 1...2, got 0"), never Foundation's multi-line dump.
 public func decodingProblem(_ error: Error) -> String {
-    guard let e = error as? DecodingError else { return "\(error)".split(separator: "\n").first.map(String.init) ?? "\(error)" }
+    let (field, reason) = decodingFailure(error)
+    let line = (field.isEmpty ? "" : field + ": ") + reason
+    return line.count > 200 ? String(line.prefix(200)) + "..." : line
+}
+
+/// The field path ("" at the top level) and the reason of a decoding failure.
+public func decodingFailure(_ error: Error) -> (field: String, reason: String) {
+    guard let e = error as? DecodingError else { return ("", "\(error)".split(separator: "\n").first.map(String.init) ?? "\(error)") }
     let path: [CodingKey], reason: String
     switch e {
     case let .keyNotFound(k, c): path = c.codingPath + [k]; reason = "missing"
@@ -152,7 +159,5 @@ public func decodingProblem(_ error: Error) -> String {
     case let .dataCorrupted(c): path = c.codingPath; reason = c.debugDescription
     @unknown default: path = []; reason = "\(e)"
     }
-    let field = path.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
-    let line = (field.isEmpty ? "" : field + ": ") + reason
-    return line.count > 200 ? String(line.prefix(200)) + "..." : line
+    return (path.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: "."), reason)
 }

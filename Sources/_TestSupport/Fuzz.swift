@@ -86,9 +86,9 @@ public struct Fuzzer {
     }
 }
 
-/// Runs `body`; its result and the seconds it took, for a test to hold against `seconds`
-/// (a parser must answer quickly, whatever it is given).
-public func withinSeconds<T>(_ seconds: Double, _ body: () throws -> T) rethrows -> (T, elapsed: Double) {
+/// Runs `body`; its result and the seconds it took (a parser must answer quickly,
+/// whatever it is given).
+public func timed<T>(_ body: () throws -> T) rethrows -> (T, seconds: Double) {
     let start = Date()
     let r = try body()
     return (r, Date().timeIntervalSince(start))

@@ -29,7 +29,7 @@ import _TestSupport
         var valid = 0, slowest = 0.0
         for i in 0..<fuzz.cases {
             let text = fuzz.mutate(text: texts[i % texts.count])
-            let (space, seconds) = withinSeconds(2) { () -> SearchSpace? in
+            let (space, seconds) = timed { () -> SearchSpace? in
                 do { return try SpaceFile.parse(text, file: "fuzz.yaml") } catch is SpaceFileError { return nil } catch {
                     Issue.record("untyped error \(error) for:\n\(text.prefix(400))")
                     return nil
@@ -81,7 +81,7 @@ import _TestSupport
         #expect(valid < fuzz.cases)
         // Huge texts are refused by their size, not parsed piece by piece.
         let huge = "32/64/128:" + Array(repeating: "shuffle3@1.0", count: 200_000).joined(separator: ",")
-        let (_, seconds) = withinSeconds(1) { try? Architecture(parsing: huge, space: space) }
+        let (_, seconds) = timed { try? Architecture(parsing: huge, space: space) }
         #expect(seconds < 1)
     }
 }
