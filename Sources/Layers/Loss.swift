@@ -50,4 +50,50 @@ public final class SoftmaxCrossEntropy {
         }
         return Result(loss: total / Double(n), correct: correct, gradient: g)
     }
+
+    /// Cross-entropy against soft targets `t` [K, 1, 1, N] (each column a distribution, e.g. a
+    /// teacher's softmax): loss = mean_n (-sum_k t_k log softmax_k), gradient (softmax - t) / N.
+    /// No label smoothing (the targets are already soft). `correct` counts samples whose
+    /// arg-max agrees with the target's.
+    public func evaluate(logits z: FeatureMap, targets t: UnsafePointer<Float>, gradient: Bool) -> Result {
+        let k = z.channels, n = z.batch
+        precondition(z.height == 1 && z.width == 1, "cross-entropy: logits \(z.shapeDescription)")
+        let g = gradient ? gradBuffer.featureMap(channels: k, height: 1, width: 1, batch: n) : nil
+        var total = 0.0
+        var correct = 0
+        for j in 0..<n {
+            var best = -Float.infinity, arg = 0, bestT = -Float.infinity, argT = 0
+            for c in 0..<k {
+                if z.pointer[c * n + j] > best { best = z.pointer[c * n + j]; arg = c }
+                if t[c * n + j] > bestT { bestT = t[c * n + j]; argT = c }
+            }
+            if arg == argT { correct += 1 }
+            var sumExp = 0.0
+            for c in 0..<k { sumExp += Foundation.exp(Double(z.pointer[c * n + j] - best)) }
+            let logSum = Foundation.log(sumExp) + Double(best)
+            var loss = 0.0
+            for c in 0..<k {
+                let q = Double(t[c * n + j])
+                let logp = Double(z.pointer[c * n + j]) - logSum
+                loss -= q * logp
+                if let g { g.pointer[c * n + j] = Float((Foundation.exp(logp) - q) / Double(n)) }
+            }
+            total += loss
+        }
+        return Result(loss: total / Double(n), correct: correct, gradient: g)
+    }
+
+    /// Softmax of logits [K, 1, 1, N] per sample, in the same layout (soft targets).
+    public static func softmax(_ z: FeatureMap) -> [Float] {
+        let k = z.channels, n = z.batch
+        var out = [Float](repeating: 0, count: k * n)
+        for j in 0..<n {
+            var best = -Float.infinity
+            for c in 0..<k { best = max(best, z.pointer[c * n + j]) }
+            var sum = 0.0
+            for c in 0..<k { sum += Foundation.exp(Double(z.pointer[c * n + j] - best)) }
+            for c in 0..<k { out[c * n + j] = Float(Foundation.exp(Double(z.pointer[c * n + j] - best)) / sum) }
+        }
+        return out
+    }
 }

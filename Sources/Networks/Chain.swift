@@ -27,7 +27,8 @@ enum ChainLayer {
 }
 
 /// A straight sequence of conv / depthwise / BN layers (the branches of a choice block).
-/// Forward takes the sampled middle and output widths; backward runs the layers in
+/// Forward takes the sampled middle and output widths and the kernel for elastic depthwise
+/// layers (the others keep theirs); backward runs the layers in
 /// reverse. Inference folds each BN into the convolution before it.
 final class Chain: ParameterContainer {
     let layers: [ChainLayer]
@@ -60,7 +61,8 @@ final class Chain: ParameterContainer {
         layers.compactMap { if case let .norm(b) = $0 { return b } else { return nil } }
     }
 
-    func forward(_ input: FeatureMap, middle: Int, output: Int, mode: Mode) -> FeatureMap {
+    func forward(_ input: FeatureMap, middle: Int, output: Int, kernel: Int, mode: Mode) -> FeatureMap {
+        func size(_ d: DepthwiseConv2D) -> Int { d.kernelSizes.count > 1 ? kernel : d.kernel }
         var x = input
         var i = 0
         while i < layers.count {
@@ -74,7 +76,7 @@ final class Chain: ParameterContainer {
                     let out = width.channels(middle: middle, output: output, input: x.channels)
                     x = bn.calibrateInPlace(c.forward(x, outputChannels: out, mode: mode), statistics: nil)
                 case let .depthwise(d):
-                    x = bn.calibrateInPlace(d.forward(x, mode: mode, statistics: statistics), statistics: statistics)
+                    x = bn.calibrateInPlace(d.forward(x, mode: mode, kernel: size(d), statistics: statistics), statistics: statistics)
                 case let .norm(b):
                     x = b.forward(x, mode: mode)
                     epilogueNorm = nil
@@ -87,7 +89,7 @@ final class Chain: ParameterContainer {
                 let out = width.channels(middle: middle, output: output, input: x.channels)
                 x = c.forward(x, outputChannels: out, mode: mode, epilogue: epilogueNorm?.inferenceEpilogue(channels: out))
             case let .depthwise(d):
-                x = d.forward(x, mode: mode, epilogue: epilogueNorm?.inferenceEpilogue(channels: x.channels))
+                x = d.forward(x, mode: mode, kernel: size(d), epilogue: epilogueNorm?.inferenceEpilogue(channels: x.channels))
             case let .norm(b):
                 x = b.forward(x, mode: mode)
             }

@@ -103,7 +103,7 @@ extension Network {
         var blocks: [NetworkDescription.Block] = []
         for (block, gene) in zip(l.blocks, arch.genes) {
             let out = arch.widths[block.slot.stage]
-            guard let i = block.slot.operators.firstIndex(of: gene.op) else {
+            guard let i = block.slot.group(of: gene.op) else {
                 throw SubnetError.mismatch("block \(block.slot.index) has no operator \(gene.op)")
             }
             let middle = block.slot.middleWidth(gene.op, input: c, output: out, ratioTenths: gene.ratioTenths)

@@ -98,11 +98,11 @@ extension NetworkLayers {
         var c = space.stem.channels
         for (block, gene) in zip(blocks, arch.genes) {
             let out = arch.widths[block.slot.stage]
-            guard let i = block.slot.operators.firstIndex(of: gene.op) else {
+            guard let i = block.slot.group(of: gene.op) else {
                 throw SubnetError.mismatch("block \(block.slot.index) has no operator \(gene.op)")
             }
             let middle = block.slot.middleWidth(gene.op, input: c, output: out, ratioTenths: gene.ratioTenths)
-            x = block.operators[i].graph(into: &g, input: x, channels: c, output: out, middle: middle)
+            x = block.operators[i].graph(into: &g, input: x, channels: c, output: out, middle: middle, kernel: gene.op.kernel)
             c = out
         }
         x = g.add("head.conv", .conv(Self.fold(head, headNorm, input: c, output: space.head.channels)), [x], channels: space.head.channels)
@@ -131,15 +131,16 @@ extension NetworkLayers {
                      stride: conv.stride, padding: conv.padding, groups: 1, relu: bn.fusedReLU)
     }
 
-    static func fold(_ conv: DepthwiseConv2D, _ bn: BatchNorm, channels: Int) -> InferenceGraph.Conv {
-        let kk = conv.kernel * conv.kernel
+    /// An elastic layer folds its size-`kernel` weights (crop, transform).
+    static func fold(_ conv: DepthwiseConv2D, _ bn: BatchNorm, channels: Int, kernel: Int) -> InferenceGraph.Conv {
+        let kk = kernel * kernel
         let (scale, shift) = bn.foldedAffine(channels: channels)
-        var w = [Float](repeating: 0, count: channels * kk)
+        var w = conv.kernelWeights(kernel, channels: channels)
         for c in 0..<channels {
-            for t in 0..<kk { w[c * kk + t] = conv.weight.value[c * kk + t] * scale[c] }
+            for t in 0..<kk { w[c * kk + t] *= scale[c] }
         }
-        return .init(weight: w, bias: shift, outputChannels: channels, inputChannels: channels, kernel: conv.kernel,
-                     stride: conv.stride, padding: conv.padding, groups: channels, relu: bn.fusedReLU)
+        return .init(weight: w, bias: shift, outputChannels: channels, inputChannels: channels, kernel: kernel,
+                     stride: conv.stride, padding: kernel / 2, groups: channels, relu: bn.fusedReLU)
     }
 }
 
@@ -157,7 +158,7 @@ extension BatchNorm {
 
 extension Chain {
     /// The chain's folded convolutions as graph nodes, named after each convolution.
-    func graph(into g: inout InferenceGraph, input: Int, channels: Int, middle: Int, output: Int) -> Int {
+    func graph(into g: inout InferenceGraph, input: Int, channels: Int, middle: Int, output: Int, kernel: Int) -> Int {
         var x = input, c = channels
         var i = 0
         while i < layers.count {
@@ -171,7 +172,7 @@ extension Chain {
                 conv = NetworkLayers.fold(layer, bn, input: c, output: width.channels(middle: middle, output: output, input: c))
                 name = String(layer.weight.name.dropLast(".weight".count))
             case let .depthwise(layer):
-                conv = NetworkLayers.fold(layer, bn, channels: c)
+                conv = NetworkLayers.fold(layer, bn, channels: c, kernel: layer.kernelSizes.count > 1 ? kernel : layer.kernel)
                 name = String(layer.weight.name.dropLast(".weight".count))
             case .norm:
                 preconditionFailure("chain layer \(i): a BatchNorm without a convolution before it")
@@ -185,24 +186,24 @@ extension Chain {
 }
 
 extension ShuffleOperator {
-    public func graph(into g: inout InferenceGraph, input x: Int, channels c: Int, output: Int, middle: Int) -> Int {
+    public func graph(into g: inout InferenceGraph, input x: Int, channels c: Int, output: Int, middle: Int, kernel: Int) -> Int {
         let name = String(main.parameters[0].name.split(separator: ".main.")[0])
         if let projection {
-            let p = projection.graph(into: &g, input: x, channels: c, middle: middle, output: c)
-            let m = main.graph(into: &g, input: x, channels: c, middle: middle, output: output - c)
+            let p = projection.graph(into: &g, input: x, channels: c, middle: middle, output: c, kernel: kernel)
+            let m = main.graph(into: &g, input: x, channels: c, middle: middle, output: output - c, kernel: kernel)
             return g.add(name + ".concat", .concat, [p, m], channels: output)
         }
         let half = c / 2
         let a = g.add(name + ".split0", .slice(lower: 0, upper: half), [x], channels: half)
         let b = g.add(name + ".split1", .slice(lower: half, upper: c), [x], channels: c - half)
-        let m = main.graph(into: &g, input: b, channels: c - half, middle: middle, output: half)
+        let m = main.graph(into: &g, input: b, channels: c - half, middle: middle, output: half, kernel: kernel)
         return g.add(name + ".shuffle", .interleave, [a, m], channels: output)
     }
 }
 
 extension InvertedResidualOperator {
-    public func graph(into g: inout InferenceGraph, input x: Int, channels c: Int, output: Int, middle: Int) -> Int {
-        let m = main.graph(into: &g, input: x, channels: c, middle: middle, output: output)
+    public func graph(into g: inout InferenceGraph, input x: Int, channels c: Int, output: Int, middle: Int, kernel: Int) -> Int {
+        let m = main.graph(into: &g, input: x, channels: c, middle: middle, output: output, kernel: kernel)
         guard slot.stride == 1 && c == output else { return m }
         let name = String(main.parameters[0].name.dropLast(".expand.weight".count))
         return g.add(name + ".residual", .add, [x, m], channels: output)

@@ -6,12 +6,13 @@ import TensorCore
 /// can see; runs on leading slices for the active input, output and middle widths.
 public protocol ChoiceOperator: ParameterContainer {
     var norms: [BatchNorm] { get }
-    /// The block output (`output` channels) for input `x` and middle width `middle`.
-    func forward(_ x: FeatureMap, output: Int, middle: Int, mode: Mode) -> FeatureMap
+    /// The block output (`output` channels) for input `x`, middle width `middle` and
+    /// depthwise kernel `kernel` (one of the sizes an operator shared by several runs).
+    func forward(_ x: FeatureMap, output: Int, middle: Int, kernel: Int, mode: Mode) -> FeatureMap
     /// Backward of the last `.training` forward: accumulates parameter gradients, returns dX.
     func backward(_ dy: FeatureMap) -> FeatureMap
     /// Appends the operator's folded inference nodes to `g`; returns the output value id.
-    func graph(into g: inout InferenceGraph, input: Int, channels: Int, output: Int, middle: Int) -> Int
+    func graph(into g: inout InferenceGraph, input: Int, channels: Int, output: Int, middle: Int, kernel: Int) -> Int
     /// The operator's layers and how they combine, for `input`/`middle`/`output` channels.
     func describe(input: Int, output: Int, middle: Int)
         -> (combine: NetworkDescription.Combine, main: [NetworkDescription.Layer], projection: [NetworkDescription.Layer]?)
@@ -20,8 +21,11 @@ public protocol ChoiceOperator: ParameterContainer {
 /// ShuffleNetV2 choice block (SPOS): shuffle-k or xception main branch.
 ///   width-preserving, stride 1: a, b = split(x); y = shuffle(concat(a, main(b)))
 ///   otherwise (stride 2):      y = concat(proj(x), main(x)), main makes out - in channels
+/// Given several shuffle kernels (kernel sharing), one set of layers serves them all: the
+/// depthwise layers are elastic, allocated at the largest kernel.
 public final class ShuffleOperator: ChoiceOperator {
     public let slot: BlockSlot
+    /// The operator whose layers these are: the largest kernel of the group.
     public let op: Operator
     let main: Chain
     let projection: Chain?
@@ -32,8 +36,11 @@ public final class ShuffleOperator: ChoiceOperator {
 
     public let engine: Engine
 
-    public init(name: String, slot: BlockSlot, op: Operator, engine: Engine) {
-        precondition(op.isShuffleFamily, "ShuffleOperator for \(op)")
+    public init(name: String, slot: BlockSlot, ops: [Operator], engine: Engine) {
+        precondition(!ops.isEmpty && ops.allSatisfy { $0.family == ops[0].family } && ops[0].isShuffleFamily,
+                     "ShuffleOperator for \(ops)")
+        let op = ops.max { $0.kernel < $1.kernel }!
+        let kernels = ops.map(\.kernel), transform = slot.kernelSharing == .transform
         self.engine = engine
         gradInputBuffer = engine.gradientScratch()
         concat = ChannelConcat(engine: engine)
@@ -41,7 +48,7 @@ public final class ShuffleOperator: ChoiceOperator {
         self.slot = slot
         self.op = op
         let maxIn = slot.inputWidths.max()!, maxOut = slot.outputWidths.max()!
-        let maxMid = slot.maxMiddleWidth(op)
+        let maxMid = ops.map { slot.maxMiddleWidth($0) }.max()!
         let s = slot.stride
         let split = s == 1
         let mIn = split ? maxOut / 2 : maxIn
@@ -67,7 +74,8 @@ public final class ShuffleOperator: ChoiceOperator {
             main = Chain([
                 .conv(Conv2D(name: m + ".pw1", inputChannels: mIn, outputChannels: maxMid, kernel: 1, engine: engine), .middle),
                 .norm(BatchNorm(name: m + ".bn1", channels: maxMid, relu: true, engine: engine)),
-                .depthwise(DepthwiseConv2D(name: m + ".dw", channels: maxMid, kernel: k, stride: s, engine: engine)),
+                .depthwise(DepthwiseConv2D(name: m + ".dw", channels: maxMid, kernel: k, stride: s, kernelSizes: kernels,
+                                            learnedTransform: transform, engine: engine)),
                 .norm(BatchNorm(name: m + ".bn2", channels: maxMid, engine: engine)),
                 .conv(Conv2D(name: m + ".pw2", inputChannels: maxMid, outputChannels: mOut, kernel: 1, engine: engine), .output),
                 .norm(BatchNorm(name: m + ".bn3", channels: mOut, relu: true, engine: engine)),
@@ -76,7 +84,8 @@ public final class ShuffleOperator: ChoiceOperator {
         if !split {
             let p = name + ".proj"
             projection = Chain([
-                .depthwise(DepthwiseConv2D(name: p + ".dw", channels: maxIn, kernel: k, stride: 2, engine: engine)),
+                .depthwise(DepthwiseConv2D(name: p + ".dw", channels: maxIn, kernel: k, stride: 2, kernelSizes: kernels,
+                                            learnedTransform: transform, engine: engine)),
                 .norm(BatchNorm(name: p + ".bn1", channels: maxIn, engine: engine)),
                 .conv(Conv2D(name: p + ".pw", inputChannels: maxIn, outputChannels: maxIn, kernel: 1, engine: engine), .input),
                 .norm(BatchNorm(name: p + ".bn2", channels: maxIn, relu: true, engine: engine)),
@@ -89,19 +98,19 @@ public final class ShuffleOperator: ChoiceOperator {
     public var parameters: [Parameter] { (projection?.parameters ?? []) + main.parameters }
     public var norms: [BatchNorm] { (projection?.norms ?? []) + main.norms }
 
-    public func forward(_ x: FeatureMap, output: Int, middle: Int, mode: Mode) -> FeatureMap {
+    public func forward(_ x: FeatureMap, output: Int, middle: Int, kernel: Int, mode: Mode) -> FeatureMap {
         if let projection {
             precondition(output > x.channels, "\(op) stride 2: output \(output) must exceed input \(x.channels)")
             splitForm = false
-            let p = projection.forward(x, middle: middle, output: x.channels, mode: mode)
-            let m = main.forward(x, middle: middle, output: output - x.channels, mode: mode)
+            let p = projection.forward(x, middle: middle, output: x.channels, kernel: kernel, mode: mode)
+            let m = main.forward(x, middle: middle, output: output - x.channels, kernel: kernel, mode: mode)
             return engine.measure(.channelOps) { concat.forward([p, m]) }
         }
         precondition(output == x.channels, "\(op) stride 1: output \(output) must equal input \(x.channels)")
         splitForm = true
         let half = x.channels / 2
         let a = x.channels(0..<half)
-        let m = main.forward(x.channels(half..<x.channels), middle: middle, output: half, mode: mode)
+        let m = main.forward(x.channels(half..<x.channels), middle: middle, output: half, kernel: kernel, mode: mode)
         return engine.measure(.channelOps) { interleave.forward(a, m) }
     }
 
@@ -130,9 +139,12 @@ public final class ShuffleOperator: ChoiceOperator {
 
 /// MobileNetV2 inverted residual: 1x1 expand + BN + ReLU, depthwise k (stride s) + BN +
 /// ReLU, 1x1 project + BN (linear); identity shortcut when stride 1 and the input width
-/// equals the output width.
+/// equals the output width. Given several kernels and expansions (kernel sharing), one set of
+/// layers serves them all: an elastic depthwise kernel, expansions as leading slices of
+/// the middle channels.
 public final class InvertedResidualOperator: ChoiceOperator {
     public let slot: BlockSlot
+    /// The largest kernel and expansion of the group.
     public let op: Operator
     let main: Chain
     private let output: ScratchBuffer
@@ -141,19 +153,23 @@ public final class InvertedResidualOperator: ChoiceOperator {
 
     public let engine: Engine
 
-    public init(name: String, slot: BlockSlot, op: Operator, engine: Engine) {
-        precondition(!op.isShuffleFamily, "InvertedResidualOperator for \(op)")
+    public init(name: String, slot: BlockSlot, ops: [Operator], engine: Engine) {
+        precondition(!ops.isEmpty && ops.allSatisfy { !$0.isShuffleFamily }, "InvertedResidualOperator for \(ops)")
+        let kernels = ops.map(\.kernel)
+        let expansions = ops.map { op -> Int in if case let .invertedResidual(_, e) = op { return e }; return 1 }
+        let op = Operator.invertedResidual(kernel: kernels.max()!, expansion: expansions.max()!)
         self.engine = engine
         output = engine.scratch()
         gradInputBuffer = engine.gradientScratch()
         self.slot = slot
         self.op = op
         let maxIn = slot.inputWidths.max()!, maxOut = slot.outputWidths.max()!
-        let maxMid = slot.maxMiddleWidth(op)
+        let maxMid = ops.map { slot.maxMiddleWidth($0) }.max()!
         main = Chain([
             .conv(Conv2D(name: name + ".expand", inputChannels: maxIn, outputChannels: maxMid, kernel: 1, engine: engine), .middle),
             .norm(BatchNorm(name: name + ".bn1", channels: maxMid, relu: true, engine: engine)),
-            .depthwise(DepthwiseConv2D(name: name + ".dw", channels: maxMid, kernel: op.kernel, stride: slot.stride, engine: engine)),
+            .depthwise(DepthwiseConv2D(name: name + ".dw", channels: maxMid, kernel: op.kernel, stride: slot.stride,
+                                       kernelSizes: kernels, learnedTransform: slot.kernelSharing == .transform, engine: engine)),
             .norm(BatchNorm(name: name + ".bn2", channels: maxMid, relu: true, engine: engine)),
             .conv(Conv2D(name: name + ".project", inputChannels: maxMid, outputChannels: maxOut, kernel: 1, engine: engine), .output),
             .norm(BatchNorm(name: name + ".bn3", channels: maxOut, engine: engine)),
@@ -163,8 +179,8 @@ public final class InvertedResidualOperator: ChoiceOperator {
     public var parameters: [Parameter] { main.parameters }
     public var norms: [BatchNorm] { main.norms }
 
-    public func forward(_ x: FeatureMap, output width: Int, middle: Int, mode: Mode) -> FeatureMap {
-        let m = main.forward(x, middle: middle, output: width, mode: mode)
+    public func forward(_ x: FeatureMap, output width: Int, middle: Int, kernel: Int, mode: Mode) -> FeatureMap {
+        let m = main.forward(x, middle: middle, output: width, kernel: kernel, mode: mode)
         residual = slot.stride == 1 && x.channels == width
         guard residual else { return m }
         let y = output.featureMap(channels: m.channels, height: m.height, width: m.width, batch: m.batch,
@@ -183,10 +199,13 @@ public final class InvertedResidualOperator: ChoiceOperator {
     }
 }
 
-/// A choice block: one operator per candidate of its slot.
+/// A choice block: one operator per group of its slot's candidates (per candidate without
+/// kernel sharing).
 final class ChoiceBlock: ParameterContainer {
     let slot: BlockSlot
     let operators: [ChoiceOperator]
+    /// Index into `operators` of each of the slot's candidates.
+    private let groupOf: [Operator: Int]
     private var lastOperator: Int?
 
     /// `gradientPool`: shared with every other block of the same parity (see `Engine.gradientBuffers`).
@@ -194,31 +213,47 @@ final class ChoiceBlock: ParameterContainer {
         self.slot = slot
         // A slot with one operator (a standalone model) names it after the block itself:
         // "blocks.3.main.pw1.weight" rather than "blocks.3.ops.0.main.pw1.weight".
-        let single = slot.operators.count == 1
+        let single = slot.operatorGroups.count == 1
         // One step runs one operator of the block: all of them share one pool of buffers.
         var shared = engine
         let pool = BufferPool()
         shared.buffers = pool
         shared.gradientBuffers = gradientPool
-        operators = slot.operators.enumerated().map { i, op -> ChoiceOperator in
+        let groups = slot.operatorGroups
+        var groupOf: [Operator: Int] = [:]
+        for (g, ops) in groups.enumerated() { for op in ops { groupOf[op] = g } }
+        self.groupOf = groupOf
+        operators = groups.enumerated().map { i, ops -> ChoiceOperator in
             let opName = single ? name : "\(name).ops.\(i)"
             pool.restart()
             gradientPool?.restart()
-            return op.isShuffleFamily ? ShuffleOperator(name: opName, slot: slot, op: op, engine: shared)
-                : InvertedResidualOperator(name: opName, slot: slot, op: op, engine: shared)
+            return ops[0].isShuffleFamily ? ShuffleOperator(name: opName, slot: slot, ops: ops, engine: shared)
+                : InvertedResidualOperator(name: opName, slot: slot, ops: ops, engine: shared)
         }
     }
 
     var parameters: [Parameter] { operators.flatMap(\.parameters) }
     var norms: [BatchNorm] { operators.flatMap(\.norms) }
 
+    /// The depthwise layers that run several kernel sizes (kernel sharing).
+    var elasticDepthwise: [DepthwiseConv2D] {
+        let chains = operators.flatMap { op -> [Chain] in
+            if let s = op as? ShuffleOperator { return [s.main] + (s.projection.map { [$0] } ?? []) }
+            if let r = op as? InvertedResidualOperator { return [r.main] }
+            return []
+        }
+        return chains.flatMap { $0.layers.compactMap { layer in
+            if case let .depthwise(d) = layer, d.kernelSizes.count > 1 { return d } else { return nil }
+        } }
+    }
+
     func forward(_ x: FeatureMap, gene: Architecture.Gene, output: Int, mode: Mode) -> FeatureMap {
-        guard let i = slot.operators.firstIndex(of: gene.op) else {
+        guard let i = groupOf[gene.op] else {
             preconditionFailure("block \(slot.index): operator \(gene.op) not in \(slot.operators)")
         }
         lastOperator = i
         let middle = slot.middleWidth(gene.op, input: x.channels, output: output, ratioTenths: gene.ratioTenths)
-        return operators[i].forward(x, output: output, middle: middle, mode: mode)
+        return operators[i].forward(x, output: output, middle: middle, kernel: gene.op.kernel, mode: mode)
     }
 
     func backward(_ dy: FeatureMap) -> FeatureMap {

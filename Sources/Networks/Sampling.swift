@@ -12,6 +12,10 @@ public enum SamplingStrategy: Equatable, Sendable, Codable, CustomStringConverti
     case fair
     /// BigNAS sandwich: a repeating cycle of largest, smallest, random.
     case sandwich
+    /// BigNAS / OFA in-place distillation, the full sandwich every step: the largest path
+    /// on the labels, then the smallest and `random` random paths on the largest's soft
+    /// outputs; gradients summed, one update (about 2 + random paths' compute per step).
+    case distill(random: Int)
 
     public var description: String {
         switch self {
@@ -19,6 +23,7 @@ public enum SamplingStrategy: Equatable, Sendable, Codable, CustomStringConverti
         case let .flopsBand(lo, hi): return "flops-band:\(lo)-\(hi)"
         case .fair: return "fair"
         case .sandwich: return "sandwich"
+        case let .distill(r): return r == 2 ? "distill" : "distill:\(r)"
         }
     }
 }
@@ -94,6 +99,8 @@ public final class ArchitectureSampler {
             for (b, slot) in space.blocks.enumerated() { a.genes[b].op = slot.operators[roundOrder[b][position]] }
             position = (position + 1) % roundLength
             return a
+        case .distill:
+            return space.randomArchitecture(rng)
         case .sandwich:
             defer { position = (position + 1) % 3 }
             switch position {
@@ -102,5 +109,47 @@ public final class ArchitectureSampler {
             default: return space.randomArchitecture(rng)
             }
         }
+    }
+
+    /// The paths of one step: the teacher first, then the students (`distill`), or one path.
+    public func nextPaths(rng: RNG) throws -> [Architecture] {
+        guard case let .distill(random) = strategy else { return [try next(rng: rng)] }
+        return [space.largest, space.smallest] + (0..<random).map { _ in space.randomArchitecture(rng) }
+    }
+}
+
+/// Once-for-All's progressive shrinking as a schedule over any sampling strategy: the
+/// largest network alone first, then the depthwise kernel opens (a block may run any
+/// operator of its largest operator's family: shuffle3/5/7, mbconv kernels/expansions),
+/// then widths and middle ratios, then every operator. Each stage starts at an epoch.
+public struct ProgressiveShrinking: Codable, Equatable, Sendable, CustomStringConvertible {
+    public var kernelEpoch: Int
+    public var widthEpoch: Int
+    public var operatorEpoch: Int
+
+    public init(kernelEpoch: Int, widthEpoch: Int, operatorEpoch: Int) {
+        self.kernelEpoch = kernelEpoch; self.widthEpoch = widthEpoch; self.operatorEpoch = operatorEpoch
+    }
+
+    public var description: String { "\(kernelEpoch),\(widthEpoch),\(operatorEpoch)" }
+
+    /// `a` narrowed to what is open at `epoch` (0-based): closed choices take the largest
+    /// architecture's value; an open kernel draws an operator of the largest's family.
+    public func restrict(_ a: Architecture, epoch: Int, space: SearchSpace, rng: RNG) -> Architecture {
+        guard epoch < operatorEpoch else { return a }
+        let largest = space.largest
+        var r = a
+        if epoch < widthEpoch { r.widths = largest.widths }
+        for (b, slot) in space.blocks.enumerated() {
+            let top = largest.genes[b]
+            if epoch < widthEpoch { r.genes[b].ratioTenths = top.ratioTenths }
+            if epoch < kernelEpoch {
+                r.genes[b].op = top.op
+            } else if r.genes[b].op.family != top.op.family {
+                let family = slot.operators.filter { $0.family == top.op.family }
+                r.genes[b].op = family[rng.int(below: family.count)]
+            }
+        }
+        return r
     }
 }

@@ -42,22 +42,31 @@ extension Network {
         let model = Subnet(space: space, architecture: arch, rng: RNG(seed: 0), engine: engine)
         var source: [String: StateTensor] = [:]
         for t in stateTensors { source[t.name] = t }
+        var elastic: [String: DepthwiseConv2D] = [:]
+        for d in layers.blocks.flatMap(\.elasticDepthwise) { elastic[d.weight.name] = d }
         for t in model.stateTensors {
             let name = supernetName(of: t.name, arch: arch)
             guard let s = source[name] else { throw SubnetError.mismatch("supernet has no tensor '\(name)' for '\(t.name)'") }
+            if let d = elastic[name], t.shape.count == 4, t.shape[3] < d.kernel {
+                // A smaller size of a shared kernel: its centre crop (transformed), not a corner.
+                let w = d.kernelWeights(t.shape[3], channels: t.shape[0])
+                t.pointer.update(from: w, count: w.count)
+                continue
+            }
             try Self.copyLeadingSlice(from: s, to: t)
         }
         return model
     }
 
     /// "blocks.3.main.pw1.weight" of the subnet is "blocks.3.ops.J.main.pw1.weight"
-    /// of the supernet, J the index of the block's chosen operator in its slot.
+    /// of the supernet, J the index of the chosen operator's group in its slot (of the
+    /// operator itself without kernel sharing).
     func supernetName(of name: String, arch: Architecture) -> String {
         let parts = name.split(separator: ".", omittingEmptySubsequences: false)
         // Single-operator slots carry no ".ops.J" (see ChoiceBlock).
         let blocks = layers.blocks
-        guard parts.count > 2, parts[0] == "blocks", let b = Int(parts[1]), b < blocks.count, blocks[b].slot.operators.count > 1,
-              let j = blocks[b].slot.operators.firstIndex(of: arch.genes[b].op) else { return name }
+        guard parts.count > 2, parts[0] == "blocks", let b = Int(parts[1]), b < blocks.count, blocks[b].slot.operatorGroups.count > 1,
+              let j = blocks[b].slot.group(of: arch.genes[b].op) else { return name }
         return (["blocks", "\(b)", "ops", "\(j)"] + parts.dropFirst(2).map(String.init)).joined(separator: ".")
     }
 

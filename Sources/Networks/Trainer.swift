@@ -11,8 +11,22 @@ public struct Recipe: Codable, Equatable, Sendable {
     public var learningRate: Float = 0.1
     public var labelSmoothing: Float = 0.1
     public var batchSize = 128
+    /// Epochs of linear warm-up to `learningRate` before the cosine decay.
+    public var warmupEpochs = 0.0
 
     public init() {}
+
+    enum CodingKeys: String, CodingKey { case optimizer, learningRate, labelSmoothing, batchSize, warmupEpochs }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        optimizer = try c.decode(SGD.self, forKey: .optimizer)
+        learningRate = try c.decode(Float.self, forKey: .learningRate)
+        labelSmoothing = try c.decode(Float.self, forKey: .labelSmoothing)
+        batchSize = try c.decode(Int.self, forKey: .batchSize)
+        // Stored before warm-up existed: none.
+        warmupEpochs = try c.decodeIfPresent(Double.self, forKey: .warmupEpochs) ?? 0
+    }
 }
 
 /// Runs single-path training steps on a supernet: forward the path, loss, backward,
@@ -23,12 +37,15 @@ public final class Trainer {
     public let schedule: LRSchedule
     public private(set) var step = 0
     private let loss: SoftmaxCrossEntropy
+    private let distillationLoss = SoftmaxCrossEntropy()
     private let parameters: [Parameter]
 
-    public init(network: any Network, recipe: Recipe, totalSteps: Int, startStep: Int = 0) {
+    /// `stepsPerEpoch` converts the recipe's warm-up epochs into steps.
+    public init(network: any Network, recipe: Recipe, totalSteps: Int, stepsPerEpoch: Int = 0, startStep: Int = 0) {
         self.network = network
         self.recipe = recipe
-        schedule = LRSchedule(base: recipe.learningRate, shape: .cosine, totalSteps: max(totalSteps, 1))
+        let warmup = min(Int((recipe.warmupEpochs * Double(stepsPerEpoch)).rounded()), max(totalSteps, 1) - 1)
+        schedule = LRSchedule(base: recipe.learningRate, shape: .cosine, totalSteps: max(totalSteps, 1), warmupSteps: max(warmup, 0))
         loss = SoftmaxCrossEntropy(labelSmoothing: recipe.labelSmoothing)
         parameters = network.parameters
         step = startStep
@@ -56,6 +73,29 @@ public final class Trainer {
 }
 
 extension Trainer {
+    /// One SGD step with in-place distillation: `paths[0]` (the teacher, the largest) on the
+    /// labels, every other path on the teacher's softmax (held fixed); the gradients of all
+    /// losses add up before the one update. The result is the teacher's.
+    public func train(images: FeatureMap, labels: [Int32], distilling paths: [Architecture]) -> StepResult {
+        precondition(!paths.isEmpty, "distillation needs a teacher path")
+        let logits = network.forward(images, arch: paths[0], mode: .training)
+        let result = labels.withUnsafeBufferPointer { loss.evaluate(logits: logits, labels: $0, gradient: true) }
+        let targets = SoftmaxCrossEntropy.softmax(logits)
+        network.backward(result.gradient!)
+        var finite = result.loss.isFinite
+        for student in paths.dropFirst() {
+            let z = network.forward(images, arch: student, mode: .training)
+            let r = targets.withUnsafeBufferPointer { distillationLoss.evaluate(logits: z, targets: $0.baseAddress!, gradient: true) }
+            finite = finite && r.loss.isFinite
+            network.backward(r.gradient!)
+        }
+        let lr = schedule.rate(at: step)
+        recipe.optimizer.step(parameters, learningRate: lr, engine: network.engine)
+        step += 1
+        // A student's non-finite loss stops training as the teacher's would.
+        return StepResult(loss: finite ? result.loss : .nan, correct: result.correct, learningRate: lr)
+    }
+
     /// `steps` SGD steps on `arch` with batches from `loader`, starting a new epoch (drawn
     /// from `rng`) whenever it runs out. Returns the step whose loss was not finite (training
     /// stops there), or nil.

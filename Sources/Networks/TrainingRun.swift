@@ -28,6 +28,8 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     /// architecture only, every step trains it, and the epoch-end probe is it, evaluated
     /// with its running statistics (no recalibration).
     public var fixedArchitecture: Architecture?
+    /// Progressive shrinking (nil: every choice open from the start).
+    public var progressive: ProgressiveShrinking?
 
     public init(space: SearchSpace, spaceFile: String, data: String) {
         self.space = space
@@ -80,7 +82,7 @@ public final class TrainingRun {
         loader = BatchLoader(dataset: train, batchSize: config.recipe.batchSize, normalization: normalization,
                              augmentation: config.augmentation, shuffle: true, dropLast: true)
         totalSteps = loader.batchesPerEpoch * config.epochs
-        trainer = Trainer(network: network, recipe: config.recipe, totalSteps: max(totalSteps, 1))
+        trainer = Trainer(network: network, recipe: config.recipe, totalSteps: max(totalSteps, 1), stepsPerEpoch: loader.batchesPerEpoch)
         validationLoader = BatchLoader(dataset: validation, batchSize: 500, normalization: normalization, shuffle: false, dropLast: false)
         calibrationLoader = BatchLoader(dataset: train, batchSize: 128, normalization: normalization, shuffle: false, dropLast: false)
         // Fixed for the whole run: the same calibration images and probes at every epoch.
@@ -114,8 +116,13 @@ public final class TrainingRun {
             epochOpen = true
         }
         guard let batch = loader.next(rng: rng) else { preconditionFailure("epoch ran out of batches early") }
-        let arch = try config.fixedArchitecture ?? sampler.next(rng: rng)
-        let r = trainer.train(images: batch.images, labels: batch.labels, arch: arch)
+        var paths = try config.fixedArchitecture.map { [$0] } ?? sampler.nextPaths(rng: rng)
+        if let p = config.progressive, config.fixedArchitecture == nil {
+            paths = paths.map { p.restrict($0, epoch: epoch, space: config.space, rng: rng) }
+        }
+        let arch = paths[0]
+        let r = paths.count == 1 ? trainer.train(images: batch.images, labels: batch.labels, arch: arch)
+            : trainer.train(images: batch.images, labels: batch.labels, distilling: paths)
         let ended = loader.position + loader.batchSize > loader.dataset.count
         let info = StepInfo(step: trainer.step, epoch: epoch + 1, loss: r.loss, correct: r.correct, batch: batch.labels.count,
                             learningRate: r.learningRate, architecture: arch, endedEpoch: ended)

@@ -39,7 +39,7 @@ public enum RankingStudy {
         let loader = BatchLoader(dataset: train, batchSize: config.recipe.batchSize, normalization: norm,
                                  augmentation: config.augmentation, shuffle: true, dropLast: true)
         let steps = loader.batchesPerEpoch * epochs
-        let trainer = Trainer(network: net, recipe: config.recipe, totalSteps: max(steps, 1))
+        let trainer = Trainer(network: net, recipe: config.recipe, totalSteps: max(steps, 1), stepsPerEpoch: loader.batchesPerEpoch)
         if trainer.train(steps: steps, arch: a, loader: loader, rng: RNG(seed: dataSeed)) != nil {
             throw RankingStudyError("stand-alone training of \(a) diverged (non-finite loss)")
         }

@@ -51,3 +51,30 @@ public enum Operator: Hashable, Sendable, CustomStringConvertible {
 
     public static let nameHelp = "shuffle3, shuffle5, shuffle7, xception, or mbconvK_eE with K in 3/5/7 and E in 1...8"
 }
+
+/// Whether a block's operators that differ only in depthwise kernel (shuffle3/5/7; for
+/// MobileNetV2 also in expansion) share one set of weights (Once-for-All's elastic kernel
+/// and elastic width) or each own theirs (plain SPOS).
+public enum KernelSharing: String, Codable, Sendable, CaseIterable {
+    /// Every operator owns its weights.
+    case separate = "none"
+    /// One operator per family: every layer shared, a k x k kernel is the centre of the
+    /// largest one, a smaller expansion a leading slice of the middle channels.
+    case centreCrop = "crop"
+    /// As `centreCrop`, each smaller kernel also multiplied by a learned per-layer matrix.
+    case transform
+
+    public static let nameHelp = "none, crop or transform"
+}
+
+extension Operator {
+    /// Operators of one family share weights under kernel sharing: the ShuffleNet kernels,
+    /// Xception alone, every MobileNetV2 kernel and expansion.
+    public var family: String {
+        switch self {
+        case .shuffle: return "shuffle"
+        case .xception: return "xception"
+        case .invertedResidual: return "mbconv"
+        }
+    }
+}

@@ -9,6 +9,8 @@ public struct SearchSpace: Equatable, Sendable, Codable {
     public var stem: Stem
     public var stages: [Stage]
     public var head: Head
+    /// Whether operators differing only in kernel (and expansion) share weights.
+    public var kernelSharing: KernelSharing = .separate
 
     public struct Stem: Equatable, Sendable, Codable {
         public var channels: Int
@@ -46,7 +48,7 @@ public struct SearchSpace: Equatable, Sendable, Codable {
         self.classes = classes; self.stem = stem; self.stages = stages; self.head = head
     }
 
-    enum CodingKeys: String, CodingKey { case name, inputChannels, inputSize, classes, stem, stages, head }
+    enum CodingKeys: String, CodingKey { case name, inputChannels, inputSize, classes, stem, stages, head, kernelSharing }
 
     /// A stored space (run.json, model.json, a checkpoint, a latency table) is validated
     /// exactly like a space file: a damaged or hand-edited copy is an error, not a crash.
@@ -56,6 +58,8 @@ public struct SearchSpace: Equatable, Sendable, Codable {
                   inputSize: try c.decode(Int.self, forKey: .inputSize), classes: try c.decode(Int.self, forKey: .classes),
                   stem: try c.decode(Stem.self, forKey: .stem), stages: try c.decode([Stage].self, forKey: .stages),
                   head: try c.decode(Head.self, forKey: .head))
+        // Stored before kernel sharing existed: every operator owned its weights.
+        kernelSharing = try c.decodeIfPresent(KernelSharing.self, forKey: .kernelSharing) ?? .separate
         do { try validate(file: "") } catch let e as SpaceFileError {
             throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "search space: \(e.field): \(e.message)"))
         }
@@ -71,7 +75,8 @@ public struct SearchSpace: Equatable, Sendable, Codable {
                 let stride = b == 0 ? stage.stride : 1
                 let slot = BlockSlot(index: slots.count, stage: s, indexInStage: b, stride: stride,
                                      inputSize: size, inputWidths: inputWidths, outputWidths: stage.widths,
-                                     operators: stage.operators, middleRatios: stage.middleRatios)
+                                     operators: stage.operators, middleRatios: stage.middleRatios,
+                                     kernelSharing: kernelSharing)
                 slots.append(slot)
                 size = slot.outputSize
                 inputWidths = stage.widths
@@ -102,13 +107,29 @@ public struct BlockSlot: Equatable, Sendable {
     public var outputWidths: [Int]
     public var operators: [Operator]
     public var middleRatios: [Int]
+    public var kernelSharing: KernelSharing
 
     public init(index: Int, stage: Int, indexInStage: Int, stride: Int, inputSize: Int,
-                inputWidths: [Int], outputWidths: [Int], operators: [Operator], middleRatios: [Int]) {
+                inputWidths: [Int], outputWidths: [Int], operators: [Operator], middleRatios: [Int],
+                kernelSharing: KernelSharing = .separate) {
         self.index = index; self.stage = stage; self.indexInStage = indexInStage; self.stride = stride
         self.inputSize = inputSize; self.inputWidths = inputWidths; self.outputWidths = outputWidths
-        self.operators = operators; self.middleRatios = middleRatios
+        self.operators = operators; self.middleRatios = middleRatios; self.kernelSharing = kernelSharing
     }
+
+    /// The operators that share one set of weights, in order of first appearance: one
+    /// group per operator without kernel sharing, one per family with it.
+    public var operatorGroups: [[Operator]] {
+        guard kernelSharing != .separate else { return operators.map { [$0] } }
+        var groups: [[Operator]] = []
+        for op in operators {
+            if let g = groups.firstIndex(where: { $0[0].family == op.family }) { groups[g].append(op) } else { groups.append([op]) }
+        }
+        return groups
+    }
+
+    /// Index of `op`'s group in `operatorGroups`.
+    public func group(of op: Operator) -> Int? { operatorGroups.firstIndex { $0.contains(op) } }
 
     public var outputSize: Int { SearchSpace.convOutput(inputSize, kernel: 3, stride: stride) }
 

@@ -26,6 +26,8 @@ public enum SpaceFile {
     /// YAML aliases (`*name`) allowed: with at most 32, alias expansion stays below ~10^5
     /// nodes, so a "billion laughs" file is refused instead of expanded.
     public static let maxAliases = 32
+    /// Kernel sharing of a space file that does not say (docs/supernet-quality.md measures why).
+    public static let defaultKernelSharing = KernelSharing.separate
 
     public static func load(_ path: String) throws -> SearchSpace {
         guard FileManager.default.fileExists(atPath: path) else {
@@ -56,7 +58,7 @@ public enum SpaceFile {
             throw SpaceFileError(file: file, field: "", message: "not valid YAML/JSON (\(first))")
         }
         let r = Reader(file: file)
-        let top = try r.mapping(root, "", keys: ["name", "input", "classes", "stem", "stages", "head"])
+        let top = try r.mapping(root, "", keys: ["name", "input", "classes", "stem", "stages", "head", "kernel_sharing"])
         let name = try r.string(top["name"], "name")
         let input = try r.mapping(top["input"], "input", keys: ["channels", "size"])
         let stemMap = try r.mapping(top["stem"], "stem", keys: ["channels", "kernel", "stride"])
@@ -100,7 +102,7 @@ public enum SpaceFile {
                                             stride: try r.int(m["stride"], p + ".stride", in: 1...2),
                                             widths: widths, operators: ops, middleRatios: tenths.sorted()))
         }
-        let space = SearchSpace(
+        var space = SearchSpace(
             name: name,
             inputChannels: try r.int(input["channels"], "input.channels", in: 1...64),
             inputSize: try r.int(input["size"], "input.size", in: 4...SearchSpace.maxInputSize),
@@ -110,6 +112,14 @@ public enum SpaceFile {
                                    stride: try r.int(stemMap["stride"] ?? 1, "stem.stride", in: 1...2)),
             stages: stages,
             head: SearchSpace.Head(channels: try r.int(headMap["channels"], "head.channels", in: 1...SearchSpace.maxHeadChannels)))
+        if let raw = top["kernel_sharing"] {
+            guard let name = raw as? String, let sharing = KernelSharing(rawValue: name) else {
+                throw r.error("kernel_sharing", "expected \(KernelSharing.nameHelp), got '\(quoted(raw))'")
+            }
+            space.kernelSharing = sharing
+        } else {
+            space.kernelSharing = defaultKernelSharing
+        }
         try space.validate(file: file)
         return space
     }

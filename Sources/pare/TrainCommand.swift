@@ -21,12 +21,27 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("run"), help: "Run directory (e.g. runs/fm1).") var runDirectory: String
     @Option(help: "Search-space file, or 'reference' (required for a new run).") var space: String?
     @Option(help: "fashion-mnist[:DIR], mnist:DIR, cifar10:DIR or synthetic (default fashion-mnist).") var data: String?
-    @Option(help: "Path sampling: uniform, fair, sandwich or flops-band:MIN-MAX (e.g. flops-band:1.5M-3M).",
+    @Option(help: "Path sampling: uniform, fair, sandwich (largest, smallest, random in turn), distill (every step: largest on labels, smallest and 2 random distilled from it; distill:N for N random) or flops-band:MIN-MAX (e.g. flops-band:1.5M-3M).",
             transform: { try TrainCommand.parseSampling($0) })
     var sampling: SamplingStrategy?
     @Option(help: "Validation images held out from the end of the training file (default 10000).") var validation: Int?
     @Option(help: "Use only the first N training images (default 0: all).") var trainLimit: Int?
     @Option(help: "Random probe architectures scored at each epoch end (default 3).") var probes: Int?
+    @Option(help: "Weight sharing between a block's kernel sizes: none (each operator its own weights), crop (one operator per family, smaller kernels the centre of the largest) or transform (crop times a learned matrix). Default: the space file's kernel_sharing.",
+            transform: { text in
+                guard let s = KernelSharing(rawValue: text) else { throw ValidationError("'\(quoted(text))' is not \(KernelSharing.nameHelp)") }
+                return s
+            })
+    var kernelSharing: KernelSharing?
+    @Option(help: "Progressive shrinking (Once-for-All): K,W,O = the epochs (from 0) at which kernel sizes, then widths and ratios, then all operators open; before K only the largest network trains (e.g. 1,2,3).",
+            transform: { text in
+                let parts = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+                guard parts.count == 3, let k = parts[0], let w = parts[1], let o = parts[2], 0 <= k, k <= w, w <= o else {
+                    throw ValidationError("'\(quoted(text))' is not K,W,O: three epochs with 0 <= K <= W <= O (e.g. 1,2,3)")
+                }
+                return ProgressiveShrinking(kernelEpoch: k, widthEpoch: w, operatorEpoch: o)
+            })
+    var progressive: ProgressiveShrinking?
     @OptionGroup var options: TrainingOptions
 
     func run() throws {
@@ -70,7 +85,12 @@ struct TrainCommand: ParsableCommand {
         changes.set("--validation", validation, \.validation, in: &config)
         changes.set("--train-limit", trainLimit, \.trainLimit, in: &config)
         changes.set("--probes", probes, \.probes, in: &config)
+        changes.set("--kernel-sharing", kernelSharing, \.space.kernelSharing, in: &config)
+        if let progressive { changes.set("--progressive", progressive, \.progressive, in: &config) }
         try options.apply(to: &config, changes: &changes, dir: dir)
+        if let p = config.progressive, p.operatorEpoch >= config.epochs {
+            throw UserError("--progressive \(p): every stage must open before the last epoch (--epochs \(config.epochs))")
+        }
         return config
     }
 
@@ -80,14 +100,16 @@ struct TrainCommand: ParsableCommand {
         case "uniform": return .uniform
         case "fair": return .fair
         case "sandwich": return .sandwich
+        case "distill": return .distill(random: 2)
         default:
+            if text.hasPrefix("distill:"), let r = Int(text.dropFirst(8)), (0...8).contains(r) { return .distill(random: r) }
             if text.hasPrefix("flops-band:") {
                 let parts = text.dropFirst(11).split(separator: "-").map(String.init)
                 if parts.count == 2, let lo = parseCount(parts[0]), let hi = parseCount(parts[1]) {
                     return .flopsBand(minMACs: lo, maxMACs: hi)
                 }
             }
-            throw ValidationError("'\(quoted(text))' is not uniform, fair, sandwich or flops-band:MIN-MAX (e.g. flops-band:1.5M-3M)")
+            throw ValidationError("'\(quoted(text))' is not uniform, fair, sandwich, distill[:RANDOM 0-8] or flops-band:MIN-MAX (e.g. flops-band:1.5M-3M)")
         }
     }
 }

@@ -9,6 +9,7 @@ struct TrainingOptions: ParsableArguments {
     @Option(help: "Epochs (default 10).") var epochs: Int?
     @Option(help: "Random seed (default 0).") var seed: UInt64?
     @Option(name: .customLong("lr"), help: "Base learning rate of the cosine schedule (default 0.1).") var learningRate: Float?
+    @Option(help: "Epochs of linear learning-rate warm-up before the cosine schedule (default 0; fractions allowed).") var warmupEpochs: Double?
     @Option(help: "Batch size (default 128).") var batchSize: Int?
     @Option(help: "Label smoothing (default 0.1).") var labelSmoothing: Float?
     @Option(help: "Weight decay on conv/linear weights (default 4e-5).") var weightDecay: Float?
@@ -26,6 +27,7 @@ struct TrainingOptions: ParsableArguments {
         changes.set("--epochs", epochs, \.epochs, in: &config)
         changes.set("--seed", seed, \.seed, in: &config)
         changes.set("--lr", learningRate, \.recipe.learningRate, in: &config)
+        changes.set("--warmup-epochs", warmupEpochs, \.recipe.warmupEpochs, in: &config)
         changes.set("--batch-size", batchSize, \.recipe.batchSize, in: &config)
         changes.set("--label-smoothing", labelSmoothing, \.recipe.labelSmoothing, in: &config)
         changes.set("--weight-decay", weightDecay, \.recipe.optimizer.weightDecay, in: &config)
@@ -41,6 +43,9 @@ struct TrainingOptions: ParsableArguments {
         guard config.epochs >= 1 else { throw UserError("--epochs must be at least 1, got \(config.epochs)") }
         guard config.recipe.batchSize >= 1 else { throw UserError("--batch-size must be at least 1") }
         guard config.recipe.learningRate > 0 && config.recipe.learningRate.isFinite else { throw UserError("--lr must be a positive finite number") }
+        guard config.recipe.warmupEpochs >= 0 && config.recipe.warmupEpochs <= Double(config.epochs) else {
+            throw UserError("--warmup-epochs must be between 0 and --epochs (\(config.epochs)), got \(config.recipe.warmupEpochs)")
+        }
         guard (0..<1).contains(config.recipe.labelSmoothing) else { throw UserError("--label-smoothing must be in [0, 1)") }
         guard config.recipe.optimizer.weightDecay >= 0 && config.recipe.optimizer.weightDecay.isFinite else {
             throw UserError("--weight-decay must be a finite number >= 0")

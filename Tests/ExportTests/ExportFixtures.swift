@@ -9,9 +9,11 @@ import Testing
 import _TestSupport
 
 /// A briefly trained supernet (weights and running statistics away from their init).
-func trainedSupernet(steps: Int = 12) throws -> (TrainingRun, Dataset, Normalization) {
+/// `sharing`: shuffle3/5 and mbconv3_e3/mbconv5_e6 of a block share one operator.
+func trainedSupernet(steps: Int = 12, sharing: KernelSharing = .separate) throws -> (TrainingRun, Dataset, Normalization) {
     // Two MobileNetV2 blocks: the second one can have its residual.
-    let space = try tinySpace(lastStageBlocks: 2)
+    var space = try tinySpace(lastStageBlocks: 2)
+    space.kernelSharing = sharing
     let (train, val) = try tinyData()
     var config = TrainConfig(space: space, spaceFile: "export-test.yaml", data: "synthetic")
     config.epochs = 3

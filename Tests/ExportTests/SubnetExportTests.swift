@@ -9,9 +9,10 @@ import Testing
 import _TestSupport
 
 @Suite("Subnet export") struct SubnetExportTests {
-    @Test("the extracted model computes the supernet's logits for its architecture, holding exactly the architecture's parameters")
-    func extractedEqualsSupernet() throws {
-        let (t, train, norm) = try trainedSupernet()
+    @Test("the extracted model computes the supernet's logits for its architecture, holding exactly the architecture's parameters",
+          arguments: KernelSharing.allCases)
+    func extractedEqualsSupernet(sharing: KernelSharing) throws {
+        let (t, train, norm) = try trainedSupernet(sharing: sharing)
         let space = t.config.space
         let rng = RNG(seed: 21)
         for arch in [space.smallest, space.largest] + (0..<6).map({ _ in space.randomArchitecture(rng) }) {
@@ -24,15 +25,18 @@ import _TestSupport
         }
     }
 
-    @Test("the folded inference graph matches Pare's forward (reference interpreter)")
-    func graphMatchesForward() throws {
-        let (t, train, norm) = try trainedSupernet()
+    @Test("the folded inference graph matches Pare's forward (reference interpreter)", arguments: KernelSharing.allCases)
+    func graphMatchesForward(sharing: KernelSharing) throws {
+        let (t, train, norm) = try trainedSupernet(sharing: sharing)
         let space = t.config.space
         let rng = RNG(seed: 5)
         for arch in [space.largest] + (0..<5).map({ _ in space.randomArchitecture(rng) }) {
             recalibrated(t, train, norm, arch)
             let model = try t.supernet!.extract(arch)
             let x = images(3, space: space, norm: norm, seed: 8)
+            // The supernet's own graph (elastic kernels folded at the architecture's sizes) too.
+            let own = try t.supernet!.inferenceGraph(arch, mean: norm.mean, std: norm.std)
+            #expect(maxAbsDifference(interpret(own, input: x.nchw, batch: 3), logitsRowMajor(model, x.map, arch)) <= 1e-4, "\(arch)")
             let graph = try model.inferenceGraph(arch, mean: norm.mean, std: norm.std)
             #expect(maxAbsDifference(interpret(graph, input: x.nchw, batch: 3), logitsRowMajor(model, x.map, arch)) <= 1e-4, "\(arch)")
         }

@@ -156,4 +156,36 @@ import _TestSupport
             #expect(abs((lp - lm) / 2e-3 - Double(analytic[i])) < 1e-4)
         }
     }
+
+    @Test func distillationLoss() {
+        let rng = RNG(seed: 14)
+        let z = OwnedMap.random(channels: 5, height: 1, width: 1, batch: 4, rng: rng)
+        let labels: [Int32] = [0, 3, 4, 1]
+        // A teacher whose output is the labels' one-hot: exactly plain cross-entropy.
+        var oneHot = [Float](repeating: 0, count: 20)
+        for (n, l) in labels.enumerated() { oneHot[Int(l) * 4 + n] = 1 }
+        let plain = labels.withUnsafeBufferPointer { SoftmaxCrossEntropy().evaluate(logits: z.map, labels: $0, gradient: true) }
+        let plainGradient = plain.gradient!.toArray()
+        let soft = oneHot.withUnsafeBufferPointer { SoftmaxCrossEntropy().evaluate(logits: z.map, targets: $0.baseAddress!, gradient: true) }
+        #expect(soft.loss == plain.loss && soft.correct == plain.correct)
+        #expect(soft.gradient!.toArray() == plainGradient)
+        // A soft teacher: the gradient is the finite difference of the loss.
+        let teacher = OwnedMap.random(channels: 5, height: 1, width: 1, batch: 4, rng: rng)
+        let t = SoftmaxCrossEntropy.softmax(teacher.map)
+        for n in 0..<4 { #expect(abs((0..<5).reduce(0) { $0 + Double(t[$1 * 4 + n]) } - 1) < 1e-6) }
+        let ce = SoftmaxCrossEntropy()
+        let analytic = t.withUnsafeBufferPointer { ce.evaluate(logits: z.map, targets: $0.baseAddress!, gradient: true) }.gradient!.toArray()
+        var v = z.values
+        func loss(_ v: [Float]) -> Double {
+            let m = OwnedMap(channels: 5, height: 1, width: 1, batch: 4, values: v)
+            return t.withUnsafeBufferPointer { ce.evaluate(logits: m.map, targets: $0.baseAddress!, gradient: false).loss }
+        }
+        for i in 0..<v.count {
+            let s = v[i]
+            v[i] = s + 1e-2; let lp = loss(v)
+            v[i] = s - 1e-2; let lm = loss(v)
+            v[i] = s
+            #expect(abs((lp - lm) / 2e-2 - Double(analytic[i])) < 2e-4)
+        }
+    }
 }

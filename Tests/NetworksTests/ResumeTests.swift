@@ -11,25 +11,33 @@ import _TestSupport
 @Suite struct ResumeTests {
     init() { BLAS.configure() }
 
-    @Test(arguments: ["uniform", "fair", "sandwich", "band", "fixed"])
+    @Test(arguments: ["uniform", "fair", "sandwich", "band", "fixed", "crop", "transform+warmup", "distill", "distill+progressive"])
     func resumeEqualsUninterrupted(strategy: String) throws {
         let sampling: SamplingStrategy
         switch strategy {
         case "fair": sampling = .fair
         case "sandwich": sampling = .sandwich
+        case "distill", "distill+progressive": sampling = .distill(random: 1)
         case "band": sampling = .flopsBand(minMACs: 60_000, maxMACs: 120_000)
         default: sampling = .uniform
         }
         let fixed = strategy == "fixed"
-        let whole = try tinyTraining(sampling: sampling, fixed: fixed)
+        let sharing: KernelSharing = strategy == "crop" ? .centreCrop : strategy.hasPrefix("transform") ? .transform : .separate
+        let warmup = strategy.hasSuffix("warmup") ? 1.5 : 0
+        func run(seed: UInt64 = 5) throws -> TrainingRun {
+            // Progressive: the kernel opens at epoch 1, mid-run; the resume point (step 7) lies after it.
+            try tinyTraining(sampling: sampling, seed: seed, fixed: fixed, sharing: sharing, warmupEpochs: warmup,
+                             progressive: strategy.hasSuffix("progressive") ? ProgressiveShrinking(kernelEpoch: 1, widthEpoch: 1, operatorEpoch: 1) : nil)
+        }
+        let whole = try run()
         while !whole.finished { _ = try whole.trainStep() }
         // Stop after 7 steps (mid-epoch: 5 batches per epoch), checkpoint, resume in a fresh
         // process-like object (different in-memory init), finish.
-        let first = try tinyTraining(sampling: sampling, fixed: fixed)
+        let first = try run()
         for _ in 0..<7 { _ = try first.trainStep() }
         _ = first.evaluateProbes()                 // probing must not change the state
         let bytes = try first.checkpoint()
-        let second = try tinyTraining(sampling: sampling, seed: 5, fixed: fixed)
+        let second = try run()
         _ = try second.trainStep()                 // disturb it: restore must overwrite everything
         try second.restore(from: bytes, path: "mem")
         #expect(second.step == 7 && second.epoch == 1)

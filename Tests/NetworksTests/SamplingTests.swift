@@ -19,6 +19,44 @@ import _TestSupport
         #expect(seen.count == 4 * 10)
     }
 
+    @Test func distillDrawsTeacherSmallestAndRandomPaths() throws {
+        let s = try ArchitectureSampler(space: space, strategy: .distill(random: 2))
+        let paths = try s.nextPaths(rng: RNG(seed: 3))
+        #expect(paths.count == 4 && paths[0] == space.largest && paths[1] == space.smallest)
+        #expect(try ArchitectureSampler(space: space, strategy: .uniform).nextPaths(rng: RNG(seed: 3)).count == 1)
+    }
+
+    @Test func progressiveShrinkingOpensKernelThenWidthThenOperators() throws {
+        var shared = try tinySpace()
+        shared.kernelSharing = .centreCrop
+        for sp in [space, shared] {
+            let p = ProgressiveShrinking(kernelEpoch: 1, widthEpoch: 2, operatorEpoch: 3)
+            let rng = RNG(seed: 4), largest = sp.largest
+            var kernels = Set<String>(), widths = Set<[Int]>(), otherFamily = false
+            for epoch in 0..<4 {
+                for _ in 0..<400 {
+                    let a = p.restrict(sp.randomArchitecture(rng), epoch: epoch, space: sp, rng: rng)
+                    try sp.validate(a)
+                    switch epoch {
+                    case 0: #expect(a == largest)
+                    case 1:
+                        #expect(a.widths == largest.widths && zip(a.genes, largest.genes).allSatisfy { $0.ratioTenths == $1.ratioTenths && $0.op.family == $1.op.family })
+                        for g in a.genes { kernels.insert(g.op.description) }
+                    case 2:
+                        #expect(zip(a.genes, largest.genes).allSatisfy { $0.op.family == $1.op.family })
+                        widths.insert(a.widths)
+                    default:
+                        otherFamily = otherFamily || zip(a.genes, largest.genes).contains { $0.op.family != $1.op.family }
+                    }
+                }
+            }
+            // Each stage really opens its choice.
+            #expect(kernels.count > Set(largest.genes.map(\.op.description)).count)
+            #expect(sp.stages.allSatisfy { $0.widths.count == 1 } || widths.count > 1)
+            #expect(otherFamily)
+        }
+    }
+
     @Test func flopsBandIsRespected() throws {
         let s = try ArchitectureSampler(space: space, strategy: .flopsBand(minMACs: 2_000_000, maxMACs: 2_500_000))
         let rng = RNG(seed: 2)

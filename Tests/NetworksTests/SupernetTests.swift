@@ -61,16 +61,29 @@ import _TestSupport
 
     /// Every operator of both block kinds (stride 1 with split/concat/shuffle, stride 2
     /// with the projection branch), at several middle widths, input and all parameters.
-    @Test(arguments: ["shuffle3", "shuffle5", "shuffle7", "xception", "mbconv3_e3", "mbconv7_e6"])
+    /// "a,b@sharing": one operator shared by a and b (kernel sharing), run as the first.
+    @Test(arguments: ["shuffle3", "shuffle5", "shuffle7", "xception", "mbconv3_e3", "mbconv7_e6",
+                      "shuffle3,shuffle7@crop", "shuffle5,shuffle7@transform", "mbconv3_e3,mbconv7_e6@transform"])
     func choiceOperatorGradients(name: String) {
-        let choice = Operator(name: name)!
+        let parts = name.split(separator: "@")
+        let group = parts[0].split(separator: ",").map { Operator(name: String($0))! }
+        let sharing = parts.count > 1 ? KernelSharing(rawValue: String(parts[1]))! : .separate
+        let choice = group[0]
         let rng = RNG(seed: UInt64(20 + name.count))
         for spec in [BlockSlot(index: 0, stage: 0, indexInStage: 0, stride: 2, inputSize: 8, inputWidths: [4], outputWidths: [8],
-                               operators: [choice], middleRatios: [2, 6, 20]),
+                               operators: group, middleRatios: [2, 6, 20], kernelSharing: sharing),
                      BlockSlot(index: 1, stage: 0, indexInStage: 1, stride: 1, inputSize: 6, inputWidths: [8], outputWidths: [8],
-                               operators: [choice], middleRatios: [2, 6, 20])] {
-            let op: ChoiceOperator = choice.isShuffleFamily ? ShuffleOperator(name: "op", slot: spec, op: choice, engine: Engine())
-                : InvertedResidualOperator(name: "op", slot: spec, op: choice, engine: Engine())
+                               operators: group, middleRatios: [2, 6, 20], kernelSharing: sharing)] {
+            let op: ChoiceOperator = choice.isShuffleFamily ? ShuffleOperator(name: "op", slot: spec, ops: group, engine: Engine())
+                : InvertedResidualOperator(name: "op", slot: spec, ops: group, engine: Engine())
+            if sharing == .transform {
+                #expect(op.parameters.contains { $0.name.contains("kernel_transform") })
+                // Transforms away from the identity, so a transposed or skipped matrix shows.
+                for p in op.parameters where p.name.contains("kernel_transform") {
+                    randomize(p, rng: rng, scale: 0.2)
+                    for i in 0..<p.shape[0] { p.value[i * p.shape[0] + i] += 1 }
+                }
+            }
             for p in op.parameters where p.shape.count == 4 { randomize(p, rng: rng, scale: 0.6) }
             // BN shifts of +4 keep every ReLU input positive: the block is then smooth and a
             // central difference is exact to O(eps^2), so any wiring error shows.
@@ -90,13 +103,44 @@ import _TestSupport
                 // Parameters outside the active slice stay at zero gradient; the checker's window
                 // lists all indices, so inactive ones are probed too and must match a zero numeric derivative.
                 let report = check.report(input: x.map, parameters: windows,
-                                          forward: { op.forward(x.map, output: 8, middle: middle, mode: .training) },
+                                          forward: { op.forward(x.map, output: 8, middle: middle, kernel: choice.kernel, mode: .training) },
                                           backward: { op.backward($0) }, rng: rng)
                 #expect(report.checked > 100)
                 #expect(report.failures.count <= report.checked * 5 / 100,
                         "\(name) stride \(spec.stride) middle \(middle): \(report.failures.prefix(6))")
             }
         }
+    }
+
+    @Test("kernel sharing: one operator per family, and shuffle3 and shuffle7 train the same tensors", arguments: [KernelSharing.centreCrop, .transform])
+    func kernelSharingSharesWeights(sharing: KernelSharing) throws {
+        BLAS.configure()
+        var shared = space
+        shared.kernelSharing = sharing
+        let separate = Supernet(space: space, rng: RNG(seed: 3)), net = Supernet(space: shared, rng: RNG(seed: 3))
+        // Per block: shuffle3/5/7 become one operator beside xception.
+        #expect(shared.blocks.allSatisfy { $0.operatorGroups.count == 2 })
+        let opIndices = Set(net.parameters.compactMap { p -> Substring? in
+            let parts = p.name.split(separator: ".")
+            return parts.count > 3 && parts[2] == "ops" ? parts[3] : nil
+        })
+        #expect(opIndices == ["0", "1"])
+        let scalars = { (n: Supernet) in n.parameters.reduce(0) { $0 + $1.count } }
+        #expect(scalars(net) < scalars(separate) * 2 / 3)  // xception keeps its own weights
+        let x = OwnedMap.random(channels: 1, height: 28, width: 28, batch: 8, rng: RNG(seed: 4))
+        let gradient = OwnedMap.random(channels: 10, height: 1, width: 1, batch: 8, rng: RNG(seed: 5))
+        func touched(_ path: String) throws -> [String] {
+            let arch = try Architecture(parsing: path, space: shared)
+            for p in net.parameters { p.zeroGradient() }
+            _ = net.forward(x.map, arch: arch, mode: .training)
+            net.backward(gradient.map)
+            return net.parameters.filter(\.touched).map(\.name)
+        }
+        let three = try touched("32/64/128:shuffle3@1.0,shuffle3@1.0,shuffle3@1.0,shuffle3@1.0,shuffle3@1.0,shuffle3@1.0")
+        let seven = try touched("32/64/128:shuffle7@1.0,shuffle7@1.0,shuffle7@1.0,shuffle7@1.0,shuffle7@1.0,shuffle7@1.0")
+        // The largest kernel reads the weight itself: no transform matrix takes part.
+        #expect(seven == three.filter { !$0.contains("kernel_transform") })
+        #expect(three.contains { $0.contains("kernel_transform") } == (sharing == .transform))
     }
 
     @Test func chunkedInferenceEqualsWholeBatch() {

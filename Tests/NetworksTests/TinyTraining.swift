@@ -10,14 +10,19 @@ import _TestSupport
 
 /// A training run of the tiny space and data (a fraction of a second per epoch).
 /// `fixed`: a subnet of one architecture (what `pare finetune` trains).
-func tinyTraining(sampling: SamplingStrategy = .uniform, seed: UInt64 = 5, epochs: Int = 2, fixed: Bool = false) throws -> TrainingRun {
-    let space = try tinySpace()
+func tinyTraining(sampling: SamplingStrategy = .uniform, seed: UInt64 = 5, epochs: Int = 2, fixed: Bool = false,
+                  sharing: KernelSharing = .separate, warmupEpochs: Double = 0,
+                  progressive: ProgressiveShrinking? = nil) throws -> TrainingRun {
+    var space = try tinySpace()
+    space.kernelSharing = sharing
     let (train, val) = try tinyData()
     var config = TrainConfig(space: space, spaceFile: "tiny.yaml", data: "synthetic")
     config.epochs = epochs
     config.seed = seed
     config.sampling = sampling
     config.recipe.batchSize = 32
+    config.recipe.warmupEpochs = warmupEpochs
+    config.progressive = progressive
     config.augmentation = Augmentation(cropPadding: 1, horizontalFlip: true)
     config.probes = 1
     config.calibrationBatches = 1
