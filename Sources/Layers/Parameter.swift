@@ -31,6 +31,9 @@ public final class Parameter {
     /// momentum buffer as a copy of the first gradient).
     public var hasVelocity = false
     public var touched = false
+    /// Set when a `WeightGenerator` writes this tensor (PruningNet): its value is derived
+    /// from the generator's parameters and the last architecture run, not trained itself.
+    public var generated = false
 
     public init(name: String, shape: [Int], decays: Bool, initialValue: Float = 0) {
         self.name = name

@@ -91,6 +91,7 @@ extension Network {
 extension NetworkLayers {
     func inferenceGraph(_ arch: Architecture, mean: [Float], std: [Float]) throws -> InferenceGraph {
         try space.validate(arch)
+        generateWeights(arch)
         var g = InferenceGraph(inputShape: [space.inputChannels, space.inputSize, space.inputSize], classes: space.classes)
         var x = g.add("normalize", .normalize(mean: mean, std: std), [0], channels: space.inputChannels)
         x = g.add("stem.conv", .conv(Self.fold(stem, stemNorm, input: space.inputChannels, output: space.stem.channels)), [x],

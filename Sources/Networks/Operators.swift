@@ -206,6 +206,8 @@ final class ChoiceBlock: ParameterContainer {
     let operators: [ChoiceOperator]
     /// Index into `operators` of each of the slot's candidates.
     private let groupOf: [Operator: Int]
+    /// PruningNet: per operator, a generator for each of its convolution weights.
+    private(set) var generators: [[WeightGenerator]] = []
     private var lastOperator: Int?
 
     /// `gradientPool`: shared with every other block of the same parity (see `Engine.gradientBuffers`).
@@ -232,8 +234,34 @@ final class ChoiceBlock: ParameterContainer {
         }
     }
 
-    var parameters: [Parameter] { operators.flatMap(\.parameters) }
+    var parameters: [Parameter] { operators.flatMap(\.parameters) + generators.flatMap { $0.flatMap(\.parameters) } }
     var norms: [BatchNorm] { operators.flatMap(\.norms) }
+
+    /// Makes every convolution weight of every operator generated (PruningNet), starting
+    /// from its current (initialised) values.
+    func attachGenerators(rng: RNG, engine: Engine) {
+        generators = operators.map { op in
+            op.parameters.filter { $0.shape.count == 4 }.map { WeightGenerator(for: $0, inputs: 4, rng: rng, engine: engine) }
+        }
+    }
+
+    /// The generators' input: the block's input, middle and output widths and its kernel,
+    /// each as a fraction of the largest the slot allows.
+    private func encoding(_ gene: Architecture.Gene, input: Int, output: Int) -> [Float] {
+        let ops = slot.operatorGroups[groupOf[gene.op]!]
+        let middle = slot.middleWidth(gene.op, input: input, output: output, ratioTenths: gene.ratioTenths)
+        let maxMiddle = ops.map { slot.maxMiddleWidth($0) }.max()!
+        return [Float(input) / Float(slot.inputWidths.max()!), Float(middle) / Float(maxMiddle),
+                Float(output) / Float(slot.outputWidths.max()!), Float(gene.op.kernel) / Float(ops.map(\.kernel).max()!)]
+    }
+
+    /// PruningNet: writes the weights of `gene`'s operator for these widths (what a forward
+    /// does first; export calls it before copying weights out).
+    func generateWeights(_ gene: Architecture.Gene, input: Int, output: Int) {
+        guard !generators.isEmpty, let i = groupOf[gene.op] else { return }
+        let e = encoding(gene, input: input, output: output)
+        for g in generators[i] { g.generate(e) }
+    }
 
     /// The depthwise layers that run several kernel sizes (kernel sharing).
     var elasticDepthwise: [DepthwiseConv2D] {
@@ -252,12 +280,15 @@ final class ChoiceBlock: ParameterContainer {
             preconditionFailure("block \(slot.index): operator \(gene.op) not in \(slot.operators)")
         }
         lastOperator = i
+        generateWeights(gene, input: x.channels, output: output)
         let middle = slot.middleWidth(gene.op, input: x.channels, output: output, ratioTenths: gene.ratioTenths)
         return operators[i].forward(x, output: output, middle: middle, kernel: gene.op.kernel, mode: mode)
     }
 
     func backward(_ dy: FeatureMap) -> FeatureMap {
         guard let i = lastOperator else { preconditionFailure("choice block \(slot.index): backward without forward") }
-        return operators[i].backward(dy)
+        let dx = operators[i].backward(dy)
+        if !generators.isEmpty { for g in generators[i] { g.backward() } }
+        return dx
     }
 }

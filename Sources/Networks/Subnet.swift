@@ -40,6 +40,8 @@ extension Network {
     public func extract(_ arch: Architecture) throws -> Subnet {
         try space.validate(arch)
         let model = Subnet(space: space, architecture: arch, rng: RNG(seed: 0), engine: engine)
+        // PruningNet: materialize the architecture's generated weights before copying them.
+        layers.generateWeights(arch)
         var source: [String: StateTensor] = [:]
         for t in stateTensors { source[t.name] = t }
         var elastic: [String: DepthwiseConv2D] = [:]

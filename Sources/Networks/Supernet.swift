@@ -46,6 +46,18 @@ public final class NetworkLayers: ParameterContainer {
         headNorm = BatchNorm(name: "head.bn", channels: space.head.channels, relu: true, engine: engine)
         classifier = Linear(name: "fc", inputFeatures: space.head.channels, outputFeatures: space.classes, engine: engine)
         initialize(rng: rng)
+        // A subnet (fixed architecture) holds plain weights: export materializes generated ones.
+        if space.pruningNet && arch == nil { for b in blocks { b.attachGenerators(rng: rng, engine: engine) } }
+    }
+
+    /// PruningNet: every block's weights generated for `arch` (a forward does this itself).
+    func generateWeights(_ arch: Architecture) {
+        var input = space.stem.channels
+        for (block, gene) in zip(blocks, arch.genes) {
+            let output = arch.widths[block.slot.stage]
+            block.generateWeights(gene, input: input, output: output)
+            input = output
+        }
     }
 
     public var parameters: [Parameter] {

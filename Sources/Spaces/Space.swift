@@ -11,6 +11,9 @@ public struct SearchSpace: Equatable, Sendable, Codable {
     public var head: Head
     /// Whether operators differing only in kernel (and expansion) share weights.
     public var kernelSharing: KernelSharing = .separate
+    /// MetaPruning's PruningNet: each block layer's weights are generated from the
+    /// architecture's encoding by a small fully connected network instead of stored.
+    public var pruningNet = false
 
     public struct Stem: Equatable, Sendable, Codable {
         public var channels: Int
@@ -48,7 +51,7 @@ public struct SearchSpace: Equatable, Sendable, Codable {
         self.classes = classes; self.stem = stem; self.stages = stages; self.head = head
     }
 
-    enum CodingKeys: String, CodingKey { case name, inputChannels, inputSize, classes, stem, stages, head, kernelSharing }
+    enum CodingKeys: String, CodingKey { case name, inputChannels, inputSize, classes, stem, stages, head, kernelSharing, pruningNet }
 
     /// A stored space (run.json, model.json, a checkpoint, a latency table) is validated
     /// exactly like a space file: a damaged or hand-edited copy is an error, not a crash.
@@ -60,6 +63,7 @@ public struct SearchSpace: Equatable, Sendable, Codable {
                   head: try c.decode(Head.self, forKey: .head))
         // Stored before kernel sharing existed: every operator owned its weights.
         kernelSharing = try c.decodeIfPresent(KernelSharing.self, forKey: .kernelSharing) ?? .separate
+        pruningNet = try c.decodeIfPresent(Bool.self, forKey: .pruningNet) ?? false
         do { try validate(file: "") } catch let e as SpaceFileError {
             throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "search space: \(e.field): \(e.message)"))
         }

@@ -58,7 +58,7 @@ public enum SpaceFile {
             throw SpaceFileError(file: file, field: "", message: "not valid YAML/JSON (\(first))")
         }
         let r = Reader(file: file)
-        let top = try r.mapping(root, "", keys: ["name", "input", "classes", "stem", "stages", "head", "kernel_sharing"])
+        let top = try r.mapping(root, "", keys: ["name", "input", "classes", "stem", "stages", "head", "kernel_sharing", "pruning_net"])
         let name = try r.string(top["name"], "name")
         let input = try r.mapping(top["input"], "input", keys: ["channels", "size"])
         let stemMap = try r.mapping(top["stem"], "stem", keys: ["channels", "kernel", "stride"])
@@ -119,6 +119,10 @@ public enum SpaceFile {
             space.kernelSharing = sharing
         } else {
             space.kernelSharing = defaultKernelSharing
+        }
+        if let raw = top["pruning_net"] {
+            guard let on = raw as? Bool else { throw r.error("pruning_net", "expected true or false, got '\(quoted(raw))'") }
+            space.pruningNet = on
         }
         try space.validate(file: file)
         return space

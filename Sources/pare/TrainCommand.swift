@@ -42,6 +42,8 @@ struct TrainCommand: ParsableCommand {
                 return ProgressiveShrinking(kernelEpoch: k, widthEpoch: w, operatorEpoch: o)
             })
     var progressive: ProgressiveShrinking?
+    @Option(help: "PruningNet (MetaPruning): true generates every block layer's weights from the architecture's encoding with a small fully connected network per layer (default: the space file's pruning_net).")
+    var pruningNet: Bool?
     @OptionGroup var options: TrainingOptions
 
     func run() throws {
@@ -86,6 +88,7 @@ struct TrainCommand: ParsableCommand {
         changes.set("--train-limit", trainLimit, \.trainLimit, in: &config)
         changes.set("--probes", probes, \.probes, in: &config)
         changes.set("--kernel-sharing", kernelSharing, \.space.kernelSharing, in: &config)
+        changes.set("--pruning-net", pruningNet, \.space.pruningNet, in: &config)
         if let progressive { changes.set("--progressive", progressive, \.progressive, in: &config) }
         try options.apply(to: &config, changes: &changes, dir: dir)
         if let p = config.progressive, p.operatorEpoch >= config.epochs {

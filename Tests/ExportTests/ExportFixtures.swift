@@ -10,10 +10,12 @@ import _TestSupport
 
 /// A briefly trained supernet (weights and running statistics away from their init).
 /// `sharing`: shuffle3/5 and mbconv3_e3/mbconv5_e6 of a block share one operator.
-func trainedSupernet(steps: Int = 12, sharing: KernelSharing = .separate) throws -> (TrainingRun, Dataset, Normalization) {
+/// `pruningNet`: block weights generated from the architecture (MetaPruning).
+func trainedSupernet(steps: Int = 12, sharing: KernelSharing = .separate, pruningNet: Bool = false) throws -> (TrainingRun, Dataset, Normalization) {
     // Two MobileNetV2 blocks: the second one can have its residual.
     var space = try tinySpace(lastStageBlocks: 2)
     space.kernelSharing = sharing
+    space.pruningNet = pruningNet
     let (train, val) = try tinyData()
     var config = TrainConfig(space: space, spaceFile: "export-test.yaml", data: "synthetic")
     config.epochs = 3

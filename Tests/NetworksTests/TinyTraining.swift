@@ -12,9 +12,10 @@ import _TestSupport
 /// `fixed`: a subnet of one architecture (what `pare finetune` trains).
 func tinyTraining(sampling: SamplingStrategy = .uniform, seed: UInt64 = 5, epochs: Int = 2, fixed: Bool = false,
                   sharing: KernelSharing = .separate, warmupEpochs: Double = 0,
-                  progressive: ProgressiveShrinking? = nil) throws -> TrainingRun {
+                  progressive: ProgressiveShrinking? = nil, pruningNet: Bool = false) throws -> TrainingRun {
     var space = try tinySpace()
     space.kernelSharing = sharing
+    space.pruningNet = pruningNet
     let (train, val) = try tinyData()
     var config = TrainConfig(space: space, spaceFile: "tiny.yaml", data: "synthetic")
     config.epochs = epochs
@@ -30,10 +31,18 @@ func tinyTraining(sampling: SamplingStrategy = .uniform, seed: UInt64 = 5, epoch
     return try TrainingRun(config: config, train: train, validation: val, normalization: Normalization.fit(train))
 }
 
+/// Generated weights (PruningNet) are left out: they hold whatever architecture ran last
+/// (a probe, say) and are rewritten by the next forward.
 func stateSnapshot(_ t: TrainingRun) -> [[Float]] {
-    t.network.parameters.flatMap { p in
+    t.network.parameters.filter { !$0.generated }.flatMap { p in
         [Array(UnsafeBufferPointer(start: p.value, count: p.count)), Array(UnsafeBufferPointer(start: p.velocity, count: p.count))]
     } + t.network.norms.flatMap { bn in
         [Array(UnsafeBufferPointer(start: bn.runningMean, count: bn.maxChannels)), Array(UnsafeBufferPointer(start: bn.runningVariance, count: bn.maxChannels))]
     }
+}
+
+/// Names of `stateSnapshot`'s arrays, in its order.
+func stateNames(_ t: TrainingRun) -> [String] {
+    t.network.parameters.filter { !$0.generated }.flatMap { [$0.name, $0.name + " (velocity)"] }
+        + t.network.norms.flatMap { [$0.layerName + ".running_mean", $0.layerName + ".running_var"] }
 }
