@@ -78,15 +78,19 @@ public struct LatencyTable: Codable, Equatable, Sendable {
     public var machine: String
     public var entries: [Entry]
     /// Factor applied to the summed entries, fitted on whole-network measurements of a few
-    /// random architectures (layers timed alone run slightly slower than in a pass).
+    /// architectures (layers timed alone run slightly slower than in a pass).
     public var scale: Double
+    /// Milliseconds per pass that no layer accounts for (input copy, pooling, classifier,
+    /// dispatch), fitted with `scale`: what dominates a small network's latency.
+    public var overheadMs: Double
     private var index: [LayerSignature: Double] = [:]
 
-    enum CodingKeys: String, CodingKey { case space, batch, threads, machine, entries, scale }
+    enum CodingKeys: String, CodingKey { case space, batch, threads, machine, entries, scale, overheadMs }
 
-    public init(space: SearchSpace, batch: Int, threads: Int, machine: String, entries: [Entry], scale: Double = 1) {
+    public init(space: SearchSpace, batch: Int, threads: Int, machine: String, entries: [Entry], scale: Double = 1, overheadMs: Double = 0) {
         self.space = space; self.batch = batch; self.threads = threads; self.machine = machine; self.entries = entries
         self.scale = scale
+        self.overheadMs = overheadMs
         index = Dictionary(entries.map { ($0.signature, $0.milliseconds) }, uniquingKeysWith: { a, _ in a })
     }
 
@@ -94,18 +98,25 @@ public struct LatencyTable: Codable, Equatable, Sendable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init(space: try c.decode(SearchSpace.self, forKey: .space), batch: try c.decode(Int.self, forKey: .batch),
                   threads: try c.decode(Int.self, forKey: .threads), machine: try c.decode(String.self, forKey: .machine),
-                  entries: try c.decode([Entry].self, forKey: .entries), scale: try c.decode(Double.self, forKey: .scale))
+                  entries: try c.decode([Entry].self, forKey: .entries), scale: try c.decode(Double.self, forKey: .scale),
+                  // Tables written before the overhead was modelled have none.
+                  overheadMs: try c.decodeIfPresent(Double.self, forKey: .overheadMs) ?? 0)
+        guard scale.isFinite, scale > 0, overheadMs.isFinite, overheadMs >= 0 else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
+                                                    debugDescription: "scale \(scale) must be positive and overheadMs \(overheadMs) at least 0"))
+        }
     }
 
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(space, forKey: .space); try c.encode(batch, forKey: .batch); try c.encode(threads, forKey: .threads)
         try c.encode(machine, forKey: .machine); try c.encode(entries, forKey: .entries); try c.encode(scale, forKey: .scale)
+        try c.encode(overheadMs, forKey: .overheadMs)
     }
 
     public static func == (a: LatencyTable, b: LatencyTable) -> Bool {
         a.space == b.space && a.batch == b.batch && a.threads == b.threads && a.machine == b.machine
-            && a.entries == b.entries && a.scale == b.scale
+            && a.entries == b.entries && a.scale == b.scale && a.overheadMs == b.overheadMs
     }
 
     /// Sum of the table entries of `arch` (unscaled), or nil when a signature is missing.
@@ -118,6 +129,30 @@ public struct LatencyTable: Codable, Equatable, Sendable {
         return total
     }
 
-    /// Predicted milliseconds of `arch` (scaled sum), or nil when a signature is missing.
-    public func predictMs(_ arch: Architecture) -> Double? { sumMs(arch).map { $0 * scale } }
+    /// Predicted milliseconds of `arch` (scaled sum plus the per-pass overhead), or nil when
+    /// a signature is missing.
+    public func predictMs(_ arch: Architecture) -> Double? { sumMs(arch).map { $0 * scale + overheadMs } }
+
+    /// Least-squares `measured = scale * summed + overhead` over whole-network measurements,
+    /// with the overhead kept at 0 or above (refitted through the origin if the line would
+    /// need a negative one) and the scale positive. Summed values should span the space's
+    /// range (small and large networks) for the overhead to be determined.
+    public static func fit(summed: [Double], measured: [Double]) -> (scale: Double, overheadMs: Double) {
+        precondition(summed.count == measured.count, "fit: \(summed.count) sums, \(measured.count) measurements")
+        let n = Double(summed.count)
+        guard summed.count >= 1 else { return (1, 0) }
+        let through = measured.reduce(0, +) / max(summed.reduce(0, +), 1e-12)
+        guard summed.count >= 2 else { return (through, 0) }
+        let mx = summed.reduce(0, +) / n, my = measured.reduce(0, +) / n
+        var sxx = 0.0, sxy = 0.0
+        for (x, y) in zip(summed, measured) { sxx += (x - mx) * (x - mx); sxy += (x - mx) * (y - my) }
+        guard sxx > 1e-12 * max(mx * mx, 1e-12) else { return (through, 0) }
+        let slope = sxy / sxx, intercept = my - slope * mx
+        guard slope > 0, intercept >= 0 else {
+            // Through the origin: scale = sum(xy) / sum(xx).
+            let xy = zip(summed, measured).map { $0 * $1 }.reduce(0, +), xx = summed.map { $0 * $0 }.reduce(0, +)
+            return (xx > 0 ? max(xy / xx, 1e-6) : through, 0)
+        }
+        return (slope, intercept)
+    }
 }

@@ -19,10 +19,13 @@ struct LatencyCommand: ParsableCommand {
     @Option(help: "Output file (default runs/SPACE.latency.json).") var out: String?
     @Option(help: "Images per forward pass (default 1: single-image latency).") var batch = 1
     @Option(help: "Timed repetitions per measurement; the median is kept (default 30).") var repeats = 30
-    @Option(help: "Random architectures measured end to end to fit the table's scale factor (default 10).") var calibrate = 10
+    @Option(help: "Architectures measured end to end to fit the table's scale factor and per-pass overhead, spread from the smallest to the largest (default 10).") var calibrate = 10
     @Option(help: "Other random architectures to compare predicted with measured end-to-end latency (default 20).") var validate = 20
     @Option(help: "Random seed for the validation architectures.") var seed: UInt64 = 0
     @Option(help: "Engine threads (default: all cores).") var threads: Int?
+
+    /// Validation errors above these are reported as a warning.
+    static let warnMean = 0.15, warnMax = 0.35
 
     func run() throws {
         try reportingErrors {
@@ -41,18 +44,22 @@ struct LatencyCommand: ParsableCommand {
                 if done % 50 == 0 || done == total { logLine("measured \(done)/\(total) signatures") }
             }
             progress.finish()
-            // Fit the scale on separate architectures from the validation ones.
+            // Fit scale and overhead on other architectures than the validation ones, spread
+            // over the MACs range so that small networks pin the per-pass overhead down.
             let fitRNG = RNG(seed: seed &+ 2)
-            var summed = 0.0, measuredTotal = 0.0
-            for _ in 0..<calibrate {
-                let a = s.randomArchitecture(fitRNG)
-                summed += table.sumMs(a)!
-                measuredTotal += profiler.measure(a)
+            let lo = s.cost(s.smallest).macs, hi = s.cost(s.largest).macs
+            var sums: [Double] = [], measured: [Double] = []
+            for i in 0..<calibrate {
+                let bin = Double(hi - lo) / Double(max(calibrate - 1, 1))
+                let a = i == 0 ? s.smallest : i == calibrate - 1 ? s.largest
+                    : s.randomArchitecture(nearMACs: lo + Int(bin * Double(i)), tolerance: Int(bin / 2), rng: fitRNG)
+                sums.append(table.sumMs(a)!)
+                measured.append(profiler.measure(a))
             }
-            if calibrate > 0 && summed > 0 { table.scale = measuredTotal / summed }
+            (table.scale, table.overheadMs) = LatencyTable.fit(summed: sums, measured: measured)
             try AtomicFile.writeJSON(encodable: table, to: path)
-            print(String(format: "%d signatures of %@ measured in %.1f s (batch %d, median of %d), scale %.3f fitted on %d architectures -> %@",
-                         table.entries.count, s.name, Date().timeIntervalSince(start), batch, repeats, table.scale, calibrate, path))
+            print(String(format: "%d signatures of %@ measured in %.1f s (batch %d, median of %d), scale %.3f, overhead %.3f ms per pass, fitted on %d architectures -> %@",
+                         table.entries.count, s.name, Date().timeIntervalSince(start), batch, repeats, table.scale, table.overheadMs, calibrate, path))
             guard validate > 0 else { return }
             let rng = RNG(seed: seed &+ 1)
             var rows: [[String: Any]] = []
@@ -69,6 +76,10 @@ struct LatencyCommand: ParsableCommand {
             }
             let mean = errors.reduce(0, +) / Double(errors.count)
             print(String(format: "mean |error| %.1f%%, max %.1f%% over %d random architectures", mean * 100, errors.max()! * 100, errors.count))
+            if mean > LatencyCommand.warnMean || errors.max()! > LatencyCommand.warnMax {
+                print(String(format: "warning: the table predicts this machine poorly (mean error above %.0f%% or max above %.0f%%): a --max-latency budget may admit slower candidates or reject faster ones; measure with more --repeats on an idle machine, or budget MACs instead",
+                             LatencyCommand.warnMean * 100, LatencyCommand.warnMax * 100))
+            }
             try AtomicFile.writeJSON(["table": path, "mean_abs_relative_error": mean, "max_abs_relative_error": errors.max()!, "architectures": rows],
                                      to: path.replacingOccurrences(of: ".json", with: "") + ".validation.json")
         }

@@ -44,6 +44,30 @@ func syntheticTable(_ space: SearchSpace, scale: Double = 1) -> LatencyTable {
         #expect(throws: SearchError.self) { try table.checkCovers(SearchSpace.reference, path: "t.json") }
     }
 
+    @Test func scaleAndPerPassOverheadAreFitted() throws {
+        // measured = 1.3 * summed + 0.25 ms exactly: both recovered.
+        let sums = [0.1, 0.4, 0.9, 1.6, 2.5]
+        let (scale, overhead) = LatencyTable.fit(summed: sums, measured: sums.map { 1.3 * $0 + 0.25 })
+        #expect(abs(scale - 1.3) < 1e-9 && abs(overhead - 0.25) < 1e-9)
+        // A line that would need a negative overhead goes through the origin instead.
+        let (s2, o2) = LatencyTable.fit(summed: sums, measured: sums.map { 2 * $0 - 0.05 })
+        #expect(o2 == 0 && s2 > 1.9 && s2 < 2)
+        // One architecture (or identical sums) fixes the scale alone.
+        #expect(LatencyTable.fit(summed: [2, 2], measured: [3, 3]) == (1.5, 0))
+        var table = syntheticTable(space, scale: scale)
+        table.overheadMs = overhead
+        let a = space.randomArchitecture(TestRandom(seed: 4))
+        #expect(abs(table.predictMs(a)! - (1.3 * table.sumMs(a)! + 0.25)) < 1e-9)
+        let back = try JSONDecoder().decode(LatencyTable.self, from: try JSONEncoder().encode(table))
+        #expect(back == table && back.overheadMs == overhead)
+        // A stored table from before the overhead existed reads as overhead 0; a negative one is refused.
+        var json = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(table)) as! [String: Any]
+        json.removeValue(forKey: "overheadMs")
+        #expect(try JSONDecoder().decode(LatencyTable.self, from: try JSONSerialization.data(withJSONObject: json)).overheadMs == 0)
+        json["overheadMs"] = -1
+        #expect(throws: DecodingError.self) { try JSONDecoder().decode(LatencyTable.self, from: try JSONSerialization.data(withJSONObject: json)) }
+    }
+
     @Test func latencyBudgetIsHardAndCheckedUpFront() throws {
         let table = syntheticTable(space)
         let lo = table.predictMs(space.smallest)!, hi = table.predictMs(space.largest)!
