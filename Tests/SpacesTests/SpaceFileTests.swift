@@ -39,6 +39,8 @@ func loadError(_ text: String) -> String {
     @Test func shuffleSpaceWithFixedWidthsIsTheReference() throws {
         var fixed = try SpaceFile.load(repositoryFile("search-spaces/fmnist-shufflenet.yaml")).fixingWidths()
         fixed.name = "reference"
+        // The reference keeps one set of weights per operator, as the PyTorch peer does.
+        fixed.kernelSharing = .separate
         #expect(fixed == SearchSpace.reference)
     }
 
@@ -57,6 +59,8 @@ func loadError(_ text: String) -> String {
             ("stem: {channels: 4, kernel: 3, stride: 1}", "stem: {channels: 4, kernel: 4, stride: 1}", "bad.yaml: stem.kernel: expected an odd kernel size"),
             ("input: {channels: 1, size: 8}", "input: {channels: one, size: 8}", "bad.yaml: input.channels: expected an integer"),
             ("name: tiny", "name: tiny\n  bad: [", "bad.yaml: not valid YAML/JSON"),
+            ("name: tiny", "name: tiny\nkernel_sharing: elastic", "bad.yaml: kernel_sharing: expected none, crop or transform, got 'elastic'"),
+            ("name: tiny", "name: tiny\npruning_net: maybe", "bad.yaml: pruning_net: expected true or false, got 'maybe'"),
         ]
         #expect(loadError(validSpace) == "no error")
         for (from, to, expected) in cases {
@@ -67,6 +71,26 @@ func loadError(_ text: String) -> String {
             #expect(!m.contains("\n"))
         }
         #expect("\(String(describing: try? SpaceFile.load("/nonexistent.yaml")))" == "nil")
+    }
+
+    @Test func sharingAndPruningNetOptionsLoadAndSurviveStorage() throws {
+        let space = try SpaceFile.parse("kernel_sharing: transform\npruning_net: true\n" + validSpace, file: "s.yaml")
+        #expect(space.kernelSharing == .transform && space.pruningNet)
+        #expect(try SpaceFile.parse(validSpace, file: "s.yaml").kernelSharing == SpaceFile.defaultKernelSharing)
+        let stored = try JSONDecoder().decode(SearchSpace.self, from: try JSONEncoder().encode(space))
+        #expect(stored == space)
+        // A stored copy from before these options existed: every operator its own weights.
+        var json = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(space)) as! [String: Any]
+        json.removeValue(forKey: "kernelSharing"); json.removeValue(forKey: "pruningNet")
+        let old = try JSONDecoder().decode(SearchSpace.self, from: try JSONSerialization.data(withJSONObject: json))
+        #expect(old.kernelSharing == .separate && !old.pruningNet)
+        // Sharing groups a block's operators by family.
+        var tiny = try tinySpace()
+        tiny.kernelSharing = .centreCrop
+        #expect(tiny.blocks[0].operatorGroups == [[.shuffle(kernel: 3), .shuffle(kernel: 5)], [.xception]])
+        #expect(tiny.blocks[2].operatorGroups == [[.invertedResidual(kernel: 3, expansion: 3), .invertedResidual(kernel: 5, expansion: 6)]])
+        tiny.kernelSharing = .separate
+        #expect(tiny.blocks[0].operatorGroups.count == 3)
     }
 
     @Test func jsonFilesLoadToo() throws {
