@@ -34,6 +34,14 @@ def main():
         if all(k in d for d in (pare, peer) for k in (recal, rate)):
             a, b = (d[recal]["median"] + VALIDATION / d[rate]["median"] for d in (pare, peer))
             print(f"| candidate evaluation, {kind} (recal + {VALIDATION} val images, s) | {a:.4g} | {b:.4g} | {b / a:.2f}x |")
+    # Supernet quality options (pare only): against pare's own and the peer's plain random-path row.
+    if "train_options" in pare and "train_random" in pare:
+        base = pare["train_random"]["median"]
+        peer_base = peer.get("train_random", {}).get("median")
+        for name, summary in sorted(pare["train_options"].items()):
+            v = summary["median"]
+            vs_peer = f" | {v / peer_base:.2f}x the peer's plain row" if peer_base else ""
+            print(f"| train, random path, {name} (img/s) | {v:.4g} | {v / base:.2f}x pare's plain row{vs_peer} |")
     if "achieved_gflops" in pare:
         print("\npare achieved GFLOP/s:", json.dumps(pare["achieved_gflops"], sort_keys=True))
     if "train_step_breakdown_ms" in pare:

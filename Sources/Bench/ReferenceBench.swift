@@ -26,6 +26,10 @@ public struct BenchReport: Codable, Sendable {
     public var evalLargestBs500: Summary?
     public var recalRandomS: Summary?
     public var recalLargestS: Summary?
+    /// Random-path training of the reference space with each supernet quality option
+    /// (crop / transform kernel sharing, PruningNet, in-place distillation), img/s: what
+    /// each option costs against `trainRandom` in the same run.
+    public var trainOptions: [String: Summary]?
     /// Achieved GFLOP/s of the rows above (2 flops per MAC; a training step counted as
     /// 3x the forward MACs), from each row's median.
     public var achievedGflops: [String: Double] = [:]
@@ -47,6 +51,7 @@ public struct BenchReport: Codable, Sendable {
         case evalLargestBs500 = "eval_largest_bs500"
         case recalRandomS = "recal_random_s"
         case recalLargestS = "recal_largest_s"
+        case trainOptions = "train_options"
         case achievedGflops = "achieved_gflops"
         case trainStepBreakdownMs = "train_step_breakdown_ms"
         case evalBreakdownMs = "eval_bs500_breakdown_ms"
@@ -129,6 +134,24 @@ public final class ReferenceBench {
             record("recal_largest_s", s, macs: Double(space.cost(largest).macs), flopsPerUnit: 2 * 20 * 128, perSecond: false)
             log("recal largest 20x128: \(fmt(s.median)) s")
         }
+        if wants("train_options") {
+            var rows: [String: Summary] = [:]
+            for (name, sharing, generated) in [("crop", KernelSharing.centreCrop, false), ("transform", .transform, false), ("pruning_net", .separate, true)] {
+                var variant = space
+                variant.kernelSharing = sharing
+                variant.pruningNet = generated
+                rows[name] = benchTrain(Supernet(space: variant, rng: rng, engine: engine), path: randomPath)
+                log("train random, \(name): \(fmt(rows[name]!.median)) img/s")
+            }
+            // One distillation step trains four paths (largest, smallest, two random) on one batch.
+            var crop = space
+            crop.kernelSharing = .centreCrop
+            let sampler = try! ArchitectureSampler(space: crop, strategy: .distill(random: 2))
+            rows["crop_distill"] = benchTrain(Supernet(space: crop, rng: rng, engine: engine), path: randomPath,
+                                              paths: { try! sampler.nextPaths(rng: self.rng) }, warmup: 5, steps: 3)
+            log("train crop + distill (batches of 4 paths): \(fmt(rows["crop_distill"]!.median)) img/s")
+            report.trainOptions = rows
+        }
         if options.profile {
             report.trainStepBreakdownMs = profileTrainStep(net, path: randomPath)
             report.evalBreakdownMs = profileEval(net, path: randomPath)
@@ -179,21 +202,24 @@ public final class ReferenceBench {
         }
     }
 
-    func benchTrain(_ net: Supernet, path: () -> Architecture, batch: Int = 128, warmup: Int = 20, steps: Int = 10) -> Summary {
+    /// `paths` (distillation): the paths of each step, the teacher first.
+    func benchTrain(_ net: Supernet, path: () -> Architecture, paths: (() -> [Architecture])? = nil,
+                    batch: Int = 128, warmup: Int = 20, steps: Int = 10) -> Summary {
         let buffers = (0..<4).map { _ in ScratchBuffer() }
         let batches = buffers.map { syntheticBatch(batch, $0) }
         let total = warmup + options.repeats * steps
         let trainer = Trainer(network: net, recipe: Recipe(), totalSteps: total)
         var i = 0
-        for _ in 0..<warmup {
-            _ = trainer.train(images: batches[i % 4].0, labels: batches[i % 4].1, arch: path()); i += 1
+        func step() {
+            let (x, y) = batches[i % 4]
+            if let paths { _ = trainer.train(images: x, labels: y, distilling: paths()) } else { _ = trainer.train(images: x, labels: y, arch: path()) }
+            i += 1
         }
+        for _ in 0..<warmup { step() }
         // The maps are views into `buffers`: keep those alive through the timed region.
         return withExtendedLifetime(buffers) {
             measure(repeats: options.repeats) {
-                for _ in 0..<steps {
-                    _ = trainer.train(images: batches[i % 4].0, labels: batches[i % 4].1, arch: path()); i += 1
-                }
+                for _ in 0..<steps { step() }
                 return Double(batch * steps)
             }
         }

@@ -12,7 +12,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Timed repeats per row.") var repeats = 9
     @Option(help: "Engine threads (default: all cores).") var threads: Int?
     @Option(help: "Random seed for weights, inputs and paths.") var seed: UInt64 = 0
-    @Option(help: "Comma-separated rows: sgemm, train_random, train_largest, train_smallest, eval_random, eval_largest, recal_random, recal_largest.")
+    @Option(help: "Comma-separated rows: sgemm, train_random, train_largest, train_smallest, eval_random, eval_largest, recal_random, recal_largest, train_options (the supernet quality options: crop, transform, pruning_net, crop_distill).")
     var rows: String?
     @Flag(help: "Also profile a random-path training step by layer kind.") var profile = false
     @Flag(help: "Print one JSON object (the peer's keys) on stdout.") var json = false
