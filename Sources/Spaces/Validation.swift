@@ -62,16 +62,19 @@ extension SearchSpace {
         }
     }
 
-    /// An upper bound of the weights the supernet allocates: every operator of every slot at
-    /// its largest input, middle and output widths (two 1x1 convolutions, a k x k depthwise
-    /// and BN per layer, three times over for Xception), plus stem, head and classifier.
+    /// An upper bound of the weights the supernet allocates: every operator (group, with
+    /// kernel sharing) of every slot at its largest input, middle and output widths (two 1x1
+    /// convolutions, a k x k depthwise and BN per layer, three times over for Xception),
+    /// plus stem, head and classifier; with PruningNet, each block weight's generator (33
+    /// values per weight for its second layer).
     var supernetWeightBound: Int {
         var total = inputChannels * stem.channels * stem.kernel * stem.kernel + 2 * stem.channels
         for slot in blocks {
             let maxIn = slot.inputWidths.max()!, maxOut = slot.outputWidths.max()!
-            for op in slot.operators {
-                let mid = slot.maxMiddleWidth(op)
-                total += 3 * (maxIn * mid + mid * mid + mid * maxOut + mid * 49 + maxIn * maxIn + 2 * (mid + maxOut + maxIn))
+            for group in slot.operatorGroups {
+                let mid = group.map { slot.maxMiddleWidth($0) }.max()!
+                let convolutions = 3 * (maxIn * mid + mid * mid + mid * maxOut + mid * 49 + maxIn * maxIn)
+                total += convolutions * (pruningNet ? 34 : 1) + 3 * 2 * (mid + maxOut + maxIn)
             }
         }
         let last = stages.last!.widths.max()!
