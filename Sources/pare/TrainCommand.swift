@@ -79,6 +79,10 @@ struct TrainCommand: ParsableCommand {
                 throw UserError("\(dir.path): already has checkpoints; pass --resume to continue it, or choose another --run")
             }
             config = TrainConfig(space: try loadSpace(space), spaceFile: space, data: data ?? "fashion-mnist")
+            // A supernet trains at 4x a stand-alone network's rate, after a short warm-up
+            // (docs/supernet-quality.md): many paths share each weight, each step moves one.
+            config.recipe.learningRate = Self.supernetLearningRate
+            config.recipe.warmupEpochs = min(1, Double(options.epochs ?? config.epochs) / 10)
         }
         var changes = ConfigChanges(resume: options.resume)
         if options.resume, let space { changes.set("--space", try loadSpace(space), \.space, in: &config) }
@@ -96,6 +100,9 @@ struct TrainCommand: ParsableCommand {
         }
         return config
     }
+
+    /// The default learning rate of a new supernet run (`pare finetune` keeps the recipe's 0.1).
+    static let supernetLearningRate: Float = 0.4
 
     /// Parsed with the command line, before anything loads.
     static func parseSampling(_ text: String) throws -> SamplingStrategy {

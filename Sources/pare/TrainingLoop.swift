@@ -8,8 +8,8 @@ import TensorCore
 struct TrainingOptions: ParsableArguments {
     @Option(help: "Epochs (default 10).") var epochs: Int?
     @Option(help: "Random seed (default 0).") var seed: UInt64?
-    @Option(name: .customLong("lr"), help: "Base learning rate of the cosine schedule (default 0.1).") var learningRate: Float?
-    @Option(help: "Epochs of linear learning-rate warm-up before the cosine schedule (default 0; fractions allowed).") var warmupEpochs: Double?
+    @Option(name: .customLong("lr"), help: "Base learning rate of the cosine schedule (default: 0.4 for pare train, 0.1 for pare finetune).") var learningRate: Float?
+    @Option(help: "Epochs of linear learning-rate warm-up before the cosine schedule (default: a tenth of the epochs, at most 1, for pare train; 0 for pare finetune; fractions allowed).") var warmupEpochs: Double?
     @Option(help: "Batch size (default 128).") var batchSize: Int?
     @Option(help: "Label smoothing (default 0.1).") var labelSmoothing: Float?
     @Option(help: "Weight decay on conv/linear weights (default 4e-5).") var weightDecay: Float?

@@ -65,7 +65,7 @@ import Testing
         r = try CLI.run(["train", "--space", "reference", "--data", "synthetic", "--run", run])
         #expect(r.status == 1 && r.stderr.contains("already has checkpoints; pass --resume"))
         r = try CLI.run(["train", "--run", run, "--resume", "--lr", "0.5"])
-        #expect(r.status == 1 && r.stderr == "error: \(run)/run.json: the run was started with --lr 0.1, now 0.5; pass --override-config to resume anyway\n")
+        #expect(r.status == 1 && r.stderr == "error: \(run)/run.json: the run was started with --lr 0.4, now 0.5; pass --override-config to resume anyway\n")
         r = try CLI.run(["train", "--run", run + "2", "--space", "/nonexistent/space.yaml"])
         #expect(r.status == 1 && r.stderr == "error: /nonexistent/space.yaml: file not found\n")
         try? FileManager.default.removeItem(atPath: run + "2")
