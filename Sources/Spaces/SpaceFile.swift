@@ -18,6 +18,8 @@ public struct SpaceFileError: Error, CustomStringConvertible, Equatable {
 ///     stages:
 ///       - {blocks: 2, stride: 2, widths: [32], operators: [shuffle3, xception], middle_ratios: [0.5, 1.0]}
 ///     head: {channels: 256}
+///     kernel_sharing: crop        # optional: none | crop (default) | transform
+///     pruning_net: false          # optional: generated weights (MetaPruning)
 ///
 /// Unknown fields are errors (a typo must not silently fall back to a default).
 public enum SpaceFile {
@@ -27,7 +29,7 @@ public enum SpaceFile {
     /// nodes, so a "billion laughs" file is refused instead of expanded.
     public static let maxAliases = 32
     /// Kernel sharing of a space file that does not say (docs/supernet-quality.md measures why).
-    public static let defaultKernelSharing = KernelSharing.separate
+    public static let defaultKernelSharing = KernelSharing.centreCrop
 
     public static func load(_ path: String) throws -> SearchSpace {
         guard FileManager.default.fileExists(atPath: path) else {
