@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The full recipe, one command: supernet -> search under a MACs budget -> finetune the
 # winner from its inherited weights -> test accuracy, into runs/recipe-DATE.
-#   kernel-shared supernet (crop), lr 0.4 with warm-up, SUPERNET_EPOCHS epochs
+#   kernel-shared supernet (crop), in-place distillation, lr 0.4 with warm-up, SUPERNET_EPOCHS epochs
 #   -> evolutionary search under BUDGET MACs on 10 000 validation images
 #   -> export -> finetune FINETUNE_EPOCHS epochs (lr 0.05, random crops and flips)
 #   -> evaluation on the test split.
-# Environment: SUPERNET_EPOCHS (default 20), BUDGET (default 3M), FINETUNE_EPOCHS
+# Environment: SUPERNET_EPOCHS (default 6; a distillation epoch trains 4 paths per batch), BUDGET (default 3M), FINETUNE_EPOCHS
 # (default 40), SEED (default 0), SPACE (default search-spaces/fmnist-shufflenet.yaml).
 # docs/supernet-quality.md reports what it reached and where the time went.
 set -euo pipefail
@@ -19,9 +19,9 @@ budget=${BUDGET:-3M}
 step() { printf '\n== %s (%s)\n' "$*" "$(date +%T)" >&2; }
 start=$(date +%s)
 
-step "1/4 supernet, ${SUPERNET_EPOCHS:-20} epochs ($run)"
+step "1/4 supernet, ${SUPERNET_EPOCHS:-6} epochs ($run)"
 $pare train --space "${SPACE:-search-spaces/fmnist-shufflenet.yaml}" --data fashion-mnist --run "$run" \
-  --epochs "${SUPERNET_EPOCHS:-20}" --lr 0.4 --warmup-epochs 1 --probes 0 --seed "$seed"
+  --epochs "${SUPERNET_EPOCHS:-6}" --sampling distill --lr 0.4 --warmup-epochs 0.5 --probes 0 --seed "$seed"
 step "2/4 evolutionary search under $budget MACs"
 $pare search --run "$run" --max-flops "$budget" --population 30 --generations 10 --parents 10 --mutations 15 --crossovers 15 \
   --seed "$seed"

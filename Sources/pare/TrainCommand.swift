@@ -21,7 +21,7 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("run"), help: "Run directory (e.g. runs/fm1).") var runDirectory: String
     @Option(help: "Search-space file, or 'reference' (required for a new run).") var space: String?
     @Option(help: "fashion-mnist[:DIR], mnist:DIR, cifar10:DIR or synthetic (default fashion-mnist).") var data: String?
-    @Option(help: "Path sampling: uniform, fair, sandwich (largest, smallest, random in turn), distill (every step: largest on labels, smallest and 2 random distilled from it; distill:N for N random) or flops-band:MIN-MAX (e.g. flops-band:1.5M-3M).",
+    @Option(help: "Path sampling: distill (the default: every step trains the largest path on the labels and the smallest and 2 random paths on its outputs, about 4x a single path's compute; distill:N for N random), uniform (SPOS: one random path per step), fair, sandwich (largest, smallest, random in turn) or flops-band:MIN-MAX (e.g. flops-band:1.5M-3M).",
             transform: { try TrainCommand.parseSampling($0) })
     var sampling: SamplingStrategy?
     @Option(help: "Validation images held out from the end of the training file (default 10000).") var validation: Int?
@@ -81,6 +81,10 @@ struct TrainCommand: ParsableCommand {
             config = TrainConfig(space: try loadSpace(space), spaceFile: space, data: data ?? "fashion-mnist")
             // A supernet trains at 4x a stand-alone network's rate, after a short warm-up
             // (docs/supernet-quality.md): many paths share each weight, each step moves one.
+            // In-place distillation ranks candidates best at equal compute (docs/supernet-quality.md);
+            // its steps cost about 4 single-path steps, so it defaults to 3 epochs instead of 10.
+            config.sampling = Self.defaultSampling
+            if case .distill = sampling ?? config.sampling { config.epochs = 3 }
             config.recipe.learningRate = Self.supernetLearningRate
             config.recipe.warmupEpochs = min(1, Double(options.epochs ?? config.epochs) / 10)
         }
@@ -103,6 +107,8 @@ struct TrainCommand: ParsableCommand {
 
     /// The default learning rate of a new supernet run (`pare finetune` keeps the recipe's 0.1).
     static let supernetLearningRate: Float = 0.4
+    /// The default path sampling of a new supernet run.
+    static let defaultSampling = SamplingStrategy.distill(random: 2)
 
     /// Parsed with the command line, before anything loads.
     static func parseSampling(_ text: String) throws -> SamplingStrategy {

@@ -6,7 +6,7 @@ import TensorCore
 
 /// Recipe and bookkeeping options shared by `pare train` and `pare finetune`.
 struct TrainingOptions: ParsableArguments {
-    @Option(help: "Epochs (default 10).") var epochs: Int?
+    @Option(help: "Epochs (default 10; 3 for pare train with distill sampling, whose steps train 4 paths).") var epochs: Int?
     @Option(help: "Random seed (default 0).") var seed: UInt64?
     @Option(name: .customLong("lr"), help: "Base learning rate of the cosine schedule (default: 0.4 for pare train, 0.1 for pare finetune).") var learningRate: Float?
     @Option(help: "Epochs of linear learning-rate warm-up before the cosine schedule (default: a tenth of the epochs, at most 1, for pare train; 0 for pare finetune; fractions allowed).") var warmupEpochs: Double?
