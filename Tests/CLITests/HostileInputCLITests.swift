@@ -48,6 +48,21 @@ import _TestSupport
         try expectOneLineError(["train", "--run", run, "--resume", "--weight-decay", "nan", "--override-config"], contains: "--weight-decay")
     }
 
+    @Test func supernetOptionsAreCheckedUpFront() throws {
+        let tmp = TemporaryDirectory("hostile-options")
+        defer { withExtendedLifetime(tmp) {} }
+        let base = ["train", "--space", "reference", "--data", "synthetic", "--run", tmp.file("r")]
+        try expectOneLineError(base + ["--kernel-sharing", "elastic"], contains: "none, crop or transform")
+        try expectOneLineError(base + ["--progressive", "3,2,1"], contains: "0 <= K <= W <= O")
+        try expectOneLineError(base + ["--progressive", "1,2,5", "--epochs", "3"], contains: "--progressive 1,2,5")
+        try expectOneLineError(base + ["--warmup-epochs", "20", "--epochs", "3"], contains: "--warmup-epochs")
+        try expectOneLineError(base + ["--sampling", "distill:99"], contains: "distill")
+        try expectOneLineError(base + ["--pruning-net", "maybe"], contains: "pruning-net")
+        // Nothing was started by any of them.
+        let checkpoints = (try? FileManager.default.contentsOfDirectory(atPath: tmp.file("r") + "/checkpoints")) ?? []
+        #expect(checkpoints.isEmpty)
+    }
+
     @Test func oversizedSpacesAndEmptyDataSources() throws {
         let tmp = TemporaryDirectory("hostile")
         defer { withExtendedLifetime(tmp) {} }
