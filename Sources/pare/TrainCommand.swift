@@ -79,12 +79,12 @@ struct TrainCommand: ParsableCommand {
                 throw UserError("\(dir.path): already has checkpoints; pass --resume to continue it, or choose another --run")
             }
             config = TrainConfig(space: try loadSpace(space), spaceFile: space, data: data ?? "fashion-mnist")
-            // A supernet trains at 4x a stand-alone network's rate, after a short warm-up
-            // (docs/supernet-quality.md): many paths share each weight, each step moves one.
             // In-place distillation ranks candidates best at equal compute (docs/supernet-quality.md);
             // its steps cost about 4 single-path steps, so it defaults to 3 epochs instead of 10.
             config.sampling = Self.defaultSampling
             if case .distill = sampling ?? config.sampling { config.epochs = 3 }
+            // A supernet learns best at 4x a stand-alone network's learning rate, after a short
+            // warm-up (same document): many paths share each weight, each step moves few of them.
             config.recipe.learningRate = Self.supernetLearningRate
             config.recipe.warmupEpochs = min(1, Double(options.epochs ?? config.epochs) / 10)
         }
