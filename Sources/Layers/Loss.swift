@@ -33,19 +33,8 @@ public final class SoftmaxCrossEntropy {
         for j in 0..<n {
             let label = Int(labels[j])
             precondition(label >= 0 && label < k, "label \(label) outside 0..<\(k)")
-            var best = -Float.infinity, arg = 0
-            for c in 0..<k where z.pointer[c * n + j] > best { best = z.pointer[c * n + j]; arg = c }
+            let (loss, arg) = sample(z, j, gradient: g) { c in (c == label ? 1 - eps : 0) + eps / Double(k) }
             if arg == label { correct += 1 }
-            var sumExp = 0.0
-            for c in 0..<k { sumExp += Foundation.exp(Double(z.pointer[c * n + j] - best)) }
-            let logSum = Foundation.log(sumExp) + Double(best)
-            var loss = 0.0
-            for c in 0..<k {
-                let q = (c == label ? 1 - eps : 0) + eps / Double(k)
-                let logp = Double(z.pointer[c * n + j]) - logSum
-                loss -= q * logp
-                if let g { g.pointer[c * n + j] = Float((Foundation.exp(logp) - q) / Double(n)) }
-            }
             total += loss
         }
         return Result(loss: total / Double(n), correct: correct, gradient: g)
@@ -62,25 +51,31 @@ public final class SoftmaxCrossEntropy {
         var total = 0.0
         var correct = 0
         for j in 0..<n {
-            var best = -Float.infinity, arg = 0, bestT = -Float.infinity, argT = 0
-            for c in 0..<k {
-                if z.pointer[c * n + j] > best { best = z.pointer[c * n + j]; arg = c }
-                if t[c * n + j] > bestT { bestT = t[c * n + j]; argT = c }
-            }
+            var bestT = -Float.infinity, argT = 0
+            for c in 0..<k where t[c * n + j] > bestT { bestT = t[c * n + j]; argT = c }
+            let (loss, arg) = sample(z, j, gradient: g) { c in Double(t[c * n + j]) }
             if arg == argT { correct += 1 }
-            var sumExp = 0.0
-            for c in 0..<k { sumExp += Foundation.exp(Double(z.pointer[c * n + j] - best)) }
-            let logSum = Foundation.log(sumExp) + Double(best)
-            var loss = 0.0
-            for c in 0..<k {
-                let q = Double(t[c * n + j])
-                let logp = Double(z.pointer[c * n + j]) - logSum
-                loss -= q * logp
-                if let g { g.pointer[c * n + j] = Float((Foundation.exp(logp) - q) / Double(n)) }
-            }
             total += loss
         }
         return Result(loss: total / Double(n), correct: correct, gradient: g)
+    }
+
+    /// Sample j's loss -sum_c q_c log softmax_c (log-sum-exp with the max subtracted, in
+    /// Double) and its arg-max logit; writes (softmax - q) / N into `g` when given.
+    private func sample(_ z: FeatureMap, _ j: Int, gradient g: FeatureMap?, target q: (Int) -> Double) -> (Double, Int) {
+        let k = z.channels, n = z.batch
+        var best = -Float.infinity, arg = 0
+        for c in 0..<k where z.pointer[c * n + j] > best { best = z.pointer[c * n + j]; arg = c }
+        var sumExp = 0.0
+        for c in 0..<k { sumExp += Foundation.exp(Double(z.pointer[c * n + j] - best)) }
+        let logSum = Foundation.log(sumExp) + Double(best)
+        var loss = 0.0
+        for c in 0..<k {
+            let qc = q(c), logp = Double(z.pointer[c * n + j]) - logSum
+            loss -= qc * logp
+            if let g { g.pointer[c * n + j] = Float((Foundation.exp(logp) - qc) / Double(n)) }
+        }
+        return (loss, arg)
     }
 
     /// Softmax of logits [K, 1, 1, N] per sample, in the same layout (soft targets).
