@@ -146,6 +146,8 @@ public enum ONNXExport {
                     self.node("Reshape", name + ".merge", inputs: [swapped, name + ".merged"], outputs: [out])
                 case .add:
                     self.node("Add", name, inputs: ins, outputs: [out])
+                case .relu:
+                    self.node("Relu", name, inputs: ins, outputs: [out])
                 case .globalAveragePool:
                     let pooled = fresh(name)
                     self.node("GlobalAveragePool", name, inputs: ins, outputs: [pooled])

@@ -45,12 +45,16 @@ public struct NetworkDescription: Codable, Equatable, Sendable {
         case addInputMain = "add_input_main"
         /// main(x) alone.
         case main
+        /// ResNet basic block, stride 1 and equal widths: ReLU(x + main(x)).
+        case addInputMainReLU = "add_input_main_relu"
+        /// ResNet basic block otherwise: ReLU(projection(x) + main(x)).
+        case addProjectionMainReLU = "add_projection_main_relu"
     }
 
     public struct Block: Codable, Equatable, Sendable {
         public var index: Int
         public var stage: Int
-        /// The operator's name in the space (shuffle3, xception, mbconv5_e6, ...).
+        /// The operator's name in the space (shuffle3, xception, mbconv5_e6, basic, ...).
         public var `operator`: String
         public var inputChannels: Int
         public var middleChannels: Int
@@ -83,7 +87,8 @@ public struct NetworkDescription: Codable, Equatable, Sendable {
     public var layout = "NCHW"
     public var stem: Layer
     public var blocks: [Block]
-    public var head: Layer
+    /// The 1x1 convolution before pooling; absent when pooling follows the last block (ResNet).
+    public var head: Layer?
     /// Mean over each channel's spatial plane, then the classifier.
     public var pool = "global_average"
     public var classifier: Classifier
@@ -106,7 +111,7 @@ extension Network {
             guard let i = block.slot.group(of: gene.op) else {
                 throw SubnetError.mismatch("block \(block.slot.index) has no operator \(gene.op)")
             }
-            let middle = block.slot.middleWidth(gene.op, input: c, output: out, ratioTenths: gene.ratioTenths)
+            let middle = block.slot.middleWidth(gene, input: c, output: out)
             let described = block.operators[i].describe(input: c, output: out, middle: middle)
             let outSize = block.slot.outputSize
             blocks.append(.init(index: block.slot.index, stage: block.slot.stage, operator: gene.op.description, inputChannels: c,
@@ -115,9 +120,10 @@ extension Network {
             size = outSize
             c = out
         }
-        let head = NetworkLayers.describe(conv: l.head, bn: l.headNorm, input: c, output: space.head.channels)
+        var head: NetworkDescription.Layer?
+        if let conv = l.head, let bn = l.headNorm { head = NetworkLayers.describe(conv: conv, bn: bn, input: c, output: space.head.channels) }
         return NetworkDescription(batchNormEpsilon: l.stemNorm.epsilon, stem: stem, blocks: blocks, head: head,
-                                  classifier: .init(name: "fc", inputFeatures: space.head.channels, outputFeatures: space.classes, bias: true))
+                                  classifier: .init(name: "fc", inputFeatures: head?.outputChannels ?? c, outputFeatures: space.classes, bias: true))
     }
 }
 

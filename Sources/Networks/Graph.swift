@@ -31,6 +31,8 @@ public struct InferenceGraph {
         /// ShuffleNet's channel shuffle of two equal halves: y[2i] = a[i], y[2i+1] = b[i].
         case interleave
         case add
+        /// max(x, 0) (after a residual addition; convolutions carry their own).
+        case relu
         case globalAveragePool
         /// y = W x + b on the pooled features, W [outputs, inputs].
         case linear(weight: [Float], bias: [Float], outputs: Int, inputs: Int)
@@ -102,15 +104,20 @@ extension NetworkLayers {
             guard let i = block.slot.group(of: gene.op) else {
                 throw SubnetError.mismatch("block \(block.slot.index) has no operator \(gene.op)")
             }
-            let middle = block.slot.middleWidth(gene.op, input: c, output: out, ratioTenths: gene.ratioTenths)
+            let middle = block.slot.middleWidth(gene, input: c, output: out)
             x = block.operators[i].graph(into: &g, input: x, channels: c, output: out, middle: middle, kernel: gene.op.kernel)
             c = out
         }
-        x = g.add("head.conv", .conv(Self.fold(head, headNorm, input: c, output: space.head.channels)), [x], channels: space.head.channels)
-        x = g.add("pool", .globalAveragePool, [x], channels: space.head.channels)
-        let fcWeight = Array(UnsafeBufferPointer(start: classifier.weight.value, count: classifier.weight.count))
+        if let head, let headNorm {
+            x = g.add("head.conv", .conv(Self.fold(head, headNorm, input: c, output: space.head.channels)), [x], channels: space.head.channels)
+            c = space.head.channels
+        }
+        x = g.add("pool", .globalAveragePool, [x], channels: c)
+        // The classifier's active columns (a supernet without a head conv allocates the widest stage).
+        let fcIn = classifier.maxInputFeatures
+        let fcWeight = (0..<space.classes).flatMap { o in Array(UnsafeBufferPointer(start: classifier.weight.value + o * fcIn, count: c)) }
         let fcBias = Array(UnsafeBufferPointer(start: classifier.bias.value, count: classifier.bias.count))
-        _ = g.add("fc", .linear(weight: fcWeight, bias: fcBias, outputs: space.classes, inputs: space.head.channels), [x],
+        _ = g.add("fc", .linear(weight: fcWeight, bias: fcBias, outputs: space.classes, inputs: c), [x],
                   channels: space.classes)
         return g
     }

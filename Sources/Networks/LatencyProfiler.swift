@@ -82,10 +82,13 @@ extension NetworkLayers {
                      epilogue: stemNorm.inferenceEpilogue(channels: space.stem.channels))
     }
 
-    /// Inference head alone: conv1x1 with folded BN + ReLU, pool, classifier.
+    /// Inference head alone: conv1x1 with folded BN + ReLU (if any), pool, classifier.
     func forwardHead(_ x: FeatureMap) -> FeatureMap {
-        let y = head.forward(x, outputChannels: space.head.channels, mode: .inference,
+        var y = x
+        if let head, let headNorm {
+            y = head.forward(x, outputChannels: space.head.channels, mode: .inference,
                              epilogue: headNorm.inferenceEpilogue(channels: space.head.channels))
+        }
         return engine.measure(.poolAndLinear) { classifier.forward(pool.forward(y, mode: .inference), mode: .inference) }
     }
 }

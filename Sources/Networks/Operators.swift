@@ -154,7 +154,8 @@ public final class InvertedResidualOperator: ChoiceOperator {
     public let engine: Engine
 
     public init(name: String, slot: BlockSlot, ops: [Operator], engine: Engine) {
-        precondition(!ops.isEmpty && ops.allSatisfy { !$0.isShuffleFamily }, "InvertedResidualOperator for \(ops)")
+        precondition(!ops.isEmpty && ops.allSatisfy { if case .invertedResidual = $0 { return true } else { return false } },
+                     "InvertedResidualOperator for \(ops)")
         let kernels = ops.map(\.kernel)
         let expansions = ops.map { op -> Int in if case let .invertedResidual(_, e) = op { return e }; return 1 }
         let op = Operator.invertedResidual(kernel: kernels.max()!, expansion: expansions.max()!)
@@ -229,8 +230,12 @@ final class ChoiceBlock: ParameterContainer {
             let opName = single ? name : "\(name).ops.\(i)"
             pool.restart()
             gradientPool?.restart()
-            return ops[0].isShuffleFamily ? ShuffleOperator(name: opName, slot: slot, ops: ops, engine: shared)
-                : InvertedResidualOperator(name: opName, slot: slot, ops: ops, engine: shared)
+            switch ops[0] {
+            case .shuffle, .xception: return ShuffleOperator(name: opName, slot: slot, ops: ops, engine: shared)
+            case .invertedResidual: return InvertedResidualOperator(name: opName, slot: slot, ops: ops, engine: shared)
+            case .basic: return ResidualOperator(name: opName, slot: slot, engine: shared)
+            case .conv, .separable: return PlainOperator(name: opName, slot: slot, ops: ops, engine: shared)
+            }
         }
     }
 
@@ -249,7 +254,7 @@ final class ChoiceBlock: ParameterContainer {
     /// each as a fraction of the largest the slot allows.
     private func encoding(_ gene: Architecture.Gene, input: Int, output: Int) -> [Float] {
         let ops = slot.operatorGroups[groupOf[gene.op]!]
-        let middle = slot.middleWidth(gene.op, input: input, output: output, ratioTenths: gene.ratioTenths)
+        let middle = slot.middleWidth(gene, input: input, output: output)
         let maxMiddle = ops.map { slot.maxMiddleWidth($0) }.max()!
         return [Float(input) / Float(slot.inputWidths.max()!), Float(middle) / Float(maxMiddle),
                 Float(output) / Float(slot.outputWidths.max()!), Float(gene.op.kernel) / Float(ops.map(\.kernel).max()!)]
@@ -268,6 +273,7 @@ final class ChoiceBlock: ParameterContainer {
         let chains = operators.flatMap { op -> [Chain] in
             if let s = op as? ShuffleOperator { return [s.main] + (s.projection.map { [$0] } ?? []) }
             if let r = op as? InvertedResidualOperator { return [r.main] }
+            if let p = op as? PlainOperator { return [p.main] }
             return []
         }
         return chains.flatMap { $0.layers.compactMap { layer in
@@ -281,7 +287,7 @@ final class ChoiceBlock: ParameterContainer {
         }
         lastOperator = i
         generateWeights(gene, input: x.channels, output: output)
-        let middle = slot.middleWidth(gene.op, input: x.channels, output: output, ratioTenths: gene.ratioTenths)
+        let middle = slot.middleWidth(gene, input: x.channels, output: output)
         return operators[i].forward(x, output: output, middle: middle, kernel: gene.op.kernel, mode: mode)
     }
 

@@ -6,15 +6,16 @@ extension RNG: RandomSource {}
 
 /// The layers of a network built from a search space, shared by `Supernet` and `Subnet`:
 /// stem conv + BN + ReLU; one choice block per slot (each candidate operator owns its
-/// weights, allocated at the largest widths the slot allows); conv1x1 head + BN + ReLU;
+/// weights, allocated at the largest widths the slot allows); conv1x1 head + BN + ReLU (if any);
 /// global average pool; linear classifier with bias. Input maps are [C, H, W, N].
 public final class NetworkLayers: ParameterContainer {
     public let space: SearchSpace
     let stem: Conv2D
     let stemNorm: BatchNorm
     let blocks: [ChoiceBlock]
-    let head: Conv2D
-    let headNorm: BatchNorm
+    /// The 1x1 head convolution and its BN; nil when the space has none (ResNet).
+    let head: Conv2D?
+    let headNorm: BatchNorm?
     let pool: GlobalAveragePool
     /// Threads and profiler every layer runs with.
     public let engine: Engine
@@ -42,9 +43,10 @@ public final class NetworkLayers: ParameterContainer {
         let slots = arch.map { space.slots(fixedTo: $0) } ?? space.blocks
         blocks = slots.map { ChoiceBlock(name: "blocks.\($0.index)", slot: $0, engine: engine, gradientPool: gradientPools[$0.index % 2]) }
         let lastMax = arch?.widths.last ?? space.stages.last?.widths.max() ?? space.stem.channels
-        head = Conv2D(name: "head.conv", inputChannels: lastMax, outputChannels: space.head.channels, kernel: 1, engine: engine)
-        headNorm = BatchNorm(name: "head.bn", channels: space.head.channels, relu: true, engine: engine)
-        classifier = Linear(name: "fc", inputFeatures: space.head.channels, outputFeatures: space.classes, engine: engine)
+        let hasHead = space.head.channels > 0
+        head = hasHead ? Conv2D(name: "head.conv", inputChannels: lastMax, outputChannels: space.head.channels, kernel: 1, engine: engine) : nil
+        headNorm = hasHead ? BatchNorm(name: "head.bn", channels: space.head.channels, relu: true, engine: engine) : nil
+        classifier = Linear(name: "fc", inputFeatures: hasHead ? space.head.channels : lastMax, outputFeatures: space.classes, engine: engine)
         initialize(rng: rng)
         // A subnet (fixed architecture) holds plain weights: export materializes generated ones.
         if space.pruningNet && arch == nil { for b in blocks { b.attachGenerators(rng: rng, engine: engine) } }
@@ -62,10 +64,10 @@ public final class NetworkLayers: ParameterContainer {
 
     public var parameters: [Parameter] {
         stem.parameters + stemNorm.parameters + blocks.flatMap(\.parameters)
-            + head.parameters + headNorm.parameters + classifier.parameters
+            + (head?.parameters ?? []) + (headNorm?.parameters ?? []) + classifier.parameters
     }
 
-    public var norms: [BatchNorm] { [stemNorm] + blocks.flatMap(\.norms) + [headNorm] }
+    public var norms: [BatchNorm] { [stemNorm] + blocks.flatMap(\.norms) + (headNorm.map { [$0] } ?? []) }
 
     /// PyTorch-like init: kaiming normal (fan_out, relu) for conv weights on the max-size
     /// tensors, BN gamma 1 / beta 0, linear weight N(0, 0.01), bias 0.
@@ -111,14 +113,16 @@ public final class NetworkLayers: ParameterContainer {
             x = block.forward(x, gene: gene, output: arch.widths[block.slot.stage], mode: mode)
         }
         if fold { return forwardHead(x) }
-        x = headNorm.forward(head.forward(x, outputChannels: space.head.channels, mode: mode), mode: mode)
+        if let head, let headNorm { x = headNorm.forward(head.forward(x, outputChannels: space.head.channels, mode: mode), mode: mode) }
         return engine.measure(.poolAndLinear) { classifier.forward(pool.forward(x, mode: mode), mode: mode) }
     }
 
     func backward(_ gradLogits: FeatureMap) {
         var g = engine.measure(.poolAndLinear) { pool.backward(classifier.backward(gradLogits)!) }
-        g = headNorm.backward(g)
-        g = head.backward(g)!
+        if let head, let headNorm {
+            g = headNorm.backward(g)
+            g = head.backward(g)!
+        }
         for block in blocks.reversed() { g = block.backward(g) }
         g = stemNorm.backward(g)
         stem.backward(g, inputGradient: false)

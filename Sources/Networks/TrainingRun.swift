@@ -90,7 +90,9 @@ public final class TrainingRun {
         calibrationIndices = Array(side.permutation(train.count).prefix(config.calibrationBatches * 128))
         var probes = [("smallest", config.space.smallest), ("largest", config.space.largest)]
         for i in 0..<config.probes { probes.append(("random\(i)", config.space.randomArchitecture(side))) }
-        probeArchitectures = config.fixedArchitecture.map { [("model", $0)] } ?? probes
+        // A classic network (one candidate) is probed once, as the model it is.
+        let single = config.space.isSingleArchitecture ? config.space.largest : nil
+        probeArchitectures = (config.fixedArchitecture ?? single).map { [("model", $0)] } ?? probes
     }
 
     public var step: Int { trainer.step }

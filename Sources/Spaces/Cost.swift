@@ -40,6 +40,20 @@ extension SearchSpace {
         case .invertedResidual:
             macs += cin * mid * i2 + k * k * mid * o2 + mid * cout * o2
             params += cin * mid + 2 * mid + k * k * mid + 2 * mid + mid * cout + 2 * cout
+        case .conv:
+            macs += k * k * cin * cout * o2
+            params += k * k * cin * cout + 2 * cout
+        case .basic:
+            macs += 9 * cin * mid * o2 + 9 * mid * cout * o2
+            params += 9 * cin * mid + 2 * mid + 9 * mid * cout + 2 * cout
+            if slot.stride != 1 || cin != cout {
+                // 1x1 projection shortcut (stride s) + BN
+                macs += cin * cout * o2
+                params += cin * cout + 2 * cout
+            }
+        case .separable:
+            macs += k * k * cin * o2 + cin * cout * o2
+            params += k * k * cin + 2 * cin + cin * cout + 2 * cout
         }
         return Cost(macs: macs, parameters: params)
     }
@@ -53,9 +67,11 @@ extension SearchSpace {
         }
         let last = arch.widths.last ?? stem.channels
         let f2 = finalSize * finalSize
-        total = total + Cost(macs: last * head.channels * f2 + head.channels * classes,
-                             parameters: last * head.channels + 2 * head.channels + head.channels * classes + classes)
-        return total
+        if head.channels > 0 {
+            total = total + Cost(macs: last * head.channels * f2, parameters: last * head.channels + 2 * head.channels)
+        }
+        let features = head.channels > 0 ? head.channels : last
+        return total + Cost(macs: features * classes, parameters: features * classes + classes)
     }
 
     /// The cheapest (or dearest) candidate by MACs: extreme widths everywhere (costs grow
@@ -82,6 +98,11 @@ extension SearchSpace {
 
     public var smallest: Architecture { extreme(largest: false) }
     public var largest: Architecture { extreme(largest: true) }
+
+    /// Whether the space holds exactly one network (a classic network written as a space).
+    public var isSingleArchitecture: Bool {
+        stages.allSatisfy { $0.widths.count == 1 } && blocks.allSatisfy { $0.operators.count == 1 && $0.middleRatios.count == 1 }
+    }
 
     /// log10 of the number of distinct candidates.
     public var log10Candidates: Double {

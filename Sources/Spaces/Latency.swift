@@ -30,6 +30,8 @@ extension SearchSpace {
             out.append(LayerSignature(kind: .block, slot: slot.index, op: gene.op, input: w.input, output: w.output,
                                       middle: w.middle, resolution: slot.inputSize, stride: slot.stride))
         }
+        // Without a head convolution, pooling and classifier belong to the per-pass overhead.
+        guard head.channels > 0 else { return out }
         out.append(LayerSignature(kind: .head, slot: 0, op: nil, input: arch.widths.last ?? stem.channels, output: head.channels,
                                   middle: 0, resolution: finalSize, stride: 1))
         return out
@@ -56,7 +58,7 @@ extension SearchSpace {
                 }
             }
         }
-        for w in stages.last?.widths ?? [stem.channels] {
+        for w in stages.last?.widths ?? [stem.channels] where head.channels > 0 {
             add(LayerSignature(kind: .head, slot: 0, op: nil, input: w, output: head.channels, middle: 0, resolution: finalSize, stride: 1), nil)
         }
         return out

@@ -3,10 +3,18 @@
 ///  - `xception`: ShuffleNetV2 Xception block: three depthwise 3x3 + 1x1 pairs.
 ///  - `invertedResidual(kernel:expansion:)`: MobileNetV2 block: 1x1 expand, depthwise k,
 ///    1x1 project (no ReLU after the projection), identity shortcut when shapes allow.
+/// Classic networks, so that a fixed network is a space with one choice per block:
+///  - `conv(kernel:)`: a plain k x k convolution + BN + ReLU (VGG-style layer).
+///  - `basic`: ResNet basic block: 3x3 conv + BN + ReLU, 3x3 conv + BN, added to the
+///    input (or to a 1x1 conv + BN projection of it when stride or width change), ReLU.
+///  - `separable(kernel:)`: MobileNetV1 block: depthwise k + BN + ReLU, 1x1 + BN + ReLU.
 public enum Operator: Hashable, Sendable, CustomStringConvertible {
     case shuffle(kernel: Int)
     case xception
     case invertedResidual(kernel: Int, expansion: Int)
+    case conv(kernel: Int)
+    case basic
+    case separable(kernel: Int)
 
     public static let kernels = [3, 5, 7]
 
@@ -16,26 +24,38 @@ public enum Operator: Hashable, Sendable, CustomStringConvertible {
         case let .shuffle(k): return k
         case .xception: return 3
         case let .invertedResidual(k, _): return k
+        case let .conv(k): return k
+        case .basic: return 3
+        case let .separable(k): return k
         }
     }
 
     public var isShuffleFamily: Bool {
-        if case .invertedResidual = self { return false }
-        return true
+        switch self {
+        case .shuffle, .xception: return true
+        default: return false
+        }
     }
 
     /// Names in files and on the command line: shuffle3, shuffle5, shuffle7, xception,
-    /// mbconv3_e3, mbconv5_e6, ... (kernel 3/5/7, expansion 1-8).
+    /// mbconv3_e3, mbconv5_e6, ... (kernel 3/5/7, expansion 1-8), conv3/5/7, basic, dwsep3/5/7.
     public var description: String {
         switch self {
         case let .shuffle(k): return "shuffle\(k)"
         case .xception: return "xception"
         case let .invertedResidual(k, e): return "mbconv\(k)_e\(e)"
+        case let .conv(k): return "conv\(k)"
+        case .basic: return "basic"
+        case let .separable(k): return "dwsep\(k)"
         }
     }
 
     public init?(name: String) {
         if name == "xception" { self = .xception; return }
+        if name == "basic" { self = .basic; return }
+        for (prefix, make) in [("conv", Operator.conv), ("dwsep", Operator.separable)] where name.hasPrefix(prefix) {
+            if let k = Int(name.dropFirst(prefix.count)), Operator.kernels.contains(k) { self = make(k); return }
+        }
         if name.hasPrefix("shuffle"), let k = Int(name.dropFirst(7)), Operator.kernels.contains(k) {
             self = .shuffle(kernel: k); return
         }
@@ -49,7 +69,7 @@ public enum Operator: Hashable, Sendable, CustomStringConvertible {
         return nil
     }
 
-    public static let nameHelp = "shuffle3, shuffle5, shuffle7, xception, or mbconvK_eE with K in 3/5/7 and E in 1...8"
+    public static let nameHelp = "shuffle3/5/7, xception, mbconvK_eE (K in 3/5/7, E in 1...8), convK, basic or dwsepK"
 }
 
 /// Whether a block's operators that differ only in depthwise kernel (shuffle3/5/7; for
@@ -75,6 +95,10 @@ extension Operator {
         case .shuffle: return "shuffle"
         case .xception: return "xception"
         case .invertedResidual: return "mbconv"
+        // Dense kernels are not elastic: each size keeps its own weights.
+        case .conv: return description
+        case .basic: return "basic"
+        case .separable: return "dwsep"
         }
     }
 }

@@ -41,6 +41,8 @@ public struct SearchSpace: Equatable, Sendable, Codable {
         }
     }
 
+    /// The 1x1 convolution + BN + ReLU before pooling; `channels` 0: none, pooling follows
+    /// the last stage (ResNet, MobileNetV1).
     public struct Head: Equatable, Sendable, Codable {
         public var channels: Int
         public init(channels: Int) { self.channels = channels }
@@ -112,6 +114,8 @@ public struct BlockSlot: Equatable, Sendable {
     public var operators: [Operator]
     public var middleRatios: [Int]
     public var kernelSharing: KernelSharing
+    /// A slot fixed to a gene with a pinned middle width allocates exactly that.
+    public var pinnedMiddle: Int?
 
     public init(index: Int, stage: Int, indexInStage: Int, stride: Int, inputSize: Int,
                 inputWidths: [Int], outputWidths: [Int], operators: [Operator], middleRatios: [Int],
@@ -143,15 +147,34 @@ public struct BlockSlot: Equatable, Sendable {
     /// Middle width of `op` for an active input/output width and a ratio in tenths.
     ///  - ShuffleNet: max(1, floor(out/2 * r / 10)) (SPOS: base_mid = out // 2).
     ///  - MobileNetV2: max(1, floor(in * expansion * r / 10)).
+    ///  - ResNet basic: max(1, floor(out * r / 10)) (the first convolution's output).
+    ///  - plain conv: the output width; MobileNetV1: the input width (no ratio).
     public func middleWidth(_ op: Operator, input: Int, output: Int, ratioTenths: Int) -> Int {
         switch op {
         case .shuffle, .xception: return max(1, (output / 2 * ratioTenths) / 10)
         case let .invertedResidual(_, e): return max(1, (input * e * ratioTenths) / 10)
+        case .basic: return max(1, (output * ratioTenths) / 10)
+        case .conv: return output
+        case .separable: return input
+        }
+    }
+
+    /// Middle width of `gene`: its pinned width (a pruned network) or its ratio's.
+    public func middleWidth(_ gene: Architecture.Gene, input: Int, output: Int) -> Int {
+        gene.middle ?? middleWidth(gene.op, input: input, output: output, ratioTenths: gene.ratioTenths)
+    }
+
+    /// Whether `op` has a middle width of its own (the others' follows input or output).
+    public static func hasMiddle(_ op: Operator) -> Bool {
+        switch op {
+        case .conv, .separable: return false
+        default: return true
         }
     }
 
     /// Largest middle width `op` can take in this slot (its allocation).
     public func maxMiddleWidth(_ op: Operator) -> Int {
+        if let pinnedMiddle { return pinnedMiddle }
         var m = 1
         for i in inputWidths { for o in outputWidths { for r in middleRatios {
             m = max(m, middleWidth(op, input: i, output: o, ratioTenths: r))

@@ -17,7 +17,7 @@ public struct SpaceFileError: Error, CustomStringConvertible, Equatable {
 ///     stem: {channels: 16, kernel: 3, stride: 1}
 ///     stages:
 ///       - {blocks: 2, stride: 2, widths: [32], operators: [shuffle3, xception], middle_ratios: [0.5, 1.0]}
-///     head: {channels: 256}
+///     head: {channels: 256}     # 0: no head convolution (pooling follows the last stage)
 ///     kernel_sharing: crop        # optional: none | crop (default) | transform
 ///     pruning_net: false          # optional: generated weights (MetaPruning)
 ///
@@ -86,7 +86,8 @@ public enum SpaceFile {
                 guard !ops.contains(op) else { throw r.error("\(p).operators[\(j)]", "operator '\(n)' listed twice") }
                 ops.append(op)
             }
-            let ratios = try r.doubleList(m["middle_ratios"], p + ".middle_ratios")
+            // Optional: operators without a middle width of their own (convK, dwsepK) ignore it.
+            let ratios = try r.doubleList(m["middle_ratios"] ?? [1.0], p + ".middle_ratios")
             var tenths: [Int] = []
             for (j, v) in ratios.enumerated() {
                 // Checked before converting: NaN, infinities and huge values trap in Int().
@@ -113,7 +114,7 @@ public enum SpaceFile {
                                    kernel: try r.int(stemMap["kernel"] ?? 3, "stem.kernel", in: 1...7, odd: true),
                                    stride: try r.int(stemMap["stride"] ?? 1, "stem.stride", in: 1...2)),
             stages: stages,
-            head: SearchSpace.Head(channels: try r.int(headMap["channels"], "head.channels", in: 1...SearchSpace.maxHeadChannels)))
+            head: SearchSpace.Head(channels: try r.int(headMap["channels"], "head.channels", in: 0...SearchSpace.maxHeadChannels)))
         if let raw = top["kernel_sharing"] {
             guard let name = raw as? String, let sharing = KernelSharing(rawValue: name) else {
                 throw r.error("kernel_sharing", "expected \(KernelSharing.nameHelp), got '\(quoted(raw))'")

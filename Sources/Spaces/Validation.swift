@@ -29,7 +29,7 @@ extension SearchSpace {
         try check(stem.kernel, "stem.kernel", 1...7)
         guard stem.kernel % 2 == 1 else { throw fail("stem.kernel", "expected an odd kernel size, got \(stem.kernel)") }
         try check(stem.stride, "stem.stride", 1...2)
-        try check(head.channels, "head.channels", 1...Self.maxHeadChannels)
+        try check(head.channels, "head.channels", 0...Self.maxHeadChannels)
         guard !stages.isEmpty, stages.count <= 16 else { throw fail("stages", "expected 1...16 stages, got \(stages.count)") }
         for (i, s) in stages.enumerated() {
             let p = "stages[\(i)]"
@@ -73,12 +73,17 @@ extension SearchSpace {
             let maxIn = slot.inputWidths.max()!, maxOut = slot.outputWidths.max()!
             for group in slot.operatorGroups {
                 let mid = group.map { slot.maxMiddleWidth($0) }.max()!
-                let convolutions = 3 * (maxIn * mid + mid * mid + mid * maxOut + mid * 49 + maxIn * maxIn)
+                // Dense k x k kernels: plain convolutions and ResNet blocks (two 3 x 3 and a projection).
+                let k2 = group.map { $0.kernel * $0.kernel }.max()!
+                let dense = group.contains(.basic) ? 9 * (maxIn * mid + mid * maxOut) + maxIn * maxOut
+                    : group.contains(where: { if case .conv = $0 { return true } else { return false } }) ? k2 * maxIn * maxOut : 0
+                let convolutions = 3 * (maxIn * mid + mid * mid + mid * maxOut + mid * 49 + maxIn * maxIn) + dense
                 total += convolutions * (pruningNet ? 34 : 1) + 3 * 2 * (mid + maxOut + maxIn)
             }
         }
         let last = stages.last!.widths.max()!
-        return total + last * head.channels + 2 * head.channels + head.channels * classes + classes
+        let features = head.channels > 0 ? head.channels : last
+        return total + last * head.channels + 2 * head.channels + features * classes + classes
     }
 
     /// The most values one layer produces for one image: the stem's output, and each slot's

@@ -42,6 +42,20 @@ public enum Elementwise {
         }
     }
 
+    /// y = max(a + b, 0) (a residual block's sum and activation in one pass)
+    public static func addReLU(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count n: Int, engine: Engine) {
+        engine.chunks(n, work: n, minWork: 1 << 17) { r in
+            var j = r.lowerBound
+            let zero = SIMD8<Float>()
+            while j + 8 <= r.upperBound {
+                let v = load8(a + j) + load8(b + j)
+                store8(v.replacing(with: zero, where: v .< zero), y + j)
+                j += 8
+            }
+            while j < r.upperBound { y[j] = max(a[j] + b[j], 0); j += 1 }
+        }
+    }
+
     /// y += x
     public static func add(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count n: Int, engine: Engine) {
         engine.chunks(n, work: n, minWork: 1 << 17) { r in

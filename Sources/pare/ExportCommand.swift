@@ -94,6 +94,8 @@ extension ExportCommand {
 /// the file it came from, if any.
 func resolveArchitecture(_ spec: String, run: RunDirectory, search: String?, space: SearchSpace) throws -> (Architecture, String?) {
     var path: String?
+    // A classic network's space has one candidate: nothing to search, it is the best.
+    if spec == "best", space.isSingleArchitecture, search == nil { return (space.largest, nil) }
     if spec == "best" {
         let p = run.file(search.map { "search-" + $0 } ?? "search") + "/best.json"
         guard FileManager.default.fileExists(atPath: p) else {

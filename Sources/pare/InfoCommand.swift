@@ -20,7 +20,11 @@ struct InfoCommand: ParsableCommand {
             for (i, st) in s.stages.enumerated() {
                 print("stage \(i): \(st.blocks) blocks, stride \(st.stride), widths \(st.widths), operators \(st.operators.map(\.description).joined(separator: " ")), middle ratios \(st.middleRatios.map { Double($0) / 10 })")
             }
-            print("head: conv1x1 ->\(s.head.channels), BN, ReLU, global average pool, linear \(s.head.channels)->\(s.classes)")
+            if s.head.channels > 0 {
+                print("head: conv1x1 ->\(s.head.channels), BN, ReLU, global average pool, linear \(s.head.channels)->\(s.classes)")
+            } else {
+                print("head: global average pool, linear \(s.stages.last!.widths.max()!)->\(s.classes) (no head convolution)")
+            }
             print("blocks:")
             for b in s.blocks {
                 let mids = b.operators.map { "\($0)<=\(b.maxMiddleWidth($0))" }.joined(separator: " ")

@@ -79,6 +79,9 @@ struct TrainCommand: ParsableCommand {
                 throw UserError("\(dir.path): already has checkpoints; pass --resume to continue it, or choose another --run")
             }
             config = TrainConfig(space: try loadSpace(space), spaceFile: space, data: data ?? "fashion-mnist")
+            // A space with one candidate (resnet20.yaml, mobilenetv1.yaml) is an ordinary network:
+            // the stand-alone recipe (one path per step, lr 0.1, 10 epochs) applies as it is.
+            if config.space.isSingleArchitecture { return try finish(config, dir) }
             // In-place distillation ranks candidates best at equal compute (docs/supernet-quality.md);
             // its steps cost about 4 single-path steps, so it defaults to 3 epochs instead of 10.
             config.sampling = Self.defaultSampling
@@ -88,6 +91,12 @@ struct TrainCommand: ParsableCommand {
             config.recipe.learningRate = Self.supernetLearningRate
             config.recipe.warmupEpochs = min(1, Double(options.epochs ?? config.epochs) / 10)
         }
+        return try finish(config, dir)
+    }
+
+    /// The options given on the command line applied to `config` (checked against run.json on resume).
+    private func finish(_ config: TrainConfig, _ dir: RunDirectory) throws -> TrainConfig {
+        var config = config
         var changes = ConfigChanges(resume: options.resume)
         if options.resume, let space { changes.set("--space", try loadSpace(space), \.space, in: &config) }
         if options.resume { changes.set("--data", data, \.data, in: &config) }

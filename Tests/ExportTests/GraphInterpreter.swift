@@ -52,6 +52,9 @@ func interpret(_ g: InferenceGraph, input: [Float], batch n: Int) -> [Float] {
             let b = values[node.inputs[1]]
             y = x
             for k in y.data.indices { y.data[k] += b.data[k] }
+        case .relu:
+            y = x
+            for k in y.data.indices { y.data[k] = max(y.data[k], 0) }
         case .globalAveragePool:
             y = Value(data: [Float](repeating: 0, count: n * x.channels), channels: x.channels, size: 1)
             for i in 0..<n { for c in 0..<x.channels {

@@ -72,7 +72,7 @@ import _TestSupport
         recalibrated(t, train, norm, arch)
         let network = try t.supernet!.extract(arch).describe(arch)
         let shapes = Dictionary(uniqueKeysWithValues: try t.supernet!.extract(arch).stateTensors.map { ($0.name, $0.shape) })
-        let layers = [network.stem, network.head] + network.blocks.flatMap { $0.main + ($0.projection ?? []) }
+        let layers = [network.stem] + (network.head.map { [$0] } ?? []) + network.blocks.flatMap { $0.main + ($0.projection ?? []) }
         for l in layers {
             let inPerGroup = l.inputChannels / l.groups
             #expect(shapes[l.name + ".weight"] == [l.outputChannels, inPerGroup, l.kernel, l.kernel], "\(l.name)")
