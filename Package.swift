@@ -42,11 +42,14 @@ let package = Package(
         .target(name: "Scoring", dependencies: ["Networks", "Search", "Spaces", "Datasets", "Runs", "TensorCore"], swiftSettings: engineFlags),
         // Standalone models: sliced weights (safetensors), model.json, ONNX.
         .target(name: "Export", dependencies: ["TensorCore", "Datasets", "Spaces", "Runs", "Networks"], swiftSettings: engineFlags),
+        // Channel importance, reordering and pruning of trained networks (channel groups come
+        // from Networks): the same width mechanism as the supernet's.
+        .target(name: "Pruning", dependencies: ["TensorCore", "Layers", "Spaces", "Networks"], swiftSettings: engineFlags),
         .target(name: "Bench", dependencies: ["TensorCore", "Layers", "Datasets", "Spaces", "Networks", "Scoring"], swiftSettings: engineFlags),
         .executableTarget(
             name: "pare",
             dependencies: [
-                "TensorCore", "Layers", "Datasets", "Spaces", "Runs", "Networks", "Search", "Scoring", "Export", "Bench",
+                "TensorCore", "Layers", "Datasets", "Spaces", "Runs", "Networks", "Search", "Scoring", "Export", "Bench", "Pruning",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: engineFlags),
@@ -58,6 +61,7 @@ let package = Package(
         .testTarget(name: "SearchTests", dependencies: ["Search", "Spaces", "_TestSupport"], swiftSettings: engineFlags),
         .testTarget(name: "NetworksTests", dependencies: ["Networks", "Spaces", "Datasets", "Runs", "_TestSupport"], swiftSettings: engineFlags),
         .testTarget(name: "ExportTests", dependencies: ["Export", "Networks", "Scoring", "Spaces", "Datasets", "Runs", "_TestSupport"], swiftSettings: engineFlags),
+        .testTarget(name: "PruningTests", dependencies: ["Pruning", "Networks", "Spaces", "Datasets", "Export", "Runs", "_TestSupport"], swiftSettings: engineFlags),
         // Runs the built binary; depending on `pare` makes `swift test` build it first.
         .testTarget(name: "CLITests", dependencies: ["pare", "Datasets", "Runs", "_TestSupport"], swiftSettings: engineFlags),
     ]

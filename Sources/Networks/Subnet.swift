@@ -73,7 +73,7 @@ extension Network {
     }
 
     /// Copies the leading hyper-rectangle of `from` (the destination's shape) into `to`.
-    static func copyLeadingSlice(from s: StateTensor, to d: StateTensor) throws {
+    public static func copyLeadingSlice(from s: StateTensor, to d: StateTensor) throws {
         guard s.shape.count == d.shape.count, zip(s.shape, d.shape).allSatisfy({ $0 >= $1 }) else {
             throw SubnetError.mismatch("'\(d.name)' \(d.shape) is not a leading slice of '\(s.name)' \(s.shape)")
         }

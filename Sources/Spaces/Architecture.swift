@@ -6,13 +6,9 @@ public struct Architecture: Hashable, Codable, Sendable, CustomStringConvertible
     public struct Gene: Hashable, Codable, Sendable {
         public var op: Operator
         public var ratioTenths: Int
-        /// A middle width pinned by pruning (any count, not a ratio's); nil: the ratio's.
-        public var middle: Int?
-        public init(op: Operator, ratioTenths: Int, middle: Int? = nil) {
-            self.op = op; self.ratioTenths = ratioTenths; self.middle = middle
-        }
+        public init(op: Operator, ratioTenths: Int) { self.op = op; self.ratioTenths = ratioTenths }
 
-        enum CodingKeys: String, CodingKey { case op, ratio, middle }
+        enum CodingKeys: String, CodingKey { case op, ratio }
         public init(from decoder: Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             op = try c.decode(Operator.self, forKey: .op)
@@ -22,13 +18,11 @@ public struct Architecture: Hashable, Codable, Sendable, CustomStringConvertible
                                                         debugDescription: "ratio \(r) is not a number in 0.1...4.0"))
             }
             ratioTenths = t
-            middle = try c.decodeIfPresent(Int.self, forKey: .middle)
         }
         public func encode(to encoder: Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
             try c.encode(op, forKey: .op)
             try c.encode(Double(ratioTenths) / 10, forKey: .ratio)
-            try c.encodeIfPresent(middle, forKey: .middle)
         }
     }
 
@@ -42,7 +36,7 @@ public struct Architecture: Hashable, Codable, Sendable, CustomStringConvertible
 
     public var description: String {
         widths.map(String.init).joined(separator: "/") + ":"
-            + genes.map { "\($0.op)@\(Architecture.ratioText($0.ratioTenths))" + ($0.middle.map { "#\($0)" } ?? "") }.joined(separator: ",")
+            + genes.map { "\($0.op)@\(Architecture.ratioText($0.ratioTenths))" }.joined(separator: ",")
     }
 
     static func ratioText(_ tenths: Int) -> String { "\(tenths / 10).\(tenths % 10)" }
@@ -75,23 +69,14 @@ public struct Architecture: Hashable, Codable, Sendable, CustomStringConvertible
         }
         let genes = try geneParts.map { part -> Gene in
             let pieces = part.split(separator: "@").map(String.init)
-            guard pieces.count == 2 else { throw ArchitectureError.malformed("gene '\(quoted(part))' is not OPERATOR@RATIO[#MIDDLE]") }
+            guard pieces.count == 2 else { throw ArchitectureError.malformed("gene '\(quoted(part))' is not OPERATOR@RATIO") }
             guard let op = Operator(name: pieces[0]) else {
                 throw ArchitectureError.malformed("unknown operator '\(quoted(pieces[0]))' (expected \(Operator.nameHelp))")
             }
-            // OPERATOR@RATIO#MIDDLE: a pruned block's middle width, pinned.
-            let ratioAndMiddle = pieces[1].split(separator: "#", omittingEmptySubsequences: false).map(String.init)
-            guard ratioAndMiddle.count <= 2, let r = Double(ratioAndMiddle[0]), let t = Architecture.tenths(r) else {
-                throw ArchitectureError.malformed("ratio '\(quoted(pieces[1]))' in '\(quoted(part))' is not a number in 0.1...4.0 (optionally #MIDDLE)")
+            guard let r = Double(pieces[1]), let t = Architecture.tenths(r) else {
+                throw ArchitectureError.malformed("ratio '\(quoted(pieces[1]))' in '\(quoted(part))' is not a number in 0.1...4.0")
             }
-            var middle: Int?
-            if ratioAndMiddle.count == 2 {
-                guard let m = Int(ratioAndMiddle[1]), m >= 1 else {
-                    throw ArchitectureError.malformed("middle width '\(quoted(ratioAndMiddle[1]))' in '\(quoted(part))' is not a positive integer")
-                }
-                middle = m
-            }
-            return Gene(op: op, ratioTenths: t, middle: middle)
+            return Gene(op: op, ratioTenths: t)
         }
         self.init(widths: widths, genes: genes)
         try space.validate(self)
@@ -144,15 +129,6 @@ extension SearchSpace {
             }
             guard slot.middleRatios.contains(gene.ratioTenths) else {
                 throw ArchitectureError.invalid("block \(slot.index) ratio \(Architecture.ratioText(gene.ratioTenths)) is not one of \(slot.middleRatios.map(Architecture.ratioText))")
-            }
-            if let m = gene.middle {
-                guard BlockSlot.hasMiddle(gene.op) else {
-                    throw ArchitectureError.invalid("block \(slot.index): \(gene.op) has no middle width to pin (#\(m))")
-                }
-                let cap = slot.maxMiddleWidth(gene.op)
-                guard (1...cap).contains(m) else {
-                    throw ArchitectureError.invalid("block \(slot.index) middle width \(m) is outside 1...\(cap)")
-                }
             }
         }
     }

@@ -33,7 +33,6 @@ extension SearchSpace {
             s.outputWidths = [output]
             s.operators = [gene.op]
             s.middleRatios = [gene.ratioTenths]
-            s.pinnedMiddle = gene.middle
             input = output
             return s
         }

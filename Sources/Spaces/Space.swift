@@ -34,10 +34,13 @@ public struct SearchSpace: Equatable, Sendable, Codable {
         public var operators: [Operator]
         /// Middle-width ratios in tenths (e.g. 2, 4, ..., 20 for 0.2 ... 2.0).
         public var middleRatios: [Int]
+        /// Per block of the stage, a middle width that replaces the ratio's: a pruned
+        /// network's channel counts, which no ratio of its widths need produce.
+        public var middleWidths: [Int]?
 
-        public init(blocks: Int, stride: Int, widths: [Int], operators: [Operator], middleRatios: [Int]) {
+        public init(blocks: Int, stride: Int, widths: [Int], operators: [Operator], middleRatios: [Int], middleWidths: [Int]? = nil) {
             self.blocks = blocks; self.stride = stride; self.widths = widths
-            self.operators = operators; self.middleRatios = middleRatios
+            self.operators = operators; self.middleRatios = middleRatios; self.middleWidths = middleWidths
         }
     }
 
@@ -79,10 +82,11 @@ public struct SearchSpace: Equatable, Sendable, Codable {
         for (s, stage) in stages.enumerated() {
             for b in 0..<stage.blocks {
                 let stride = b == 0 ? stage.stride : 1
-                let slot = BlockSlot(index: slots.count, stage: s, indexInStage: b, stride: stride,
+                var slot = BlockSlot(index: slots.count, stage: s, indexInStage: b, stride: stride,
                                      inputSize: size, inputWidths: inputWidths, outputWidths: stage.widths,
                                      operators: stage.operators, middleRatios: stage.middleRatios,
                                      kernelSharing: kernelSharing)
+                slot.pinnedMiddle = stage.middleWidths?[b]
                 slots.append(slot)
                 size = slot.outputSize
                 inputWidths = stage.widths
@@ -114,7 +118,7 @@ public struct BlockSlot: Equatable, Sendable {
     public var operators: [Operator]
     public var middleRatios: [Int]
     public var kernelSharing: KernelSharing
-    /// A slot fixed to a gene with a pinned middle width allocates exactly that.
+    /// The middle width its stage's `middleWidths` pins for this block (a pruned network).
     public var pinnedMiddle: Int?
 
     public init(index: Int, stage: Int, indexInStage: Int, stride: Int, inputSize: Int,
@@ -149,7 +153,9 @@ public struct BlockSlot: Equatable, Sendable {
     ///  - MobileNetV2: max(1, floor(in * expansion * r / 10)).
     ///  - ResNet basic: max(1, floor(out * r / 10)) (the first convolution's output).
     ///  - plain conv: the output width; MobileNetV1: the input width (no ratio).
+    /// A pinned middle width (`middle_widths`, a pruned network) replaces the ratio's.
     public func middleWidth(_ op: Operator, input: Int, output: Int, ratioTenths: Int) -> Int {
+        if let pinnedMiddle, Self.hasMiddle(op) { return pinnedMiddle }
         switch op {
         case .shuffle, .xception: return max(1, (output / 2 * ratioTenths) / 10)
         case let .invertedResidual(_, e): return max(1, (input * e * ratioTenths) / 10)
@@ -159,9 +165,9 @@ public struct BlockSlot: Equatable, Sendable {
         }
     }
 
-    /// Middle width of `gene`: its pinned width (a pruned network) or its ratio's.
+    /// Middle width of `gene` at these widths.
     public func middleWidth(_ gene: Architecture.Gene, input: Int, output: Int) -> Int {
-        gene.middle ?? middleWidth(gene.op, input: input, output: output, ratioTenths: gene.ratioTenths)
+        middleWidth(gene.op, input: input, output: output, ratioTenths: gene.ratioTenths)
     }
 
     /// Whether `op` has a middle width of its own (the others' follows input or output).
@@ -174,7 +180,7 @@ public struct BlockSlot: Equatable, Sendable {
 
     /// Largest middle width `op` can take in this slot (its allocation).
     public func maxMiddleWidth(_ op: Operator) -> Int {
-        if let pinnedMiddle { return pinnedMiddle }
+        if let pinnedMiddle, Self.hasMiddle(op) { return pinnedMiddle }
         var m = 1
         for i in inputWidths { for o in outputWidths { for r in middleRatios {
             m = max(m, middleWidth(op, input: i, output: o, ratioTenths: r))

@@ -17,6 +17,7 @@ public struct SpaceFileError: Error, CustomStringConvertible, Equatable {
 ///     stem: {channels: 16, kernel: 3, stride: 1}
 ///     stages:
 ///       - {blocks: 2, stride: 2, widths: [32], operators: [shuffle3, xception], middle_ratios: [0.5, 1.0]}
+///       # optional middle_widths: [9, 14]: per block, a middle width replacing the ratios' (pruned networks)
 ///     head: {channels: 256}     # 0: no head convolution (pooling follows the last stage)
 ///     kernel_sharing: crop        # optional: none | crop (default) | transform
 ///     pruning_net: false          # optional: generated weights (MetaPruning)
@@ -72,7 +73,7 @@ public enum SpaceFile {
         var stages: [SearchSpace.Stage] = []
         for (i, raw) in rawStages.enumerated() {
             let p = "stages[\(i)]"
-            let m = try r.mapping(raw, p, keys: ["blocks", "stride", "widths", "operators", "middle_ratios"])
+            let m = try r.mapping(raw, p, keys: ["blocks", "stride", "widths", "operators", "middle_ratios", "middle_widths"])
             let widths = try r.intList(m["widths"], p + ".widths", in: 1...SearchSpace.maxChannels)
             guard widths == widths.sorted(), Set(widths).count == widths.count else {
                 throw r.error(p + ".widths", "expected strictly increasing channel counts, got \(widths)")
@@ -103,7 +104,8 @@ public enum SpaceFile {
             guard Set(tenths).count == tenths.count else { throw r.error(p + ".middle_ratios", "duplicate ratios \(ratios)") }
             stages.append(SearchSpace.Stage(blocks: try r.int(m["blocks"], p + ".blocks", in: 1...SearchSpace.maxBlocksPerStage),
                                             stride: try r.int(m["stride"], p + ".stride", in: 1...2),
-                                            widths: widths, operators: ops, middleRatios: tenths.sorted()))
+                                            widths: widths, operators: ops, middleRatios: tenths.sorted(),
+                                            middleWidths: try m["middle_widths"].map { try r.intList($0, p + ".middle_widths", in: 1...SearchSpace.maxChannels) }))
         }
         var space = SearchSpace(
             name: name,

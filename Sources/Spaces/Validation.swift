@@ -50,6 +50,13 @@ extension SearchSpace {
                 }
             }
             guard Set(s.middleRatios).count == s.middleRatios.count else { throw fail(p + ".middle_ratios", "duplicate ratios") }
+            if let pinned = s.middleWidths {
+                guard pinned.count == s.blocks else {
+                    throw fail(p + ".middle_widths", "expected one middle width per block (\(s.blocks)), got \(pinned.count)")
+                }
+                // Operators without a middle width of their own (convK, dwsepK) ignore theirs.
+                for (j, m) in pinned.enumerated() { try check(m, "\(p).middle_widths[\(j)]", 1...Self.maxChannels) }
+            }
         }
         try checkStructure(file: file)
         let weights = supernetWeightBound

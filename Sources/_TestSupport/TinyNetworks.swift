@@ -25,3 +25,19 @@ public func tinyData() throws -> (train: Dataset, validation: Dataset) {
     let (all, _) = try DataSource.synthetic(spec).load()
     return try all.splitValidation(40)
 }
+
+/// Classic operators on the same images: ResNet basic blocks with identity and projection
+/// shortcuts (a stride-1 projection when stage 0 widens to 6), plain 3x3 convolutions,
+/// MobileNetV1 blocks with an elastic 3/5 depthwise kernel; no head convolution.
+public func tinyClassicSpace() throws -> SearchSpace {
+    try SpaceFile.parse("""
+        name: tiny-classic
+        input: {channels: 1, size: 12}
+        classes: 4
+        stem: {channels: 4}
+        stages:
+          - {blocks: 2, stride: 1, widths: [4, 6], operators: [basic, conv3]}
+          - {blocks: 2, stride: 2, widths: [8, 12], operators: [basic, dwsep3, dwsep5], middle_ratios: [0.5, 1.0]}
+        head: {channels: 0}
+        """, file: "tiny-classic.yaml")
+}

@@ -11,10 +11,12 @@ import _TestSupport
 /// A briefly trained supernet (weights and running statistics away from their init).
 /// `sharing`: shuffle3/5 and mbconv3_e3/mbconv5_e6 of a block share one operator.
 /// `pruningNet`: block weights generated from the architecture (MetaPruning).
-func trainedSupernet(steps: Int = 12, sharing: KernelSharing = .separate, pruningNet: Bool = false) throws -> (TrainingRun, Dataset, Normalization) {
+/// `classic`: the ResNet / plain-conv / MobileNetV1 space instead (its own kernel sharing).
+func trainedSupernet(steps: Int = 12, sharing: KernelSharing = .separate, pruningNet: Bool = false,
+                     classic: Bool = false) throws -> (TrainingRun, Dataset, Normalization) {
     // Two MobileNetV2 blocks: the second one can have its residual.
-    var space = try tinySpace(lastStageBlocks: 2)
-    space.kernelSharing = sharing
+    var space = classic ? try tinyClassicSpace() : try tinySpace(lastStageBlocks: 2)
+    if !classic { space.kernelSharing = sharing }
     space.pruningNet = pruningNet
     let (train, val) = try tinyData()
     var config = TrainConfig(space: space, spaceFile: "export-test.yaml", data: "synthetic")

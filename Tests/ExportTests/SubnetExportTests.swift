@@ -14,9 +14,9 @@ import _TestSupport
     }
 
     @Test("the extracted model computes the supernet's logits for its architecture, holding exactly the architecture's parameters",
-          arguments: ["none", "crop", "transform", "pruningnet", "pruningnet+transform"])
+          arguments: ["none", "crop", "transform", "pruningnet", "pruningnet+transform", "classic"])
     func extractedEqualsSupernet(variant: String) throws {
-        let (t, train, norm) = try trainedSupernet(sharing: sharing(variant), pruningNet: variant.hasPrefix("pruningnet"))
+        let (t, train, norm) = try trainedSupernet(sharing: sharing(variant), pruningNet: variant.hasPrefix("pruningnet"), classic: variant == "classic")
         let space = t.config.space
         let rng = RNG(seed: 21)
         for arch in [space.smallest, space.largest] + (0..<6).map({ _ in space.randomArchitecture(rng) }) {
@@ -29,9 +29,9 @@ import _TestSupport
         }
     }
 
-    @Test("the folded inference graph matches Pare's forward (reference interpreter)", arguments: ["none", "crop", "transform", "pruningnet"])
+    @Test("the folded inference graph matches Pare's forward (reference interpreter)", arguments: ["none", "crop", "transform", "pruningnet", "classic"])
     func graphMatchesForward(variant: String) throws {
-        let (t, train, norm) = try trainedSupernet(sharing: sharing(variant), pruningNet: variant.hasPrefix("pruningnet"))
+        let (t, train, norm) = try trainedSupernet(sharing: sharing(variant), pruningNet: variant.hasPrefix("pruningnet"), classic: variant == "classic")
         let space = t.config.space
         let rng = RNG(seed: 5)
         for arch in [space.largest] + (0..<5).map({ _ in space.randomArchitecture(rng) }) {
