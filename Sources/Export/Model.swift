@@ -33,6 +33,8 @@ public struct ModelDescription: Codable, Equatable, Sendable {
     public var foldedWeights: String?
     public var onnx: String?
     public var provenance: Provenance
+    /// How the model was pruned from another, when it was (`pare prune`).
+    public var pruning: PruningRecord?
 
     public struct TensorEntry: Codable, Equatable, Sendable {
         public var name: String
@@ -63,6 +65,48 @@ public struct ModelDescription: Codable, Equatable, Sendable {
         var list = (files ?? []).filter { $0.file != entry.file }
         list.append(entry)
         files = list
+    }
+
+    /// What `pare prune` did: the source model, the criterion, the target and every width
+    /// before and after.
+    public struct PruningRecord: Codable, Equatable, Sendable {
+        public struct Width: Codable, Equatable, Sendable {
+            /// stem, stage S, block B middle, head (joined by "+" when shortcuts couple them).
+            public var width: String
+            public var before: Int
+            public var after: Int
+            public init(width: String, before: Int, after: Int) { self.width = width; self.before = before; self.after = after }
+        }
+        /// The model directory pruned (the original, for every round) and its weights.
+        public var source: String
+        public var sourceWeights: String
+        public var method: String
+        /// FPGM's weak-layer factor and denominator offset (fpgm, fpgm-weak).
+        public var nu: Double?
+        public var theta: Double?
+        public var minimumWidthFraction: Double
+        /// e.g. "50% of MACs (15.511 M)".
+        public var target: String
+        public var sourceMacs: Int
+        public var sourceParameters: Int
+        public var widths: [Width]
+        /// Round k of `rounds` (iterative prune and finetune); 1 of 1 for one shot.
+        public var round: Int
+        public var rounds: Int
+        /// Validation accuracy of the source, and of the pruned model after BN recalibration
+        /// (before any finetuning).
+        public var sourceValidationAccuracy: Double
+        public var prunedValidationAccuracy: Double
+        public var calibrationImages: Int
+        public init(source: String, sourceWeights: String, method: String, nu: Double?, theta: Double?, minimumWidthFraction: Double,
+                    target: String, sourceMacs: Int, sourceParameters: Int, widths: [Width], round: Int, rounds: Int,
+                    sourceValidationAccuracy: Double, prunedValidationAccuracy: Double, calibrationImages: Int) {
+            self.source = source; self.sourceWeights = sourceWeights; self.method = method; self.nu = nu; self.theta = theta
+            self.minimumWidthFraction = minimumWidthFraction; self.target = target; self.sourceMacs = sourceMacs
+            self.sourceParameters = sourceParameters; self.widths = widths; self.round = round; self.rounds = rounds
+            self.sourceValidationAccuracy = sourceValidationAccuracy; self.prunedValidationAccuracy = prunedValidationAccuracy
+            self.calibrationImages = calibrationImages
+        }
     }
 
     public struct Provenance: Codable, Equatable, Sendable {
@@ -109,7 +153,7 @@ public struct ModelDirectory {
     /// describes; `folded` and `onnx` add the inference-only variants.
     @discardableResult
     public func write(model: Subnet, normalization: Normalization, provenance: ModelDescription.Provenance,
-                      folded: Bool, onnx: Bool) throws -> ModelDescription {
+                      pruning: ModelDescription.PruningRecord? = nil, folded: Bool, onnx: Bool) throws -> ModelDescription {
         let arch = model.architecture
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         let state = model.stateTensors
@@ -120,6 +164,7 @@ public struct ModelDirectory {
             classes: model.space.classes, normalization: normalization, macs: cost.macs, parameters: cost.parameters,
             tensors: state.map { .init(name: $0.name, shape: $0.shape) }, provenance: provenance)
         description.network = try model.describe(arch)
+        description.pruning = pruning
         try writeWeights(model, to: ModelDirectory.weightsFile, metadata: ["architecture": arch.description])
         description.record(.init(file: ModelDirectory.weightsFile, content: .weights, weights: "exported"))
         try writeInferenceFiles(model, weights: "exported", into: &description, folded: folded, onnx: onnx)

@@ -13,10 +13,13 @@ public struct Recipe: Codable, Equatable, Sendable {
     public var batchSize = 128
     /// Epochs of linear warm-up to `learningRate` before the cosine decay.
     public var warmupEpochs = 0.0
+    /// Network slimming (Liu et al. 2017): an L1 penalty of this weight on every BatchNorm
+    /// scale, so that unimportant channels' scales go to zero (0: off).
+    public var slimming: Float = 0
 
     public init() {}
 
-    enum CodingKeys: String, CodingKey { case optimizer, learningRate, labelSmoothing, batchSize, warmupEpochs }
+    enum CodingKeys: String, CodingKey { case optimizer, learningRate, labelSmoothing, batchSize, warmupEpochs, slimming }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -26,6 +29,7 @@ public struct Recipe: Codable, Equatable, Sendable {
         batchSize = try c.decode(Int.self, forKey: .batchSize)
         // Stored before warm-up existed: none.
         warmupEpochs = try c.decodeIfPresent(Double.self, forKey: .warmupEpochs) ?? 0
+        slimming = try c.decodeIfPresent(Float.self, forKey: .slimming) ?? 0
     }
 }
 
@@ -48,7 +52,19 @@ public final class Trainer {
         schedule = LRSchedule(base: recipe.learningRate, shape: .cosine, totalSteps: max(totalSteps, 1), warmupSteps: max(warmup, 0))
         loss = SoftmaxCrossEntropy(labelSmoothing: recipe.labelSmoothing)
         parameters = network.parameters
+        scales = network.norms.map(\.gamma)
         step = startStep
+    }
+
+    private let scales: [Parameter]
+
+    /// Network slimming's subgradient of lambda * sum |gamma|: lambda * sign(gamma) added to the
+    /// gradient of every BN scale this step touched (all its channels: meant for standalone
+    /// networks, where every channel is active).
+    public static func addSlimmingPenalty(_ scales: [Parameter], lambda: Float) {
+        for p in scales where p.touched {
+            for i in 0..<p.count where p.value[i] != 0 { p.grad[i] += p.value[i] > 0 ? lambda : -lambda }
+        }
     }
 
     /// Continue from a checkpoint's step (the learning-rate schedule's position).
@@ -65,6 +81,7 @@ public final class Trainer {
         let logits = network.forward(images, arch: arch, mode: .training)
         let result = labels.withUnsafeBufferPointer { loss.evaluate(logits: logits, labels: $0, gradient: true) }
         network.backward(result.gradient!)
+        if recipe.slimming > 0 { Self.addSlimmingPenalty(scales, lambda: recipe.slimming) }
         let lr = schedule.rate(at: step)
         recipe.optimizer.step(parameters, learningRate: lr, engine: network.engine)
         step += 1
@@ -89,6 +106,7 @@ extension Trainer {
             finite = finite && r.loss.isFinite
             network.backward(r.gradient!)
         }
+        if recipe.slimming > 0 { Self.addSlimmingPenalty(scales, lambda: recipe.slimming) }
         let lr = schedule.rate(at: step)
         recipe.optimizer.step(parameters, learningRate: lr, engine: network.engine)
         step += 1

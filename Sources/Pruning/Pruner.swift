@@ -47,11 +47,16 @@ public struct Pruner {
     public let groups: [ChannelGroup]
     /// No width falls below this fraction of its original count (and never below 1).
     public var minimumFraction: Double
+    /// The counts the minimum is a fraction of: the network's own, or (iterative pruning)
+    /// those of the network the first round started from.
+    public var originalCounts: [ChannelGroup.Role: Int]
 
-    public init(model: Subnet, minimumFraction: Double = 0.1) {
+    public init(model: Subnet, minimumFraction: Double = 0.1, originalCounts: [ChannelGroup.Role: Int]? = nil) {
         self.model = model
         self.minimumFraction = minimumFraction
         groups = model.channelGroups
+        self.originalCounts = [:]
+        self.originalCounts = originalCounts ?? counts
     }
 
     /// The widths (roles) of the network and their counts now.
@@ -77,6 +82,11 @@ public struct Pruner {
 
     public func minimumCount(_ channels: Int) -> Int { max(1, Int((Double(channels) * minimumFraction).rounded(.up))) }
 
+    /// The fewest channels a group may keep: the minimum fraction of its original width.
+    func floor(_ group: ChannelGroup) -> Int {
+        min(group.channels, group.roles.map { minimumCount(originalCounts[$0] ?? group.channels) }.max()!)
+    }
+
     /// Global ranking: per class of tied groups, slot r scores the mean over its groups of
     /// their r-th best channel; slots leave lowest first, in one order for the whole network.
     public func plan(scores: [[Double]], target: PruneTarget) throws -> PrunePlan {
@@ -90,7 +100,7 @@ public struct Pruner {
             let width = groups[cls[0]].channels
             let sorted = cls.map { scores[$0].sorted(by: >) }
             let slot = (0..<width).map { r in sorted.reduce(0) { $0 + $1[r] } / Double(cls.count) }
-            let floor = minimumCount(width)
+            let floor = cls.map { self.floor(groups[$0]) }.max()!
             for r in cls.flatMap({ groups[$0].roles }) { smallest[r] = floor }
             for step in 0..<(width - floor) { candidates.append((slot[width - 1 - step], k, step)) }
         }

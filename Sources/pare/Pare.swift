@@ -8,7 +8,7 @@ struct Pare: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pare",
         abstract: "Find small, fast convolutional networks on a CPU: one-shot NAS and channel pruning.",
-        subcommands: [TrainCommand.self, SearchCommand.self, ExportCommand.self, FinetuneCommand.self, EvalCommand.self,
+        subcommands: [TrainCommand.self, SearchCommand.self, ExportCommand.self, FinetuneCommand.self, EvalCommand.self, PruneCommand.self,
                       LatencyCommand.self, CorrelateCommand.self, InfoCommand.self, BenchCommand.self])
 
     /// As ArgumentParser's own, except that a malformed command line (an unknown option, a

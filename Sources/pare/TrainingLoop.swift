@@ -13,6 +13,8 @@ struct TrainingOptions: ParsableArguments {
     @Option(help: "Batch size (default 128).") var batchSize: Int?
     @Option(help: "Label smoothing (default 0.1).") var labelSmoothing: Float?
     @Option(help: "Weight decay on conv/linear weights (default 4e-5).") var weightDecay: Float?
+    @Option(help: "Network slimming: L1 penalty of this weight on every BatchNorm scale (typically 1e-5 to 1e-4; default 0: off), so that `pare prune --method slimming` finds channels to remove.")
+    var slimming: Float?
     @Option(help: "Random-crop padding (default 0: off).") var cropPadding: Int?
     @Option(help: "Random horizontal flips: true or false (default false).") var flip: Bool?
     @Option(help: "Checkpoint every N steps as well as at epoch ends (default 200; 0: epoch ends only).") var checkpointEvery: Int?
@@ -31,6 +33,7 @@ struct TrainingOptions: ParsableArguments {
         changes.set("--batch-size", batchSize, \.recipe.batchSize, in: &config)
         changes.set("--label-smoothing", labelSmoothing, \.recipe.labelSmoothing, in: &config)
         changes.set("--weight-decay", weightDecay, \.recipe.optimizer.weightDecay, in: &config)
+        changes.set("--slimming", slimming, \.recipe.slimming, in: &config)
         changes.set("--crop-padding", cropPadding, \.augmentation.cropPadding, in: &config)
         changes.set("--flip", flip, \.augmentation.horizontalFlip, in: &config)
         changes.set("--checkpoint-every", checkpointEvery, \.checkpointEvery, in: &config)
@@ -42,6 +45,7 @@ struct TrainingOptions: ParsableArguments {
         }
         guard config.epochs >= 1 else { throw UserError("--epochs must be at least 1, got \(config.epochs)") }
         guard config.recipe.batchSize >= 1 else { throw UserError("--batch-size must be at least 1") }
+        guard config.recipe.slimming >= 0 && config.recipe.slimming.isFinite else { throw UserError("--slimming must be a finite number >= 0, got \(config.recipe.slimming)") }
         guard config.recipe.learningRate > 0 && config.recipe.learningRate.isFinite else { throw UserError("--lr must be a positive finite number") }
         guard config.recipe.warmupEpochs >= 0 && config.recipe.warmupEpochs <= Double(config.epochs) else {
             throw UserError("--warmup-epochs must be between 0 and --epochs (\(config.epochs)), got \(config.recipe.warmupEpochs)")

@@ -1,0 +1,58 @@
+import Foundation
+import Testing
+
+/// A classic network trained, exported and pruned through the CLI on synthetic data.
+@Suite struct PruneCLITests {
+    static let space = """
+        name: small-resnet
+        input: {channels: 1, size: 28}
+        classes: 10
+        stem: {channels: 8, stride: 2}
+        stages:
+          - {blocks: 2, stride: 1, widths: [8], operators: [basic]}
+          - {blocks: 2, stride: 2, widths: [16], operators: [basic]}
+        head: {channels: 0}
+        """
+
+    @Test func trainExportPruneFinetuneAndResume() throws {
+        let base = NSTemporaryDirectory() + "pare-prune-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        try Self.space.write(toFile: base + "/space.yaml", atomically: true, encoding: .utf8)
+        let trained = try CLI.run(["train", "--space", base + "/space.yaml", "--data", "synthetic", "--epochs", "1", "--run", base + "/run"])
+        #expect(trained.status == 0, "\(trained.stderr)")
+        #expect(trained.stdout.contains("sampling uniform") || trained.stderr.contains("sampling uniform"), "a fixed network trains one path per step")
+        let exported = try CLI.run(["export", "--run", base + "/run", "--out", base + "/model"])
+        #expect(exported.status == 0, "\(exported.stderr)")
+
+        let args = ["prune", base + "/model", "--method", "fpgm-weak", "--nu", "0.7", "--target-flops", "50%", "--rounds", "2",
+                    "--finetune-epochs", "1", "--out", base + "/pruned", "--calibration-images", "256"]
+        let pruned = try CLI.run(args + ["--onnx"])
+        #expect(pruned.status == 0, "\(pruned.stderr)")
+        let model = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: base + "/pruned/model.json"))) as! [String: Any]
+        let original = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: base + "/model/model.json"))) as! [String: Any]
+        #expect((model["macs"] as! Int) * 2 <= original["macs"] as! Int)
+        let record = model["pruning"] as! [String: Any]
+        #expect(record["method"] as? String == "fpgm-weak" && record["round"] as? Int == 2 && record["nu"] as? Double == 0.7)
+        let widths = record["widths"] as! [[String: Any]]
+        #expect(widths.allSatisfy { ($0["after"] as! Int) >= 1 && ($0["after"] as! Int) <= ($0["before"] as! Int) })
+        for f in ["model.safetensors", "model.onnx", "model.finetuned.safetensors", "rounds/round-1/model.finetuned.safetensors"] {
+            #expect(FileManager.default.fileExists(atPath: base + "/pruned/" + f), "\(f)")
+        }
+        let eval = try CLI.run(["eval", base + "/pruned", "--repeats", "2"])
+        #expect(eval.status == 0 && eval.stdout.contains("accuracy"), "\(eval.stderr)")
+
+        // Done rounds are not redone; another target is refused, as is a second prune into OUT.
+        let again = try CLI.run(args + ["--resume"])
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(!again.stderr.contains("round 1/2"))
+        let other = try CLI.run(["prune", base + "/model", "--method", "l1", "--target-flops", "50%", "--rounds", "2", "--out", base + "/pruned", "--resume"])
+        #expect(other.status == 1 && other.stderr.contains("--resume needs the same --method"), "\(other.stderr)")
+        let twice = try CLI.run(args)
+        #expect(twice.status == 1 && twice.stderr.contains("already holds a model"), "\(twice.stderr)")
+        // An unreachable target names the smallest reachable cost, before writing anything.
+        let tiny = try CLI.run(["prune", base + "/model", "--target-params", "10", "--out", base + "/tiny"])
+        #expect(tiny.status == 1 && tiny.stderr.contains("error: target 10 parameters is below the smallest reachable"), "\(tiny.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: base + "/tiny"))
+    }
+}
