@@ -11,7 +11,7 @@ import _TestSupport
 @Suite struct ResumeTests {
     init() { BLAS.configure() }
 
-    @Test(arguments: ["uniform", "fair", "sandwich", "band", "fixed", "crop", "transform+warmup", "distill", "distill+progressive", "pruningnet"])
+    @Test(arguments: ["uniform", "fair", "sandwich", "band", "fixed", "crop", "transform+warmup", "distill", "distill+progressive", "pruningnet", "fixed+slimming"])
     func resumeEqualsUninterrupted(strategy: String) throws {
         let sampling: SamplingStrategy
         switch strategy {
@@ -21,14 +21,14 @@ import _TestSupport
         case "band": sampling = .flopsBand(minMACs: 60_000, maxMACs: 120_000)
         default: sampling = .uniform
         }
-        let fixed = strategy == "fixed"
+        let fixed = strategy.hasPrefix("fixed")
         let sharing: KernelSharing = strategy == "crop" ? .centreCrop : strategy.hasPrefix("transform") ? .transform : .separate
         let warmup = strategy.hasSuffix("warmup") ? 1.5 : 0
         func run(seed: UInt64 = 5) throws -> TrainingRun {
             // Progressive: the kernel opens at epoch 1, mid-run; the resume point (step 7) lies after it.
             try tinyTraining(sampling: sampling, seed: seed, fixed: fixed, sharing: sharing, warmupEpochs: warmup,
                              progressive: strategy.hasSuffix("progressive") ? ProgressiveShrinking(kernelEpoch: 1, widthEpoch: 1, operatorEpoch: 1) : nil,
-                             pruningNet: strategy == "pruningnet")
+                             pruningNet: strategy == "pruningnet", slimming: strategy.hasSuffix("slimming") ? 1e-3 : 0)
         }
         let whole = try run()
         while !whole.finished { _ = try whole.trainStep() }

@@ -12,7 +12,7 @@ import _TestSupport
 /// `fixed`: a subnet of one architecture (what `pare finetune` trains).
 func tinyTraining(sampling: SamplingStrategy = .uniform, seed: UInt64 = 5, epochs: Int = 2, fixed: Bool = false,
                   sharing: KernelSharing = .separate, warmupEpochs: Double = 0,
-                  progressive: ProgressiveShrinking? = nil, pruningNet: Bool = false) throws -> TrainingRun {
+                  progressive: ProgressiveShrinking? = nil, pruningNet: Bool = false, slimming: Float = 0) throws -> TrainingRun {
     var space = try tinySpace()
     space.kernelSharing = sharing
     space.pruningNet = pruningNet
@@ -23,6 +23,7 @@ func tinyTraining(sampling: SamplingStrategy = .uniform, seed: UInt64 = 5, epoch
     config.sampling = sampling
     config.recipe.batchSize = 32
     config.recipe.warmupEpochs = warmupEpochs
+    config.recipe.slimming = slimming
     config.progressive = progressive
     config.augmentation = Augmentation(cropPadding: 1, horizontalFlip: true)
     config.probes = 1
