@@ -30,11 +30,28 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var fixedArchitecture: Architecture?
     /// Progressive shrinking (nil: every choice open from the start).
     public var progressive: ProgressiveShrinking?
+    /// Soft pruning with a global mask at every epoch start (standalone models only).
+    public var softPrune: SoftPruning?
 
     public init(space: SearchSpace, spaceFile: String, data: String) {
         self.space = space
         self.spaceFile = spaceFile
         self.data = data
+    }
+}
+
+/// Soft pruning's settings (stored in run.json): at every epoch start the globally least
+/// important `rate` of the prunable channels by `method` are zeroed and keep training; at
+/// the end they are removed.
+public struct SoftPruning: Codable, Equatable, Sendable {
+    /// l1, l2, slimming, fpgm or fpgm-weak.
+    public var method: String
+    public var rate: Double
+    public var nu: Double
+    public var theta: Double
+    public var minimumWidth: Double
+    public init(method: String, rate: Double, nu: Double, theta: Double, minimumWidth: Double) {
+        self.method = method; self.rate = rate; self.nu = nu; self.theta = theta; self.minimumWidth = minimumWidth
     }
 }
 
@@ -69,6 +86,10 @@ public final class TrainingRun {
     private let calibrationLoader: BatchLoader
     private let calibrationIndices: [Int]
     public let probeArchitectures: [(String, Architecture)]
+    /// Runs before each epoch's first step (soft pruning's mask). It must be a function of
+    /// the network's state alone, so that a resumed run calls it exactly where an
+    /// uninterrupted one did.
+    public var onEpochStart: ((TrainingRun) throws -> Void)?
 
     public init(config: TrainConfig, train: Dataset, validation: Dataset, normalization: Normalization, engine: Engine = Engine()) throws {
         self.config = config
@@ -114,6 +135,7 @@ public final class TrainingRun {
     public func trainStep() throws -> StepInfo {
         precondition(!finished, "training already finished")
         if !epochOpen {
+            try onEpochStart?(self)
             loader.startEpoch(rng: rng)
             epochOpen = true
         }

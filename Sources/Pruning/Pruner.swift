@@ -88,13 +88,41 @@ public struct Pruner {
     }
 
     /// Global ranking: per class of tied groups, slot r scores the mean over its groups of
-    /// their r-th best channel; slots leave lowest first, in one order for the whole network.
+    /// their r-th best channel; slots leave lowest first, in one order for the whole network,
+    /// until `target` holds.
     public func plan(scores: [[Double]], target: PruneTarget) throws -> PrunePlan {
+        let ranking = try rank(scores)
+        let smallestPlan = try build(ranking.smallest)
+        guard target.measure(smallestPlan.cost) <= target.value else {
+            throw PruneError.unreachable(target: target.description, smallest: PruneTarget(metric: target.metric, value: target.measure(smallestPlan.cost)).description)
+        }
+        let plan = try greedy(ranking) { plan, _ in target.measure(plan.cost) <= target.value }
+        guard target.measure(plan.cost) <= target.value else {
+            throw PruneError.unreachable(target: target.description, smallest: PruneTarget(metric: target.metric, value: target.measure(plan.cost)).description)
+        }
+        return plan
+    }
+
+    /// The same ranking, removing the globally lowest `fraction` of the prunable channels
+    /// (soft pruning's rate; fewer where the minimum widths stop it).
+    public func plan(scores: [[Double]], removing fraction: Double) throws -> PrunePlan {
+        let ranking = try rank(scores)
+        let total = ranking.classes.reduce(0) { $0 + groups[$1[0]].channels }
+        let wanted = Int((Double(total) * fraction).rounded())
+        return try greedy(ranking) { _, removed in removed >= wanted }
+    }
+
+    struct Ranking {
+        var classes: [[Int]]
+        var smallest: [ChannelGroup.Role: Int]
+        /// (score of the slot, class, how many of the class's slots go before it), lowest first.
+        var candidates: [(score: Double, cls: Int, step: Int)]
+    }
+
+    func rank(_ scores: [[Double]]) throws -> Ranking {
         let classes = tiedClasses
         guard !classes.isEmpty else { throw PruneError.nothingPrunable }
-        let original = counts
-        let pattern = Self.identityPattern(model.space, model.architecture)
-        var smallest = original
+        var smallest = counts
         var candidates: [(score: Double, cls: Int, step: Int)] = []
         for (k, cls) in classes.enumerated() {
             let width = groups[cls[0]].channels
@@ -104,27 +132,37 @@ public struct Pruner {
             for r in cls.flatMap({ groups[$0].roles }) { smallest[r] = floor }
             for step in 0..<(width - floor) { candidates.append((slot[width - 1 - step], k, step)) }
         }
-        let smallestPlan = try build(smallest)
-        guard target.measure(smallestPlan.cost) <= target.value else {
-            throw PruneError.unreachable(target: target.description, smallest: PruneTarget(metric: target.metric, value: target.measure(smallestPlan.cost)).description)
-        }
         candidates.sort { ($0.score, $0.cls, $0.step) < ($1.score, $1.cls, $1.step) }
-        var current = original
+        return Ranking(classes: classes, smallest: smallest, candidates: candidates)
+    }
+
+    /// Removes the ranking's slots in order until `done(plan, removed channels)`.
+    func greedy(_ ranking: Ranking, until done: (PrunePlan, Int) -> Bool) throws -> PrunePlan {
+        let pattern = Self.identityPattern(model.space, model.architecture)
+        var current = counts
         var plan = try build(current)
+        var removed = 0
         var blocked = Set<Int>()
-        for c in candidates where target.measure(plan.cost) > target.value && !blocked.contains(c.cls) {
+        for c in ranking.candidates where !done(plan, removed) && !blocked.contains(c.cls) {
             var next = current
-            for r in Set(classes[c.cls].flatMap({ groups[$0].roles })) { next[r]! -= 1 }
+            for r in Set(ranking.classes[c.cls].flatMap({ groups[$0].roles })) { next[r]! -= 1 }
             let candidate = try build(next)
             // A block must keep its shortcut kind: equal widths would turn a projection into an identity.
             guard Self.identityPattern(candidate.space, candidate.architecture) == pattern else { blocked.insert(c.cls); continue }
             current = next
             plan = candidate
-        }
-        guard target.measure(plan.cost) <= target.value else {
-            throw PruneError.unreachable(target: target.description, smallest: PruneTarget(metric: target.metric, value: target.measure(plan.cost)).description)
+            removed += 1
         }
         return plan
+    }
+
+    /// Per group, the channels `plan` removes: those past its count in descending score order
+    /// (empty for groups it keeps whole).
+    public func removedChannels(_ plan: PrunePlan, scores: [[Double]]) -> [[Int]] {
+        zip(groups, scores).map { g, s in
+            guard g.prunable, s.count == g.channels, let keep = g.roles.compactMap({ plan.counts[$0] }).min(), keep < g.channels else { return [] }
+            return Array(ChannelOrder.descending(s)[keep...])
+        }
     }
 
     /// The space and architecture of the network with `counts` channels per width: stage

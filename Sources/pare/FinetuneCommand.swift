@@ -5,6 +5,7 @@ import Foundation
 import Runs
 import Spaces
 import Networks
+import Pruning
 import TensorCore
 
 struct FinetuneCommand: ParsableCommand {
@@ -22,12 +23,33 @@ struct FinetuneCommand: ParsableCommand {
     @Option(help: "Data source (default: the one the supernet was trained on, from model.json).") var data: String?
     @Flag(help: "Start from freshly initialised weights instead of the inherited ones.") var fromScratch = false
     @Option(name: .customLong("run"), help: "Run directory for checkpoints and logs (default DIR/finetune, DIR/scratch with --from-scratch).") var runDirectory: String?
+    @Option(help: "Soft pruning with a global mask: at every epoch start zero the globally least important --rate of the prunable channels by this criterion (l1, l2, slimming, fpgm, fpgm-weak); they keep training and may come back; at the end they are removed and the smaller model written to --pruned-out.")
+    var softPrune: String?
+    @Option(help: "Soft pruning: fraction of the prunable channels masked (default 0.4).") var rate = 0.4
+    @Option(help: "Soft pruning with fpgm-weak: weak-layer factor (default 0.9).") var nu = 0.9
+    @Option(help: "Soft pruning with fpgm, fpgm-weak: denominator offset (default 1e-8).") var theta = 1e-8
+    @Option(help: "Soft pruning: no width below this fraction of its count (default 0.1).") var minWidth = 0.1
+    @Option(help: "Soft pruning: where the pruned model goes (default DIR/soft-pruned).") var prunedOut: String?
     @OptionGroup var options: TrainingOptions
+
+    func validate() throws {
+        if let softPrune {
+            guard channelImportance(named: softPrune, nu: nu) != nil else {
+                throw ValidationError("--soft-prune: '\(quoted(softPrune))', expected l1, l2, slimming, fpgm or fpgm-weak")
+            }
+            guard rate > 0 && rate < 1 else { throw ValidationError("--rate must be in (0, 1), got \(rate)") }
+            guard nu > 0 && nu <= 1 else { throw ValidationError("--nu must be in (0, 1], got \(nu)") }
+            guard minWidth > 0 && minWidth <= 1 else { throw ValidationError("--min-width must be in (0, 1], got \(minWidth)") }
+            guard !fromScratch else { throw ValidationError("--soft-prune prunes the exported weights; drop --from-scratch") }
+        }
+    }
 
     func run() throws {
         try reportingErrors {
             let engine = startEngine(threads: options.threads)
-            try finetuneModel(modelDirectory, options: options, data: data, fromScratch: fromScratch, runDirectory: runDirectory, engine: engine)
+            let soft = softPrune.map { SoftPruning(method: $0, rate: rate, nu: nu, theta: theta, minimumWidth: minWidth) }
+            try finetuneModel(modelDirectory, options: options, data: data, fromScratch: fromScratch, runDirectory: runDirectory,
+                              softPrune: soft, prunedOut: prunedOut, engine: engine)
         }
     }
 }

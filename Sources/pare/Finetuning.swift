@@ -4,14 +4,17 @@ import Foundation
 import Runs
 import Spaces
 import Networks
+import Pruning
 import TensorCore
 
 /// Trains the model of an exported directory from its exported weights (or from scratch),
 /// with progress, metrics and checkpoints in `runDirectory` (default DIR/finetune or
 /// DIR/scratch), and writes DIR/model.finetuned.safetensors (model.scratch.safetensors).
 /// What `pare finetune` runs, and `pare prune --finetune-epochs` after each round.
+/// With `softPrune`, the globally least important channels are masked at every epoch start
+/// and removed at the end: the physically smaller model goes to `prunedOut`.
 func finetuneModel(_ modelDirectory: String, options: TrainingOptions, data: String?, fromScratch: Bool, runDirectory: String?,
-                   engine: Engine) throws {
+                   softPrune: SoftPruning? = nil, prunedOut: String? = nil, engine: Engine) throws {
     let model = ModelDirectory(path: modelDirectory)
     let description = try model.readDescription()
     let arch = try Architecture(parsing: description.architecture, space: description.space)
@@ -32,6 +35,7 @@ func finetuneModel(_ modelDirectory: String, options: TrainingOptions, data: Str
     }
     var changes = ConfigChanges(resume: options.resume)
     changes.set("--data", data, \.data, in: &config)
+    changes.set("--soft-prune", softPrune, \.softPrune, in: &config)
     try options.apply(to: &config, changes: &changes, dir: dir)
     guard config.fixedArchitecture == arch, config.space == description.space else {
         throw UserError("\(dir.configPath): finetunes another model than \(model.file(ModelDirectory.descriptionFile))")
@@ -59,10 +63,70 @@ func finetuneModel(_ modelDirectory: String, options: TrainingOptions, data: Str
         try AtomicFile.writeJSON(encodable: config, to: dir.configPath)
         start = fromScratch ? "from scratch" : "from the exported weights"
     }
+    let criterion = try config.softPrune.map { try softPruning($0, training) }
     logLine("pare finetune: \(arch) (\(String(format: "%.3f", Double(description.macs) / 1e6)) M MACs, \(description.parameters) params) on \(source), \(train.count) train / \(val.count) validation, \(config.epochs) epochs, \(start)")
     try runTrainingLoop(training, dir, command: "pare finetune \(modelDirectory) --resume" + (fromScratch ? " --from-scratch" : "") + (runDirectory.map { " --run \($0)" } ?? ""))
     let weights = fromScratch ? ModelDirectory.scratchFile : ModelDirectory.finetunedFile
     try model.writeWeights(training.network, to: weights, metadata: ["architecture": arch.description, "trained": fromScratch ? "from scratch" : "from the exported weights", "epochs": "\(config.epochs)"])
     try model.recordWeights(weights, weights: fromScratch ? "scratch" : "finetuned")
     print("weights: \(model.file(weights)) (evaluate with: pare eval \(modelDirectory) --weights \(fromScratch ? "scratch" : "finetuned"))")
+    if let soft = config.softPrune, let criterion {
+        try removeSoftMasked(training, soft, criterion, description: description, source: modelDirectory, train: train, validation: val,
+                             out: prunedOut ?? model.file("soft-pruned"))
+    }
+}
+
+/// Soft pruning's epoch-start mask on `training` (a standalone model), and its criterion.
+func softPruning(_ soft: SoftPruning, _ training: TrainingRun) throws -> any ChannelImportance {
+    guard let model = training.network as? Subnet else { throw UserError("--soft-prune needs a standalone model (pare finetune)") }
+    guard var criterion = channelImportance(named: soft.method, nu: soft.nu) else {
+        throw UserError("--soft-prune: '\(quoted(soft.method))', expected l1, l2, slimming, fpgm or fpgm-weak")
+    }
+    if var g = criterion as? GeometricMedian { g.theta = soft.theta; criterion = g }
+    // Fails here, before training, when nothing can be masked (a ShuffleNet stage alone).
+    _ = try Pruner(model: model, minimumFraction: soft.minimumWidth).plan(scores: criterion.scores(Pruner(model: model).groups, TensorStore(model)), removing: soft.rate)
+    let c = criterion
+    training.onEpochStart = { run in
+        let n = try SoftMask.step(model, criterion: c, rate: soft.rate, minimumFraction: soft.minimumWidth)
+        logLine("epoch \(run.epoch + 1): soft mask zeroes \(n) channels (\(soft.method), rate \(soft.rate))")
+    }
+    return criterion
+}
+
+/// The end of soft pruning: the last mask's channels removed physically, BN recalibrated,
+/// written as a model directory with its pruning record.
+func removeSoftMasked(_ training: TrainingRun, _ soft: SoftPruning, _ criterion: any ChannelImportance, description d: ModelDescription,
+                      source: String, train: Dataset, validation: Dataset, out: String) throws {
+    let model = training.network as! Subnet
+    let evaluation = Evaluation(train: train, validation: validation, normalization: d.normalization, calibrationImages: 2560)
+    let before = evaluation.accuracy(model)
+    let pruner = Pruner(model: model, minimumFraction: soft.minimumWidth)
+    let scores = criterion.scores(pruner.groups, TensorStore(model))
+    let plan = try pruner.plan(scores: scores, removing: soft.rate)
+    let pruned = try pruner.apply(plan, scores: scores)
+    evaluation.recalibrate(pruned)
+    let after = evaluation.accuracy(pruned)
+    let counts = pruner.counts
+    var seen = Set<ChannelGroup.Role>()
+    var widths: [ModelDescription.PruningRecord.Width] = []
+    for g in pruner.groups {
+        let roles = g.roles.sorted()
+        guard !roles.contains(where: { seen.contains($0) }) else { continue }
+        seen.formUnion(roles)
+        widths.append(.init(width: roles.map(\.description).joined(separator: "+"), before: counts[roles[0]]!, after: plan.counts[roles[0]]!))
+    }
+    let record = ModelDescription.PruningRecord(
+        source: source, sourceWeights: "finetuned (soft pruning)", method: "soft-" + soft.method,
+        nu: soft.method == "fpgm-weak" ? soft.nu : soft.method == "fpgm" ? 1 : nil, theta: soft.method.hasPrefix("fpgm") ? soft.theta : nil,
+        minimumWidthFraction: soft.minimumWidth, target: String(format: "%.0f%% of the prunable channels", soft.rate * 100),
+        sourceMacs: d.macs, sourceParameters: d.parameters, widths: widths, round: 1, rounds: 1,
+        sourceValidationAccuracy: before, prunedValidationAccuracy: after, calibrationImages: evaluation.indices.count)
+    var provenance = d.provenance
+    provenance.exportedAt = ISO8601DateFormatter().string(from: Date())
+    provenance.inheritedScore = after
+    try ModelDirectory(path: out).write(model: pruned, normalization: d.normalization, provenance: provenance, pruning: record,
+                                        folded: false, onnx: false)
+    print(String(format: "soft-pruned model: %@ M -> %@ M MACs, %d -> %d params, validation %.4f (masked network) -> %.4f (removed, BN recalibrated)",
+                 millions(d.macs), millions(plan.cost.macs), d.parameters, plan.cost.parameters, before, after))
+    print("  \(out)/model.json; finetune further with: pare finetune \(out)")
 }
