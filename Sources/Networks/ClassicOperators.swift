@@ -89,7 +89,8 @@ public final class ResidualOperator: ChoiceOperator {
             .conv(Conv2D(name: name + ".conv2", inputChannels: maxMid, outputChannels: maxOut, kernel: 3, engine: engine), .output),
             .norm(BatchNorm(name: name + ".bn2", channels: maxOut, engine: engine)),
         ])
-        let needsProjection = slot.stride != 1 || slot.inputWidths.contains { i in slot.outputWidths.contains { $0 != i } }
+        // A block after the first of its stage always sees its output width as input.
+        let needsProjection = slot.stride != 1 || (!slot.widthPreserving && slot.inputWidths.contains { i in slot.outputWidths.contains { $0 != i } })
         projection = needsProjection ? Chain([
             .conv(Conv2D(name: name + ".shortcut.conv", inputChannels: maxIn, outputChannels: maxOut, kernel: 1, stride: slot.stride, engine: engine), .output),
             .norm(BatchNorm(name: name + ".shortcut.bn", channels: maxOut, engine: engine)),

@@ -25,8 +25,12 @@ struct PruneCommand: ParsableCommand {
         """)
 
     @Argument(help: "Model directory to prune (written by pare export or pare prune).") var modelDirectory: String
-    @Option(help: "Importance criterion: l1, l2 (filter norms), slimming (BN |gamma|), fpgm or fpgm-weak (geometric median; weak layers scaled by --nu).")
+    @Option(help: "Importance criterion: l1, l2 (filter norms), slimming (BN |gamma|), fpgm or fpgm-weak (geometric median; weak layers scaled by --nu); or search (per-layer widths by evolutionary search on a width-only supernet holding the model, channels ordered by --importance).")
     var method = "l1"
+    @Option(help: "--method search: the criterion that orders channels before the width supernet inherits them (default l1).") var importance = "l1"
+    @Option(help: "--method search: epochs of sandwich training of the width supernet (default 2).") var searchEpochs = 2
+    @Option(help: "--method search: population of the evolutionary search (default 30).") var population = 30
+    @Option(help: "--method search: generations of the evolutionary search (default 10).") var generations = 10
     @Option(help: "MACs target: a percentage of the model's (50%) or a count (15M).") var targetFlops: String?
     @Option(help: "Parameter target: a percentage of the model's (40%) or a count (120K).") var targetParams: String?
     @Option(help: "fpgm-weak: importance factor of weak (redundant) layers, in (0, 1] (default 0.9).") var nu = 0.9
@@ -44,8 +48,17 @@ struct PruneCommand: ParsableCommand {
 
     func validate() throws {
         guard (targetFlops == nil) != (targetParams == nil) else { throw ValidationError("pass exactly one of --target-flops and --target-params") }
-        guard channelImportance(named: method, nu: nu) != nil else {
-            throw ValidationError("--method: '\(quoted(method))', expected l1, l2, slimming, fpgm or fpgm-weak")
+        guard method == "search" || channelImportance(named: method, nu: nu) != nil else {
+            throw ValidationError("--method: '\(quoted(method))', expected l1, l2, slimming, fpgm, fpgm-weak or search")
+        }
+        guard channelImportance(named: importance, nu: nu) != nil else {
+            throw ValidationError("--importance: '\(quoted(importance))', expected l1, l2, slimming, fpgm or fpgm-weak")
+        }
+        if method == "search" {
+            guard rounds == 1 else { throw ValidationError("--method search finds its widths in one search; drop --rounds") }
+            guard searchEpochs >= 1, population >= 2, generations >= 1 else {
+                throw ValidationError("--search-epochs and --generations must be at least 1, --population at least 2")
+            }
         }
         guard nu > 0 && nu <= 1 else { throw ValidationError("--nu must be in (0, 1], got \(nu)") }
         guard theta >= 0 && theta.isFinite else { throw ValidationError("--theta must be a finite number >= 0, got \(theta)") }
@@ -79,13 +92,21 @@ struct PruneCommand: ParsableCommand {
             let metric: PruneTarget.Metric = targetFlops != nil ? .macs : .parameters
             let full = metric == .macs ? d.macs : d.parameters
             let finalTarget = try Self.target(targetFlops ?? targetParams!, of: full, option: targetFlops != nil ? "--target-flops" : "--target-params")
+            let evaluation = Evaluation(train: train, validation: val, normalization: d.normalization, calibrationImages: calibrationImages)
+            let sourceAccuracy = evaluation.accuracy(original)
+            if method == "search" {
+                logLine("pare prune: \(d.architecture) (\(millions(d.macs)) M MACs, \(d.parameters) params, validation \(String(format: "%.4f", sourceAccuracy))) by search to \(targetText(finalTarget, metric, full))")
+                try pruneBySearch(source: d, original: original, weightsLabel: weightsLabel(of: weightsName), metric: metric, target: finalTarget,
+                                  sourceAccuracy: sourceAccuracy, engine: engine)
+                let final = try ModelDirectory(path: out).readDescription()
+                print(String(format: "pruned by search: %@ M -> %@ M MACs, %d -> %d params", millions(d.macs), millions(final.macs), d.parameters, final.parameters))
+                return
+            }
+            logLine("pare prune: \(d.architecture) (\(millions(d.macs)) M MACs, \(d.parameters) params, validation \(String(format: "%.4f", sourceAccuracy))) on \(dataSource), \(method) to \(targetText(finalTarget, metric, full)) in \(rounds) round\(rounds == 1 ? "" : "s")")
             let criterion = channelImportance(named: method, nu: nu).map { c -> any ChannelImportance in
                 if var g = c as? GeometricMedian { g.theta = theta; return g }
                 return c
             }!
-            let evaluation = Evaluation(train: train, validation: val, normalization: d.normalization, calibrationImages: calibrationImages)
-            let sourceAccuracy = evaluation.accuracy(original)
-            logLine("pare prune: \(d.architecture) (\(millions(d.macs)) M MACs, \(d.parameters) params, validation \(String(format: "%.4f", sourceAccuracy))) on \(dataSource), \(method) to \(targetText(finalTarget, metric, full)) in \(rounds) round\(rounds == 1 ? "" : "s")")
             let originalCounts = Pruner(model: original).counts
             var current = original
             for round in 1...rounds {

@@ -54,5 +54,16 @@ import Testing
         let tiny = try CLI.run(["prune", base + "/model", "--target-params", "10", "--out", base + "/tiny"])
         #expect(tiny.status == 1 && tiny.stderr.contains("error: target 10 parameters is below the smallest reachable"), "\(tiny.stderr)")
         #expect(!FileManager.default.fileExists(atPath: base + "/tiny"))
+
+        // Prune by search: reorder, width-only supernet, evolutionary search, export.
+        let search = ["prune", base + "/model", "--method", "search", "--target-params", "60%", "--out", base + "/searched", "--search-epochs", "1",
+                      "--population", "4", "--generations", "1", "--calibration-images", "128"]
+        let searched = try CLI.run(search)
+        #expect(searched.status == 0, "\(searched.stderr)")
+        let best = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: base + "/searched/model.json"))) as! [String: Any]
+        #expect((best["parameters"] as! Int) * 10 <= (original["parameters"] as! Int) * 6)
+        #expect(((best["pruning"] as! [String: Any])["method"] as! String).hasPrefix("search"))
+        let resumed = try CLI.run(search + ["--resume"])
+        #expect(resumed.status == 0 && (try? String(contentsOfFile: base + "/searched/supernet/search/best.txt", encoding: .utf8)) != nil, "\(resumed.stderr)")
     }
 }
