@@ -115,6 +115,10 @@ class Model:
             return np.concatenate([self.chain(b["projection"], x), self.chain(b["main"], x)], axis=1)
         if combine == "add_input_main":
             return x + self.chain(b["main"], x)
+        if combine == "add_input_main_relu":
+            return np.maximum(x + self.chain(b["main"], x), 0)
+        if combine == "add_projection_main_relu":
+            return np.maximum(self.chain(b["projection"], x) + self.chain(b["main"], x), 0)
         if combine == "main":
             return self.chain(b["main"], x)
         raise ValueError(f"block {b['index']}: combine {combine}")
@@ -126,7 +130,8 @@ class Model:
         x = self.layer(self.net["stem"], x)
         for b in self.net["blocks"]:
             x = self.block(b, x)
-        x = self.layer(self.net["head"], x)
+        if self.net.get("head") is not None:
+            x = self.layer(self.net["head"], x)
         x = x.mean(axis=(2, 3))
         fc = self.net["classifier"]
         return x @ self.t(fc["name"] + ".weight").T + self.t(fc["name"] + ".bias")

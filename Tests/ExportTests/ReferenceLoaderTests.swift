@@ -23,18 +23,20 @@ import _TestSupport
         return (raw, map)
     }
 
-    @Test("tools/pare_model.py computes Pare's logits from model.json and the weights alone, for every operator form")
-    func numpyLoaderMatches() throws {
+    @Test("tools/pare_model.py computes Pare's logits from model.json and the weights alone, for every operator form", arguments: [false, true])
+    func numpyLoaderMatches(classic: Bool) throws {
         guard let python = testPython() else {
             Issue.record("no Python with numpy: run scripts/setup.sh (creates .venv) or set PARE_PYTHON")
             return
         }
-        let (t, train, norm) = try trainedSupernet()
+        let (t, train, norm) = try trainedSupernet(classic: classic)
         let space = t.config.space
         let rng = RNG(seed: 17)
-        // Split and projection ShuffleNet blocks, Xception, MobileNetV2 with and without residual.
-        var archs = [try Architecture(parsing: "8/16:xception@1.0,shuffle3@1.5,mbconv5_e6@1.0,mbconv3_e3@0.5", space: space),
-                     try Architecture(parsing: "6/12:shuffle5@0.5,shuffle3@1.0,mbconv3_e3@1.0,mbconv5_e6@0.5", space: space)]
+        // Split and projection ShuffleNet blocks, Xception, MobileNetV2 with and without residual;
+        // ResNet blocks with identity and projections, plain and MobileNetV1 blocks, no head convolution.
+        var archs = try (classic ? ["6/12:basic@1.0,conv3@1.0,basic@0.5,dwsep5@1.0", "4/8:basic@1.0,basic@1.0,dwsep3@1.0,basic@1.0"]
+                                 : ["8/16:xception@1.0,shuffle3@1.5,mbconv5_e6@1.0,mbconv3_e3@0.5", "6/12:shuffle5@0.5,shuffle3@1.0,mbconv3_e3@1.0,mbconv5_e6@0.5"])
+            .map { try Architecture(parsing: $0, space: space) }
         archs += (0..<2).map { _ in space.randomArchitecture(rng) }
         for (i, arch) in archs.enumerated() {
             recalibrated(t, train, norm, arch)
@@ -45,7 +47,7 @@ import _TestSupport
             let description = try dir.write(model: model, normalization: norm, provenance: provenance, folded: false, onnx: false)
             let network = try #require(description.network)
             #expect(network.blocks.count == space.blocks.count)
-            #expect(Set(network.blocks.map(\.combine)).isSubset(of: [.splitMainInterleave, .concatProjectionMain, .addInputMain, .main]))
+            #expect(Set(network.blocks.map(\.combine)).isSubset(of: [.splitMainInterleave, .concatProjectionMain, .addInputMain, .main, .addInputMainReLU, .addProjectionMainReLU]))
             let n = 9
             let (raw, x) = pixels(n, space: space, norm: norm, seed: UInt64(40 + i))
             let logits = logitsRowMajor(model, x, arch)
