@@ -106,15 +106,7 @@ func removeSoftMasked(_ training: TrainingRun, _ soft: SoftPruning, _ criterion:
     let pruned = try pruner.apply(plan, scores: scores)
     evaluation.recalibrate(pruned)
     let after = evaluation.accuracy(pruned)
-    let counts = pruner.counts
-    var seen = Set<ChannelGroup.Role>()
-    var widths: [ModelDescription.PruningRecord.Width] = []
-    for g in pruner.groups {
-        let roles = g.roles.sorted()
-        guard !roles.contains(where: { seen.contains($0) }) else { continue }
-        seen.formUnion(roles)
-        widths.append(.init(width: roles.map(\.description).joined(separator: "+"), before: counts[roles[0]]!, after: plan.counts[roles[0]]!))
-    }
+    let widths = widthChanges(pruner, plan, pruner.counts)
     let record = ModelDescription.PruningRecord(
         source: source, sourceWeights: "finetuned (soft pruning)", method: "soft-" + soft.method,
         nu: soft.method == "fpgm-weak" ? soft.nu : soft.method == "fpgm" ? 1 : nil, theta: soft.method.hasPrefix("fpgm") ? soft.theta : nil,

@@ -170,18 +170,20 @@ struct PruneCommand: ParsableCommand {
                metric == .macs ? "\(millions(value)) M" : "\(value)")
     }
 
-    func widthChanges(_ pruner: Pruner, _ plan: PrunePlan, _ original: [ChannelGroup.Role: Int]) -> [ModelDescription.PruningRecord.Width] {
-        var seen = Set<ChannelGroup.Role>()
-        var out: [ModelDescription.PruningRecord.Width] = []
-        for g in pruner.groups {
-            let roles = g.roles.sorted()
-            guard !roles.contains(where: { seen.contains($0) }) else { continue }
-            seen.formUnion(roles)
-            out.append(.init(width: roles.map(\.description).joined(separator: "+"), before: original[roles[0]] ?? g.channels,
-                             after: plan.counts[roles[0]] ?? g.channels))
-        }
-        return out
+}
+
+/// Every width of the pruned network once (coupled roles joined by "+"), before and after.
+func widthChanges(_ pruner: Pruner, _ plan: PrunePlan, _ original: [ChannelGroup.Role: Int]) -> [ModelDescription.PruningRecord.Width] {
+    var seen = Set<ChannelGroup.Role>()
+    var out: [ModelDescription.PruningRecord.Width] = []
+    for g in pruner.groups {
+        let roles = g.roles.sorted()
+        guard !roles.contains(where: { seen.contains($0) }) else { continue }
+        seen.formUnion(roles)
+        out.append(.init(width: roles.map(\.description).joined(separator: "+"), before: original[roles[0]] ?? g.channels,
+                         after: plan.counts[roles[0]] ?? g.channels))
     }
+    return out
 }
 
 func millions(_ n: Int) -> String { String(format: "%.3f", Double(n) / 1e6) }
