@@ -36,6 +36,19 @@ func loadError(_ text: String) -> String {
         }
     }
 
+    @Test("classic networks load as single-candidate spaces with their known cost")
+    func classicSpaces() throws {
+        let resnet = try SpaceFile.load(repositoryFile("search-spaces/resnet20.yaml"))
+        #expect(resnet.isSingleArchitecture && resnet.head.channels == 0)
+        // By hand: stem 9*16*784; stage 0: 3 blocks of two 9*16*16*784; stage 1: 9*16*32*196 +
+        // 9*32*32*196 + projection 16*32*196, then 2 blocks of two 9*32*32*196; stage 2 likewise
+        // at 49 pixels; fc 64*10. Parameters: the same weights plus BN pairs and the fc bias.
+        #expect(resnet.cost(resnet.largest) == Cost(macs: 31_021_952, parameters: 272_186))
+        let mobile = try SpaceFile.load(repositoryFile("search-spaces/mobilenetv1.yaml"))
+        #expect(mobile.isSingleArchitecture && mobile.blocks.count == 13)
+        #expect(mobile.blocks.allSatisfy { $0.operators == [.separable(kernel: 3)] })
+    }
+
     @Test func shuffleSpaceWithFixedWidthsIsTheReference() throws {
         var fixed = try SpaceFile.load(repositoryFile("search-spaces/fmnist-shufflenet.yaml")).fixingWidths()
         fixed.name = "reference"
@@ -50,7 +63,10 @@ func loadError(_ text: String) -> String {
             ("    widths: [12]", "    widths: [12, 10]", "bad.yaml: stages[1].widths: expected strictly increasing"),
             ("  - blocks: 1\n    stride: 2", "  - blocks: 1\n    stride: 3", "bad.yaml: stages[1].stride: expected 1...2, got 3"),
             ("classes: 3\n", "", "bad.yaml: classes: missing field"),
-            ("    middle_ratios: [1.0]", "", "bad.yaml: stages[1].middle_ratios: missing field"),
+            ("    middle_ratios: [1.0]", "    middle_ratios: []", "bad.yaml: stages[1].middle_ratios: expected a non-empty list of numbers"),
+            ("    middle_ratios: [1.0]", "    middle_ratios: [1.0]\n    middle_widths: [3, 4]", "bad.yaml: stages[1].middle_widths: expected one middle width per block (1), got 2"),
+            ("    middle_ratios: [1.0]", "    middle_ratios: [1.0]\n    middle_widths: [0]", "bad.yaml: stages[1].middle_widths[0]: expected an integer in 1...4096, got '0'"),
+            ("head: {channels: 16}", "head: {channels: -1}", "bad.yaml: head.channels: expected 0...8192, got -1"),
             ("head: {channels: 16}", "head: {channels: 16, dropout: 0.2}", "bad.yaml: head.dropout: unknown field"),
             ("    widths: [6, 8]", "    widths: [6, 7]", "bad.yaml: stages[0].widths: ShuffleNet blocks split channels in half: width 7 is odd"),
             ("    widths: [6, 8]", "    widths: [2, 8]", "bad.yaml: stages[0].widths: ShuffleNet stride-2 blocks need every output width above every input width"),
