@@ -30,6 +30,8 @@ let package = Package(
         // Search spaces, architectures, cost model: imports nothing numeric, so search and
         // cost model stay engine-free.
         .target(name: "Spaces", dependencies: [.product(name: "Yams", package: "Yams")]),
+        // The job's processes: one, or MPI ranks (OpenMPI loaded at run time, only under mpirun).
+        .target(name: "Distributed"),
         // Run directories: atomic files, lock, checkpoint container, metrics, progress.
         .target(name: "Runs", dependencies: ["CZlib"]),
         // The networks built from a space (weight-sharing Supernet, single-architecture
@@ -39,7 +41,7 @@ let package = Package(
         // It writes its own files (SearchRun) through Runs.
         .target(name: "Search", dependencies: ["Spaces", "Runs"]),
         // The adapter between the two: scores candidates with a supernet's inherited weights.
-        .target(name: "Scoring", dependencies: ["Networks", "Search", "Spaces", "Datasets", "Runs", "TensorCore"], swiftSettings: engineFlags),
+        .target(name: "Scoring", dependencies: ["Networks", "Search", "Spaces", "Datasets", "Runs", "TensorCore", "Distributed"], swiftSettings: engineFlags),
         // Standalone models: sliced weights (safetensors), model.json, ONNX.
         .target(name: "Export", dependencies: ["TensorCore", "Datasets", "Spaces", "Runs", "Networks"], swiftSettings: engineFlags),
         // Channel importance, reordering and pruning of trained networks (channel groups come
@@ -49,7 +51,7 @@ let package = Package(
         .executableTarget(
             name: "pare",
             dependencies: [
-                "TensorCore", "Layers", "Datasets", "Spaces", "Runs", "Networks", "Search", "Scoring", "Export", "Bench", "Pruning",
+                "TensorCore", "Layers", "Datasets", "Spaces", "Runs", "Networks", "Search", "Scoring", "Export", "Bench", "Pruning", "Distributed",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: engineFlags),

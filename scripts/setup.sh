@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Pare needs on a fresh Debian machine (idempotent; quiet when all is there).
 set -euo pipefail
-packages=(libopenblas-dev libgsl-dev zlib1g-dev pkg-config dataset-fashion-mnist gzip)
+# openmpi: `mpirun -np P pare search` and its test (the binary itself loads MPI only under mpirun).
+packages=(libopenblas-dev libgsl-dev zlib1g-dev pkg-config dataset-fashion-mnist gzip openmpi-bin libopenmpi-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -103,13 +103,13 @@ extension Subnet {
                 // branch's middle sets (between its 1x1 convolutions) can change.
                 b.freeze(current)
                 var inner: Int?
+                let lastDense = op.main.pairs.last(where: { !$0.depthwise })!.weight
                 for layer in op.main.pairs {
                     if layer.depthwise {
                         if let inner { b.produce(inner, layer.weight, layer.norm, depthwise: true) }
                     } else {
                         if let inner { b.consume(inner, layer.weight) }
-                        let isLast = layer.weight == op.main.pairs.last { !$0.depthwise }!.weight
-                        inner = isLast ? nil : b.new(mid, channels: middle)
+                        inner = layer.weight == lastDense ? nil : b.new(mid, channels: middle)
                         if let inner { b.produce(inner, layer.weight, layer.norm) }
                     }
                 }

@@ -36,12 +36,19 @@ public protocol LatencyModel {
 /// The search sees the network only through this protocol.
 public protocol CandidateEvaluator: AnyObject {
     func score(_ arch: Architecture) throws -> Double
+    /// Scores `archs`, calling `each` with every index and score in order (the default: one
+    /// at a time; a distributed evaluator spreads a generation over the job's ranks).
+    func scores(_ archs: [Architecture], each: (Int, Double) throws -> Void) throws
     /// How scores are made, if the evaluator can say (kept in the search state).
     var scoring: ScoringSettings? { get }
 }
 
 extension CandidateEvaluator {
     public var scoring: ScoringSettings? { nil }
+
+    public func scores(_ archs: [Architecture], each: (Int, Double) throws -> Void) throws {
+        for (i, a) in archs.enumerated() { try each(i, try score(a)) }
+    }
 }
 
 /// Random draws the search needs, with a state it can save and restore for resuming.

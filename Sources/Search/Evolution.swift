@@ -94,11 +94,15 @@ public final class EvolutionarySearch {
     /// Evaluates this generation's population, then breeds the next one.
     public func runGeneration() throws {
         precondition(!finished, "search finished")
-        for a in population where memo[a] == nil {
+        let pending = population.filter { memo[$0] == nil }
+        let measured = pending.map { a -> Measured in
             let m = constraints.measure(a)
             precondition(constraints.admits(m), "candidate over budget reached evaluation: \(a)")
-            let c = Candidate(architecture: a, measured: m, score: try evaluator.score(a), generation: generation)
-            memo[a] = evaluated.count
+            return m
+        }
+        try evaluator.scores(pending) { i, score in
+            let c = Candidate(architecture: pending[i], measured: measured[i], score: score, generation: generation)
+            memo[pending[i]] = evaluated.count
             evaluated.append(c)
             onEvaluated(c)
         }

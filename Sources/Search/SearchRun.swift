@@ -16,7 +16,7 @@ public final class SearchRun {
         if let name, name.isEmpty || name.contains("/") || name.hasPrefix(".") {
             throw RunError.io(path: runPath, message: "search name '\(name)' must be a plain non-empty name")
         }
-        path = (runPath as NSString).appendingPathComponent(name.map { "search-" + $0 } ?? "search")
+        path = Self.path(runPath: runPath, name: name)
         do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
             throw RunError.io(path: path, message: "cannot create the search directory (\(error.localizedDescription))")
         }
@@ -40,16 +40,26 @@ public final class SearchRun {
     /// The saved state of an interrupted search; the history is rewritten to match it (lines
     /// written after the last saved generation, by a crash mid-generation, are dropped).
     public func resume() throws -> SearchState {
-        guard let data = FileManager.default.contents(atPath: statePath) else {
-            throw RunError.io(path: statePath, message: "not found; start the search without --resume")
-        }
-        let state: SearchState
-        do { state = try JSONDecoder().decode(SearchState.self, from: data) } catch {
-            throw RunError.io(path: statePath, message: "unreadable search state (\(decodingProblem(error)))")
-        }
+        let state = try Self.readState(statePath)
         try AtomicFile.write(Data(state.evaluated.map(Self.historyLine).joined().utf8), to: historyPath)
         history = try MetricsLog(directory: path, file: "history.jsonl")
         return state
+    }
+
+    /// The search state saved at `statePath` (read only: what the other ranks of a
+    /// distributed search resume from).
+    public static func readState(_ statePath: String) throws -> SearchState {
+        guard let data = FileManager.default.contents(atPath: statePath) else {
+            throw RunError.io(path: statePath, message: "not found; start the search without --resume")
+        }
+        do { return try JSONDecoder().decode(SearchState.self, from: data) } catch {
+            throw RunError.io(path: statePath, message: "unreadable search state (\(decodingProblem(error)))")
+        }
+    }
+
+    /// The directory a search named `name` of the run at `runPath` lives in.
+    public static func path(runPath: String, name: String?) -> String {
+        (runPath as NSString).appendingPathComponent(name.map { "search-" + $0 } ?? "search")
     }
 
     /// One history line per evaluated candidate; an I/O error stops the search.

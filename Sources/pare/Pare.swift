@@ -1,4 +1,5 @@
 import ArgumentParser
+import Distributed
 import Foundation
 import Spaces
 import TensorCore
@@ -33,6 +34,12 @@ struct Pare: ParsableCommand {
 func startEngine(threads: Int?) -> Engine {
     BLAS.configure()
     return Engine(threads: threads ?? Engine.availableCores)
+}
+
+/// Engine threads of one rank: this machine's cores shared among the job's ranks on it
+/// (ranks x threads <= cores), all cores without MPI.
+func jobThreads(_ job: Communicator) -> Int {
+    job.size > 1 ? max(1, Engine.availableCores / max(Job.localSize(), 1)) : Engine.availableCores
 }
 
 /// Prints to stderr, line-buffered (progress and log lines; stdout carries results).

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Datasets
+import Distributed
 import Foundation
 import Runs
 import Scoring
@@ -41,7 +42,8 @@ struct SearchCommand: ParsableCommand {
     @Option(help: "Rows of the final table (default 10).") var top = 10
     @Option(help: "Name of this search: results go to RUN/search-NAME (default RUN/search).") var name: String?
     @Flag(help: "Continue the search saved in its state.json.") var resume = false
-    @Option(help: "Engine threads (default: all cores).") var threads: Int?
+    @Option(help: "Engine threads (default: all cores; under MPI, the cores shared among this machine's ranks).") var threads: Int?
+    @Flag(help: "Initialise MPI even when no MPI launcher started this process (mpirun does it anyway).") var mpi = false
 
     /// Option values first: a bad one must not cost a data or weights load, nor a whole search.
     func validate() throws {
@@ -60,7 +62,12 @@ struct SearchCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let engine = startEngine(threads: threads)
+            let job = try Job.communicator(force: mpi)
+            let engine = startEngine(threads: threads ?? jobThreads(job))
+            // Rank 0 alone writes and reports; every rank runs the same evolution.
+            let writer = job.isWriter
+            func say(_ line: String) { if writer { logLine(line) } }
+            if job.size > 1 { say("MPI: \(job.size) ranks, \(engine.threads) engine threads each; candidates of each generation spread over the ranks") }
             let (dir, config) = try openTrainedRun(runDirectory)
             let budget = Budget(maxMACs: maxFlops, maxParameters: maxParams, maxLatencyMs: maxLatency)
             var latency: LatencyTable?
@@ -87,21 +94,27 @@ struct SearchCommand: ParsableCommand {
                                                normalization: trained.normalization, calibrationImages: calibrationImages, seed: seed,
                                                finetuneSteps: finetuneSteps, finetuneLearningRate: finetuneLr,
                                                recipe: config.recipe, augmentation: config.augmentation)
-            let search = EvolutionarySearch(constraints: constraints, config: evo, evaluator: scorer, rng: RNG(seed: seed))
-            let files = try SearchRun(runPath: dir.path, name: name)
+            let evaluator: CandidateEvaluator = job.size > 1 ? DistributedEvaluator(local: scorer, job: job) : scorer
+            let search = EvolutionarySearch(constraints: constraints, config: evo, evaluator: evaluator, rng: RNG(seed: seed))
+            let files = job.isWriter ? try SearchRun(runPath: dir.path, name: name) : nil
             if resume {
-                try search.restore(try files.resume(), path: files.statePath)
-                logLine("resumed search at generation \(search.generation) with \(search.evaluated.count) candidates evaluated")
+                // The other ranks read the state rank 0 rewrites nothing of before this barrier.
+                let statePath = SearchRun.path(runPath: dir.path, name: name) + "/state.json"
+                let state: SearchState
+                if let files { state = try files.resume() } else { state = try SearchRun.readState(statePath) }
+                try search.restore(state, path: statePath)
+                say("resumed search at generation \(search.generation) with \(search.evaluated.count) candidates evaluated")
             } else {
-                try files.start()
+                try files?.start()
                 try search.start()
             }
-            logLine("pare search -> \(files.path): \(config.space.name), \(budget.readable), \(pareto ? "Pareto" : "single-objective"), population \(population), \(generations) generations; supernet \(trained.checkpoint); scoring: \(scorer.settings) of \(trained.source)")
+            try job.barrier()
+            say("pare search -> \(SearchRun.path(runPath: dir.path, name: name)): \(config.space.name), \(budget.readable), \(pareto ? "Pareto" : "single-objective"), population \(population), \(generations) generations; supernet \(trained.checkpoint); scoring: \(scorer.settings) of \(trained.source)")
             var newThisProcess = 0
             var recordError: Error?
             search.onEvaluated = { c in
                 newThisProcess += 1
-                do { try files.record(c) } catch { recordError = recordError ?? error }
+                do { try files?.record(c) } catch { recordError = recordError ?? error }
             }
             Interrupt.install()
             defer { Interrupt.uninstall() }
@@ -109,20 +122,24 @@ struct SearchCommand: ParsableCommand {
             while !search.finished {
                 try search.runGeneration()
                 if let recordError { throw recordError }
-                try files.save(search.state)
+                try files?.save(search.state)
                 let best = search.best!
                 let perMinute = Double(newThisProcess) / max(Date().timeIntervalSince(start), 1e-9) * 60
-                logLine(String(format: "generation %d/%d: %d evaluated (%.1f/min), best %.4f at %@ MACs %d params",
+                say(String(format: "generation %d/%d: %d evaluated (%.1f/min), best %.4f at %@ MACs %d params",
                                search.generation, generations, search.evaluated.count, perMinute, best.score,
                                readableCount(Double(best.measured.macs)), best.measured.parameters))
-                if Interrupt.requested {
-                    logLine("interrupted after generation \(search.generation); continue with the same options plus --resume")
+                // Every rank stops after the same generation (one Ctrl-C reaches them at different times).
+                var stop: Float = Interrupt.requested ? 1 : 0
+                try job.allreduceSum(&stop, count: 1)
+                if stop > 0 {
+                    say("interrupted after generation \(search.generation); continue with the same options plus --resume")
                     throw ExitCode(130)
                 }
             }
             let seconds = Date().timeIntervalSince(start)
             guard let best = search.best else { throw UserError("no candidate was evaluated") }
             let front = search.front()
+            guard let files else { return }
             try files.writeResults(best: best, front: front, evaluated: search.evaluated, budget: budget,
                                    provenance: ["space": config.space.name, "run": runDirectory, "supernet_checkpoint": trained.checkpoint,
                                                 "scoring": scorer.settings.description],
