@@ -169,7 +169,6 @@ struct PruneCommand: ParsableCommand {
         String(format: "%.1f%% of %@ (%@)", 100 * Double(value) / Double(full), metric == .macs ? "MACs" : "parameters",
                metric == .macs ? "\(millions(value)) M" : "\(value)")
     }
-
 }
 
 /// Every width of the pruned network once (coupled roles joined by "+"), before and after.
