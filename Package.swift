@@ -65,6 +65,6 @@ let package = Package(
         .testTarget(name: "ExportTests", dependencies: ["Export", "Networks", "Scoring", "Spaces", "Datasets", "Runs", "_TestSupport"], swiftSettings: engineFlags),
         .testTarget(name: "PruningTests", dependencies: ["Pruning", "Networks", "Spaces", "Datasets", "Export", "Runs", "_TestSupport"], swiftSettings: engineFlags),
         // Runs the built binary; depending on `pare` makes `swift test` build it first.
-        .testTarget(name: "CLITests", dependencies: ["pare", "Datasets", "Runs", "_TestSupport"], swiftSettings: engineFlags),
+        .testTarget(name: "CLITests", dependencies: ["pare", "Datasets", "Runs", "Export", "_TestSupport"], swiftSettings: engineFlags),
     ]
 )

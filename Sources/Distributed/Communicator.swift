@@ -9,6 +9,7 @@ public protocol Communicator: AnyObject {
     func allgather(_ values: [Double]) throws -> [[Double]]
     /// Element-wise sum over the ranks, in place.
     func allreduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int) throws
+    func allreduceSum(_ buffer: UnsafeMutablePointer<Double>, count: Int) throws
     func barrier() throws
 }
 
@@ -24,6 +25,7 @@ public final class SingleProcess: Communicator {
     public var size: Int { 1 }
     public func allgather(_ values: [Double]) throws -> [[Double]] { [values] }
     public func allreduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int) throws {}
+    public func allreduceSum(_ buffer: UnsafeMutablePointer<Double>, count: Int) throws {}
     public func barrier() throws {}
 }
 

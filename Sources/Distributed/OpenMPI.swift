@@ -68,6 +68,10 @@ final class OpenMPI: Communicator {
         try Self.check("MPI_Allreduce", allreduceFn(UnsafeRawPointer(bitPattern: 1), buffer, Int32(count), float, sum, world))
     }
 
+    func allreduceSum(_ buffer: UnsafeMutablePointer<Double>, count: Int) throws {
+        try Self.check("MPI_Allreduce", allreduceFn(UnsafeRawPointer(bitPattern: 1), buffer, Int32(count), double, sum, world))
+    }
+
     func allgather(_ values: [Double]) throws -> [[Double]] {
         var mine = Int32(values.count)
         var counts = [Int32](repeating: 0, count: size)

@@ -28,6 +28,8 @@ public final class BatchNorm: ParameterContainer {
     private let foldShift: UnsafeMutablePointer<Float>
     private var savedInput: FeatureMap?
     private var savedOutput: FeatureMap?
+    /// Values per channel in the last synchronized forward's global batch.
+    private var synchronizedCount: Float = 0
 
     public init(name: String, channels: Int, relu: Bool = false, epsilon: Float = 1e-5, momentum: Float = 0.1, engine: Engine = Engine()) {
         self.engine = engine
@@ -119,6 +121,12 @@ public final class BatchNorm: ParameterContainer {
         if mode == .calibrating { calibrationBatches += 1 }
         let factor: Float = mode == .calibrating ? 1 / Float(calibrationBatches) : momentum
         let relu = fusedReLU
+        if mode == .training, let sync = engine.batchStatistics {
+            forwardSynchronized(x, y, sync: sync, factor: factor)
+            savedInput = x
+            savedOutput = y
+            return y
+        }
         engine.chunks(x.channels, work: x.count * 2) { channels in
             for c in channels {
                 let src = x.pointer + c * m, dst = y.pointer + c * m
@@ -191,67 +199,142 @@ public final class BatchNorm: ParameterContainer {
                                    reserveChannels: maxChannels)
         let m = x.plane
         let relu = fusedReLU
-        engine.chunks(x.channels, work: x.count * 3) { channels in
-            for c in channels {
-                let xs = x.pointer + c * m, ys = y.pointer + c * m, gs = dy.pointer + c * m, out = dx.pointer + c * m
-                let mean = batchMean[c], invStd = batchInvStd[c]
-                // Pass 1: sum(g), sum(g * x), with g masked where the ReLU output is 0.
-                var sg = SIMD8<Float>(), sgx = SIMD8<Float>()
-                var sgd = 0.0, sgxd = 0.0
-                var j = 0
-                let zero = SIMD8<Float>()
-                while j < m {
-                    let end = min(m, j + 4096)
-                    while j + 8 <= end {
-                        var g = UnsafeRawPointer(gs + j).loadUnaligned(as: SIMD8<Float>.self)
-                        if relu {
-                            let yv = UnsafeRawPointer(ys + j).loadUnaligned(as: SIMD8<Float>.self)
-                            g = zero.replacing(with: g, where: yv .> zero)
-                        }
-                        sg += g
-                        sgx.addProduct(g, UnsafeRawPointer(xs + j).loadUnaligned(as: SIMD8<Float>.self))
-                        j += 8
-                    }
-                    while j < end {
-                        let g = (!relu || ys[j] > 0) ? gs[j] : 0
-                        sg[0] += g; sgx[0] += g * xs[j]
-                        j += 1
-                    }
-                    sgd += Double(sg.sum()); sgxd += Double(sgx.sum())
-                    sg = SIMD8<Float>(); sgx = SIMD8<Float>()
-                }
-                let sumG = Float(sgd)
-                let sumGXhat = Float((sgxd - Double(mean) * sgd) * Double(invStd))
-                gamma.grad[c] += sumGXhat
-                beta.grad[c] += sumG
-                // Pass 2: dx = a * g + b * x + d
-                let scale = gamma.value[c] * invStd
-                let a = scale
-                let b = -scale * invStd * sumGXhat / Float(m)
-                let d = -scale * sumG / Float(m) - b * mean
-                let va = SIMD8<Float>(repeating: a), vb = SIMD8<Float>(repeating: b), vd = SIMD8<Float>(repeating: d)
-                j = 0
-                while j + 8 <= m {
-                    var g = UnsafeRawPointer(gs + j).loadUnaligned(as: SIMD8<Float>.self)
-                    if relu {
-                        let yv = UnsafeRawPointer(ys + j).loadUnaligned(as: SIMD8<Float>.self)
-                        g = zero.replacing(with: g, where: yv .> zero)
-                    }
-                    var v = vd
-                    v.addProduct(va, g)
-                    v.addProduct(vb, UnsafeRawPointer(xs + j).loadUnaligned(as: SIMD8<Float>.self))
-                    UnsafeMutableRawPointer(out + j).storeBytes(of: v, as: SIMD8<Float>.self)
-                    j += 8
-                }
-                while j < m {
-                    let g = (!relu || ys[j] > 0) ? gs[j] : 0
-                    out[j] = a * g + b * xs[j] + d
-                    j += 1
+        if let sync = engine.batchStatistics {
+            backwardSynchronized(x, y, dy, dx, sync: sync)
+        } else {
+            engine.chunks(x.channels, work: x.count * 3) { channels in
+                for c in channels {
+                    let xs = x.pointer + c * m, ys = y.pointer + c * m, gs = dy.pointer + c * m
+                    let (sumG, sumGXhat) = Self.gradientSums(xs, ys, gs, count: m, relu: relu, mean: batchMean[c], invStd: batchInvStd[c])
+                    gamma.grad[c] += sumGXhat
+                    beta.grad[c] += sumG
+                    writeInputGradient(c, xs, ys, gs, dx.pointer + c * m, count: m, total: Float(m), sumG: sumG, sumGXhat: sumGXhat)
                 }
             }
         }
         gamma.touched = true
         beta.touched = true
         return dx
+    }
+
+    /// sum(g) and sum(g * xhat) of one channel, g masked where the ReLU output is 0.
+    static func gradientSums(_ xs: UnsafePointer<Float>, _ ys: UnsafePointer<Float>, _ gs: UnsafePointer<Float>, count m: Int,
+                             relu: Bool, mean: Float, invStd: Float) -> (Float, Float) {
+        var sg = SIMD8<Float>(), sgx = SIMD8<Float>()
+        var sgd = 0.0, sgxd = 0.0
+        var j = 0
+        let zero = SIMD8<Float>()
+        while j < m {
+            let end = min(m, j + 4096)
+            while j + 8 <= end {
+                var g = UnsafeRawPointer(gs + j).loadUnaligned(as: SIMD8<Float>.self)
+                if relu {
+                    let yv = UnsafeRawPointer(ys + j).loadUnaligned(as: SIMD8<Float>.self)
+                    g = zero.replacing(with: g, where: yv .> zero)
+                }
+                sg += g
+                sgx.addProduct(g, UnsafeRawPointer(xs + j).loadUnaligned(as: SIMD8<Float>.self))
+                j += 8
+            }
+            while j < end {
+                let g = (!relu || ys[j] > 0) ? gs[j] : 0
+                sg[0] += g; sgx[0] += g * xs[j]
+                j += 1
+            }
+            sgd += Double(sg.sum()); sgxd += Double(sgx.sum())
+            sg = SIMD8<Float>(); sgx = SIMD8<Float>()
+        }
+        return (Float(sgd), Float((sgxd - Double(mean) * sgd) * Double(invStd)))
+    }
+
+    /// dx = a * g + b * x + d for one channel, from the sums over `total` values (the
+    /// process's batch, or the whole job's with synchronized statistics).
+    private func writeInputGradient(_ c: Int, _ xs: UnsafePointer<Float>, _ ys: UnsafePointer<Float>, _ gs: UnsafePointer<Float>,
+                                    _ out: UnsafeMutablePointer<Float>, count m: Int, total: Float, sumG: Float, sumGXhat: Float) {
+        let mean = batchMean[c], invStd = batchInvStd[c]
+        let scale = gamma.value[c] * invStd
+        let a = scale
+        let b = -scale * invStd * sumGXhat / total
+        let d = -scale * sumG / total - b * mean
+        let va = SIMD8<Float>(repeating: a), vb = SIMD8<Float>(repeating: b), vd = SIMD8<Float>(repeating: d), zero = SIMD8<Float>()
+        var j = 0
+        while j + 8 <= m {
+            var g = UnsafeRawPointer(gs + j).loadUnaligned(as: SIMD8<Float>.self)
+            if fusedReLU {
+                let yv = UnsafeRawPointer(ys + j).loadUnaligned(as: SIMD8<Float>.self)
+                g = zero.replacing(with: g, where: yv .> zero)
+            }
+            var v = vd
+            v.addProduct(va, g)
+            v.addProduct(vb, UnsafeRawPointer(xs + j).loadUnaligned(as: SIMD8<Float>.self))
+            UnsafeMutableRawPointer(out + j).storeBytes(of: v, as: SIMD8<Float>.self)
+            j += 8
+        }
+        while j < m {
+            let g = (!fusedReLU || ys[j] > 0) ? gs[j] : 0
+            out[j] = a * g + b * xs[j] + d
+            j += 1
+        }
+    }
+}
+
+/// Synchronized BatchNorm (data-parallel training): the batch statistics, and the sums the
+/// backward pass needs, are summed over every process of the job, so that each process
+/// normalizes with the statistics of the whole global batch, as one process would.
+extension BatchNorm {
+    func forwardSynchronized(_ x: FeatureMap, _ y: FeatureMap, sync: CrossProcessSum, factor: Float) {
+        let n = x.channels, m = x.plane
+        let stats = UnsafeMutablePointer<Double>.allocate(capacity: 2 * n + 1)
+        defer { stats.deallocate() }
+        engine.chunks(n, work: x.count) { channels in
+            for c in channels {
+                let (s, q) = Vector.sumAndSquares(x.pointer + c * m, count: m)
+                stats[2 * c] = s; stats[2 * c + 1] = q
+            }
+        }
+        stats[2 * n] = Double(m)
+        sync.sum(stats, count: 2 * n + 1)
+        let total = stats[2 * n]
+        synchronizedCount = Float(total)
+        let relu = fusedReLU
+        engine.chunks(n, work: x.count) { channels in
+            for c in channels {
+                let mu = stats[2 * c] / total
+                let variance = max(stats[2 * c + 1] / total - mu * mu, 0)
+                let mean = Float(mu), invStd = 1 / (Float(variance) + epsilon).squareRoot()
+                batchMean[c] = mean
+                batchInvStd[c] = invStd
+                let unbiased = total > 1 ? Float(variance * total / (total - 1)) : Float(variance)
+                runningMean[c] = (1 - factor) * runningMean[c] + factor * mean
+                runningVariance[c] = (1 - factor) * runningVariance[c] + factor * unbiased
+                let scale = gamma.value[c] * invStd
+                BatchNorm.affine(x.pointer + c * m, y.pointer + c * m, count: m, scale: scale, shift: beta.value[c] - mean * scale, relu: relu)
+            }
+        }
+    }
+
+    func backwardSynchronized(_ x: FeatureMap, _ y: FeatureMap, _ dy: FeatureMap, _ dx: FeatureMap, sync: CrossProcessSum) {
+        let n = x.channels, m = x.plane
+        let sums = UnsafeMutablePointer<Double>.allocate(capacity: 2 * n)
+        defer { sums.deallocate() }
+        let relu = fusedReLU
+        engine.chunks(n, work: x.count * 2) { channels in
+            for c in channels {
+                let (g, gx) = Self.gradientSums(x.pointer + c * m, y.pointer + c * m, dy.pointer + c * m, count: m, relu: relu,
+                                                mean: batchMean[c], invStd: batchInvStd[c])
+                // This process's share: the gradient allreduce sums the parameters' over the job.
+                gamma.grad[c] += gx
+                beta.grad[c] += g
+                sums[2 * c] = Double(g); sums[2 * c + 1] = Double(gx)
+            }
+        }
+        sync.sum(sums, count: 2 * n)
+        let total = synchronizedCount
+        engine.chunks(n, work: x.count * 2) { channels in
+            for c in channels {
+                writeInputGradient(c, x.pointer + c * m, y.pointer + c * m, dy.pointer + c * m, dx.pointer + c * m, count: m,
+                                          total: total, sumG: Float(sums[2 * c]), sumGXhat: Float(sums[2 * c + 1]))
+            }
+        }
     }
 }

@@ -57,6 +57,8 @@ public final class Trainer {
     }
 
     private let scales: [Parameter]
+    /// Data parallelism: sums the gradients over the job between backward and update.
+    public var synchronizeGradients: (([Parameter]) -> Void)?
 
     /// Network slimming's subgradient of lambda * sum |gamma|: lambda * sign(gamma) added to the
     /// gradient of every BN scale this step touched (all its channels: meant for standalone
@@ -81,6 +83,7 @@ public final class Trainer {
         let logits = network.forward(images, arch: arch, mode: .training)
         let result = labels.withUnsafeBufferPointer { loss.evaluate(logits: logits, labels: $0, gradient: true) }
         network.backward(result.gradient!)
+        synchronizeGradients?(parameters)
         if recipe.slimming > 0 { Self.addSlimmingPenalty(scales, lambda: recipe.slimming) }
         let lr = schedule.rate(at: step)
         recipe.optimizer.step(parameters, learningRate: lr, engine: network.engine)
@@ -106,6 +109,7 @@ extension Trainer {
             finite = finite && r.loss.isFinite
             network.backward(r.gradient!)
         }
+        synchronizeGradients?(parameters)
         if recipe.slimming > 0 { Self.addSlimmingPenalty(scales, lambda: recipe.slimming) }
         let lr = schedule.rate(at: step)
         recipe.optimizer.step(parameters, learningRate: lr, engine: network.engine)

@@ -91,8 +91,19 @@ public final class TrainingRun {
     /// uninterrupted one did.
     public var onEpochStart: ((TrainingRun) throws -> Void)?
 
-    public init(config: TrainConfig, train: Dataset, validation: Dataset, normalization: Normalization, engine: Engine = Engine()) throws {
+    /// Data parallelism over a job's processes (nil: this process alone).
+    let parallel: DataParallelStep?
+    /// Whether some process of a data-parallel job was interrupted by the last step.
+    public var jobInterrupted: Bool { parallel?.interrupted ?? false }
+    public var isDataParallel: Bool { parallel != nil }
+
+    /// `dataParallel`: this process's part of a data-parallel job; the global batch
+    /// (`config.recipe.batchSize`) must divide among its processes.
+    public init(config: TrainConfig, train: Dataset, validation: Dataset, normalization: Normalization, engine: Engine = Engine(),
+                dataParallel: DataParallel? = nil, localInterrupt: @escaping () -> Bool = { false }) throws {
         self.config = config
+        parallel = dataParallel.map(DataParallelStep.init)
+        parallel?.localInterrupt = localInterrupt
         rng = RNG(seed: config.seed)
         if let arch = config.fixedArchitecture {
             network = Subnet(space: config.space, architecture: arch, rng: rng, engine: engine)
@@ -104,6 +115,10 @@ public final class TrainingRun {
                              augmentation: config.augmentation, shuffle: true, dropLast: true)
         totalSteps = loader.batchesPerEpoch * config.epochs
         trainer = Trainer(network: network, recipe: config.recipe, totalSteps: max(totalSteps, 1), stepsPerEpoch: loader.batchesPerEpoch)
+        if let parallel {
+            precondition(config.recipe.batchSize % parallel.plan.size == 0, "batch \(config.recipe.batchSize) over \(parallel.plan.size) processes")
+            trainer.synchronizeGradients = { parallel.reduce($0) }
+        }
         validationLoader = BatchLoader(dataset: validation, batchSize: 500, normalization: normalization, shuffle: false, dropLast: false)
         calibrationLoader = BatchLoader(dataset: train, batchSize: 128, normalization: normalization, shuffle: false, dropLast: false)
         // Fixed for the whole run: the same calibration images and probes at every epoch.
@@ -145,10 +160,11 @@ public final class TrainingRun {
             paths = paths.map { p.restrict($0, epoch: epoch, space: config.space, rng: rng) }
         }
         let arch = paths[0]
-        let r = paths.count == 1 ? trainer.train(images: batch.images, labels: batch.labels, arch: arch)
-            : trainer.train(images: batch.images, labels: batch.labels, distilling: paths)
+        let (images, labels) = parallel?.shard(batch.images, batch.labels) ?? (batch.images, batch.labels)
+        let r = paths.count == 1 ? trainer.train(images: images, labels: labels, arch: arch)
+            : trainer.train(images: images, labels: labels, distilling: paths)
         let ended = loader.position + loader.batchSize > loader.dataset.count
-        let info = StepInfo(step: trainer.step, epoch: epoch + 1, loss: r.loss, correct: r.correct, batch: batch.labels.count,
+        let info = StepInfo(step: trainer.step, epoch: epoch + 1, loss: r.loss, correct: r.correct, batch: labels.count,
                             learningRate: r.learningRate, architecture: arch, endedEpoch: ended)
         if ended {
             epoch += 1

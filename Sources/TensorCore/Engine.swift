@@ -1,5 +1,11 @@
 import Foundation
 
+/// Sums values element-wise over the processes of a data-parallel job, in place.
+public protocol CrossProcessSum: AnyObject, Sendable {
+    func sum(_ values: UnsafeMutablePointer<Double>, count: Int)
+    func sum(_ values: UnsafeMutablePointer<Float>, count: Int)
+}
+
 /// How the engine runs: the worker threads of its kernels and GEMM splits, and an optional
 /// profiler. A value passed explicitly — to every layer when a network is built, and from
 /// the layers to the kernels — so nothing about execution is process-wide: two networks
@@ -18,6 +24,9 @@ public struct Engine: Sendable {
     /// before the one two blocks earlier starts (its own result is read by the block before
     /// it, which takes the other pool).
     public var gradientBuffers: BufferPool?
+    /// Data-parallel training with synchronized BatchNorm: sums the per-channel batch
+    /// statistics over every process of the job (nil: each process's own batch).
+    public var batchStatistics: CrossProcessSum?
 
     public init(threads: Int = Engine.availableCores, profiler: Profiler? = nil) {
         self.threads = max(1, threads)

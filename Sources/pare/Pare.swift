@@ -67,3 +67,21 @@ func reportingErrors(_ body: () throws -> Void) throws {
         throw ExitCode(1)
     }
 }
+
+/// The job's sums for the engine (synchronized BatchNorm) and data-parallel training. An MPI
+/// failure inside a collective cannot be recovered mid-step: it ends the process with the
+/// error (mpirun then ends the job).
+final class JobSum: CrossProcessSum, @unchecked Sendable {
+    let job: Communicator
+    init(_ job: Communicator) { self.job = job }
+
+    func sum(_ values: UnsafeMutablePointer<Double>, count: Int) { check { try job.allreduceSum(values, count: count) } }
+    func sum(_ values: UnsafeMutablePointer<Float>, count: Int) { check { try job.allreduceSum(values, count: count) } }
+
+    private func check(_ body: () throws -> Void) {
+        do { try body() } catch {
+            logLine("error: rank \(job.rank): \(error)")
+            exit(1)
+        }
+    }
+}

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Datasets
+import Distributed
 import Foundation
 import Runs
 import Search
@@ -44,38 +45,59 @@ struct TrainCommand: ParsableCommand {
     var progressive: ProgressiveShrinking?
     @Option(help: "PruningNet (MetaPruning): true generates every block layer's weights from the architecture's encoding with a small fully connected network per layer (default: the space file's pruning_net).")
     var pruningNet: Bool?
+    @Flag(help: "Initialise MPI even when no MPI launcher started this process (mpirun does it anyway).") var mpi = false
+    @Flag(help: "Under MPI: synchronized BatchNorm (statistics of the whole global batch, as one process would compute them) instead of each rank's own shard.")
+    var syncBn = false
     @OptionGroup var options: TrainingOptions
 
     func run() throws {
         try reportingErrors {
-            let engine = startEngine(threads: options.threads)
+            let job = try Job.communicator(force: mpi)
+            var engine = startEngine(threads: options.threads ?? jobThreads(job))
             let dir = try RunDirectory(path: runDirectory)
-            try dir.lock()
-            let config = try resolveConfig(dir)
+            // Rank 0 writes the run; the other ranks of a data-parallel job only compute.
+            let writer = job.isWriter
+            if writer { try dir.lock() }
+            let config = try resolveConfig(dir, writer: writer)
             let (train, val, source) = try loadSplits(config)
             let sp = config.space
-            let training = try TrainingRun(config: config, train: train, validation: val, normalization: Normalization.fit(train), engine: engine)
+            var parallel: DataParallel?
+            if job.size > 1 {
+                guard config.recipe.batchSize % job.size == 0 else {
+                    throw UserError("--batch-size \(config.recipe.batchSize) does not divide among \(job.size) ranks (the global batch is split evenly)")
+                }
+                let sum = JobSum(job)
+                parallel = DataParallel(rank: job.rank, size: job.size, job: sum)
+                if syncBn { engine.batchStatistics = sum }
+            }
+            let training = try TrainingRun(config: config, train: train, validation: val, normalization: Normalization.fit(train), engine: engine,
+                                           dataParallel: parallel, localInterrupt: { Interrupt.requested })
             guard training.totalSteps > 0 else { throw UserError("\(train.count) training images make no batch of \(config.recipe.batchSize)") }
+            func say(_ line: String) { if writer { logLine(line) } }
             if options.resume {
-                let path = try training.resumeFromNewest(dir, warn: logLine)
-                logLine("resumed from \(path) at step \(training.step) of \(training.totalSteps)")
-            } else {
+                let path = try training.resumeFromNewest(dir, warn: say)
+                say("resumed from \(path) at step \(training.step) of \(training.totalSteps)")
+            } else if writer {
                 try AtomicFile.writeJSON(encodable: config, to: dir.configPath)
             }
-            logLine("pare train: \(sp.name) on \(source) (\(train.count) train, \(val.count) validation), \(config.epochs) epochs of \(training.loader.batchesPerEpoch) steps, sampling \(config.sampling), OpenBLAS \(BLAS.coreName), \(engine.threads) threads")
-            try runTrainingLoop(training, dir, command: "pare train --run \(dir.path) --resume")
+            say("pare train: \(sp.name) on \(source) (\(train.count) train, \(val.count) validation), \(config.epochs) epochs of \(training.loader.batchesPerEpoch) steps, sampling \(config.sampling), OpenBLAS \(BLAS.coreName), \(engine.threads) threads")
+            if job.size > 1 {
+                say("MPI: \(job.size) ranks x \(engine.threads) threads, global batch \(config.recipe.batchSize) (\(config.recipe.batchSize / job.size) per rank), one gradient allreduce per step, BatchNorm statistics \(syncBn ? "synchronized over the ranks" : "per rank")")
+            }
+            try runTrainingLoop(training, dir, command: "pare train --run \(dir.path) --resume", writer: writer)
         }
     }
 
     /// The configuration of a new run from the options, or of a resumed one from run.json
     /// (options given on resume must agree with it unless --override-config).
-    func resolveConfig(_ dir: RunDirectory) throws -> TrainConfig {
+    /// `writer`: false for the other ranks of a data-parallel job (rank 0 checks the directory).
+    func resolveConfig(_ dir: RunDirectory, writer: Bool = true) throws -> TrainConfig {
         var config: TrainConfig
         if options.resume {
             config = try loadTrainConfig(dir, hint: "start the run without --resume (and with --space)")
         } else {
             guard let space else { throw UserError("--space is required to start a run (or pass --resume to continue \(dir.path))") }
-            if !dir.checkpoints().isEmpty {
+            if writer && !dir.checkpoints().isEmpty {
                 throw UserError("\(dir.path): already has checkpoints; pass --resume to continue it, or choose another --run")
             }
             config = TrainConfig(space: try loadSpace(space), spaceFile: space, data: data ?? "fashion-mnist")

@@ -75,12 +75,14 @@ struct ConfigChanges {
 /// Trains to the end: progress, JSON-lines metrics, epoch-end probes, checkpoints, Ctrl-C
 /// (checkpoint, then exit 130 with `command` as the way to continue), summary.json.
 @discardableResult
-func runTrainingLoop(_ training: TrainingRun, _ dir: RunDirectory, command: String) throws -> [ProbeResult] {
+/// In a data-parallel job only the writer (rank 0) reports, probes and writes files.
+func runTrainingLoop(_ training: TrainingRun, _ dir: RunDirectory, command: String, writer: Bool = true) throws -> [ProbeResult] {
     let config = training.config
-    let metrics = try MetricsLog(directory: dir.path, file: "train.jsonl")
-    let progress = Progress(total: training.totalSteps, log: logLine)
+    let metrics = writer ? try MetricsLog(directory: dir.path, file: "train.jsonl") : nil
+    let progress = Progress(total: training.totalSteps, log: writer ? logLine : { _ in })
     let diverged = "the newest checkpoint in \(dir.checkpointDirectory) is the last finite state; lower --lr and resume with --override-config"
     func saveCheckpoint() throws {
+        guard writer, let metrics else { return }
         let data: Data
         do { data = try training.checkpoint() } catch let e as TrainingError {
             throw UserError("\(e) (lr \(training.trainer.schedule.rate(at: max(training.step - 1, 0)))); \(diverged)")
@@ -103,30 +105,32 @@ func runTrainingLoop(_ training: TrainingRun, _ dir: RunDirectory, command: Stri
         if recent.count > 50 { recent.removeFirst() }
         let rate = Double((info.step - firstStep) * config.recipe.batchSize) / max(Date().timeIntervalSince(start), 1e-9)
         progress.update(step: info.step, epoch: info.epoch, epochs: config.epochs, loss: recent.reduce(0, +) / Double(recent.count), imagesPerSecond: rate)
-        try metrics.append(["kind": "step", "step": info.step, "epoch": info.epoch, "loss": info.loss,
+        try metrics?.append(["kind": "step", "step": info.step, "epoch": info.epoch, "loss": info.loss,
                             "accuracy": Double(info.correct) / Double(info.batch), "lr": Double(info.learningRate),
                             "arch": info.architecture.description])
         if info.endedEpoch {
             progress.finish()
             let probeStart = Date()
-            lastProbes = training.evaluateProbes()
+            lastProbes = writer ? training.evaluateProbes() : []
             probeSeconds += Date().timeIntervalSince(probeStart)
             for p in lastProbes {
                 logLine(String(format: "epoch %d %-9@ %6.3f M MACs  val acc %.4f  loss %.4f", info.epoch, p.name, Double(p.macs) / 1e6, p.accuracy, p.loss))
             }
-            try metrics.append(["kind": "epoch", "epoch": info.epoch, "step": info.step, "seconds": Date().timeIntervalSince(start),
+            try metrics?.append(["kind": "epoch", "epoch": info.epoch, "step": info.step, "seconds": Date().timeIntervalSince(start),
                                 "probes": lastProbes.map { ["name": $0.name, "arch": $0.architecture, "macs": $0.macs, "val_accuracy": $0.accuracy, "val_loss": $0.loss] }])
             try saveCheckpoint()
         } else if config.checkpointEvery > 0 && info.step % config.checkpointEvery == 0 {
             try saveCheckpoint()
         }
-        if Interrupt.requested {
+        // Data parallel: every process stops after the same step (the flag travels with the gradients).
+        if training.isDataParallel ? training.jobInterrupted : Interrupt.requested {
             progress.finish()
             try saveCheckpoint()
-            logLine("interrupted at step \(training.step) of \(training.totalSteps); checkpoint written. Continue with: \(command)")
+            if writer { logLine("interrupted at step \(training.step) of \(training.totalSteps); checkpoint written. Continue with: \(command)") }
             throw ExitCode(130)
         }
     }
+    guard writer else { return [] }
     let seconds = Date().timeIntervalSince(start)
     var usage = rusage()
     getrusage(RUSAGE_SELF.rawValue, &usage)

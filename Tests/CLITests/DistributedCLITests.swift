@@ -1,3 +1,4 @@
+import Export
 import Foundation
 import Testing
 import _TestSupport
@@ -29,6 +30,67 @@ import _TestSupport
         let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
         return (p.terminationStatus, text)
+    }
+
+    /// The largest architecture's weights of a run (exported with BN recalibration).
+    func weights(_ run: String) throws -> [String: [Float]] {
+        let arch = "32/64/128:shuffle7@2.0,xception@2.0,shuffle7@2.0,xception@2.0,shuffle7@2.0,xception@2.0"
+        let r = try CLI.run(["export", "--run", run, "--arch", arch, "--out", run + "/largest", "--calibration-images", "256", "--threads", "1"])
+        #expect(r.status == 0, "\(r.stderr)")
+        return try Safetensors.read(run + "/largest/model.safetensors").0.mapValues(\.values)
+    }
+
+    /// Over the trained tensors (running statistics are recalibrated at export, not trained).
+    func largestDifference(_ a: [String: [Float]], _ b: [String: [Float]]) -> Float {
+        var worst: Float = 0
+        for (name, x) in a where !name.contains("running") { for (u, v) in zip(x, b[name] ?? []) { worst = max(worst, abs(u - v)) } }
+        return worst
+    }
+
+    @Test("mpirun -np 2 pare train --sync-bn trains the weights of one process; a killed rank fails the job and its checkpoint resumes in one process")
+    func dataParallelTraining() throws {
+        guard Self.mpirun != nil else {
+            Issue.record("no mpirun: run scripts/setup.sh (installs openmpi-bin and libopenmpi-dev)")
+            return
+        }
+        let base = NSTemporaryDirectory() + "pare-dp-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        // A small learning rate: at 0.4 an untrained supernet amplifies float-order differences.
+        let train = ["train", "--space", "reference", "--data", "synthetic", "--epochs", "1", "--probes", "0", "--threads", "1",
+                     "--lr", "0.01", "--checkpoint-every", "2"]
+        var reference: [String: [Float]] = [:]
+        for sampling in ["uniform", "sandwich", "distill"] {
+            let single = try CLI.run(train + ["--sampling", sampling, "--run", base + "/\(sampling)-1"])
+            #expect(single.status == 0, "\(single.stderr)")
+            let two = try Self.run(train + ["--sampling", sampling, "--sync-bn", "--run", base + "/\(sampling)-2"])
+            #expect(two.status == 0, "\(two.output)")
+            #expect(two.output.contains("MPI: 2 ranks x 1 threads, global batch 128 (64 per rank)"))
+            let a = try weights(base + "/\(sampling)-1"), b = try weights(base + "/\(sampling)-2")
+            #expect(a.keys.sorted() == b.keys.sorted())
+            #expect(largestDifference(a, b) <= 1e-3, "\(sampling): \(largestDifference(a, b))")
+            if sampling == "uniform" { reference = a }
+        }
+
+        // kill -9 a rank after the first checkpoint: the job fails, the checkpoint resumes single-process.
+        let p = try Self.launch(train + ["--sampling", "uniform", "--sync-bn", "--run", base + "/killed"])
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        let deadline = Date().addingTimeInterval(60)
+        func checkpoints() -> [String] { (try? FileManager.default.contentsOfDirectory(atPath: base + "/killed/checkpoints")) ?? [] }
+        while p.isRunning && Date() < deadline && !checkpoints().contains(where: { $0.hasSuffix(".bin") }) { usleep(5_000) }
+        let children = try runProgram("/usr/bin/pgrep", ["-P", "\(p.processIdentifier)"]).output.split(separator: "\n").compactMap { Int32($0) }
+        if let victim = children.last { kill(victim, SIGKILL) }
+        let killedAt = Date()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus != 0, "\(text.suffix(400))")
+        #expect(Date().timeIntervalSince(killedAt) < 30)
+        let resumed = try CLI.run(["train", "--run", base + "/killed", "--resume", "--threads", "1"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("resumed from"))
+        #expect(largestDifference(reference, try weights(base + "/killed")) <= 1e-3)
     }
 
     let search = ["search", "--max-flops", "2.5M", "--population", "6", "--generations", "3", "--parents", "3", "--mutations", "3",
