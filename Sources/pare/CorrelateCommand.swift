@@ -1,5 +1,6 @@
 import ArgumentParser
 import Datasets
+import Distributed
 import Foundation
 import Runs
 import Scoring
@@ -35,11 +36,15 @@ struct CorrelateCommand: ParsableCommand {
     @Flag(help: "Spread the architectures over the space's whole MACs range (one per equal-width cost bin) instead of drawing them uniformly (which crowds them around the middle).")
     var spread = false
     @Option(help: "Where to write the results (default RUN/correlate.json).") var out: String?
-    @Option(help: "Engine threads (default: all cores).") var threads: Int?
+    @Option(help: "Engine threads (default: all cores; under MPI, the cores shared among this machine's ranks).") var threads: Int?
+    @Flag(help: "Initialise MPI even when no MPI launcher started this process (mpirun does it anyway).") var mpi = false
 
     func run() throws {
         try reportingErrors {
-            let engine = startEngine(threads: threads)
+            let job = try Job.communicator(force: mpi)
+            let engine = startEngine(threads: threads ?? jobThreads(job))
+            let writer = job.isWriter
+            func say(_ line: String) { if writer { logLine(line) } }
             guard samples >= 3, epochs >= 1, standaloneSeeds >= 1 else {
                 throw UserError("--samples must be at least 3, --epochs and --standalone-seeds at least 1")
             }
@@ -68,21 +73,34 @@ struct CorrelateCommand: ParsableCommand {
             let baseSeed = reused?.seed ?? seed
             let samples = archs.count
             let evalLoader = BatchLoader(dataset: validation, batchSize: 500, normalization: norm, shuffle: false, dropLast: false)
-            logLine("pare correlate: \(samples) architectures of \(config.space.name), supernet \(checkpoint); stand-alone \(epochs) epochs on \(trainCount) images x \(standaloneSeeds) seeds\(standaloneFrom.map { " (from \($0))" } ?? ""), scored on \(validation.count)")
+            say("pare correlate: \(samples) architectures of \(config.space.name), supernet \(checkpoint); stand-alone \(epochs) epochs on \(trainCount) images x \(standaloneSeeds) seeds\(standaloneFrom.map { " (from \($0))" } ?? ""), scored on \(validation.count)")
             var scores = [[Double]](repeating: [], count: variants.count)
             var standalone = [[Double]](repeating: [], count: standaloneSeeds)  // [seed][arch]
             var rows: [[String: Any]] = []
             let start = Date()
+            // Under MPI the architectures are dealt round-robin over the ranks (rank r: r, r + P, ...),
+            // each scored and trained where it lands; one gather brings every result to every rank.
+            let width = variants.count + standaloneSeeds
+            var mine: [Double] = []
+            for i in stride(from: job.rank, to: samples, by: job.size) {
+                let a = archs[i]
+                for scorer in scorers { mine.append(try scorer.score(a)) }
+                for r in 0..<standaloneSeeds {
+                    if let reused, r < reused.seeds { mine.append(reused.accuracies[i][r]); continue }
+                    let s = baseSeed &+ UInt64(r) &* 7919
+                    mine.append(try RankingStudy.trainStandalone(a, space: config.space, config: config, train: train, epochs: epochs, norm: norm,
+                                                                 evalLoader: evalLoader, initSeed: s &+ UInt64(i) &+ 1, dataSeed: s &+ 1000 &+ UInt64(i),
+                                                                 engine: engine))
+                }
+                logLine((job.size > 1 ? "rank \(job.rank): " : "") + "\(i + 1)/\(samples) done (\(Int(Date().timeIntervalSince(start))) s)")
+            }
+            let gathered = try job.allgather(mine)
+            guard writer else { return }
             print(variants.map { $0 == 0 ? " inherited" : String(format: "  ft%-6d", $0) }.joined() + "  stand-alone   MMACs  architecture")
             for (i, a) in archs.enumerated() {
-                for (v, scorer) in scorers.enumerated() { scores[v].append(try scorer.score(a)) }
-                for r in 0..<standaloneSeeds {
-                    if let reused, r < reused.seeds { standalone[r].append(reused.accuracies[i][r]); continue }
-                    let s = baseSeed &+ UInt64(r) &* 7919
-                    standalone[r].append(try RankingStudy.trainStandalone(a, space: config.space, config: config, train: train, epochs: epochs, norm: norm,
-                                                             evalLoader: evalLoader, initSeed: s &+ UInt64(i) &+ 1, dataSeed: s &+ 1000 &+ UInt64(i),
-                                                             engine: engine))
-                }
+                let values = Array(gathered[i % job.size][((i / job.size) * width)..<((i / job.size + 1) * width)])
+                for v in 0..<variants.count { scores[v].append(values[v]) }
+                for r in 0..<standaloneSeeds { standalone[r].append(values[variants.count + r]) }
                 let mean = (0..<standaloneSeeds).map { standalone[$0][i] }.reduce(0, +) / Double(standaloneSeeds)
                 let macs = config.space.cost(a).macs
                 rows.append(["arch": a.description, "macs": macs, "standalone_accuracy": mean,
@@ -90,7 +108,6 @@ struct CorrelateCommand: ParsableCommand {
                              "scores": Dictionary(uniqueKeysWithValues: variants.enumerated().map { ("finetune_\($0.element)", scores[$0.offset][i]) }),
                              "inherited_score": variants.firstIndex(of: 0).map { scores[$0][i] as Any } ?? NSNull()])
                 print(scores.map { String(format: "   %.4f", $0[i]) }.joined() + String(format: "      %.4f   %6.3f  %@", mean, Double(macs) / 1e6, a.description))
-                logLine("\(i + 1)/\(samples) done (\(Int(Date().timeIntervalSince(start))) s)")
             }
             let reference = (0..<archs.count).map { i in (0..<standaloneSeeds).map { standalone[$0][i] }.reduce(0, +) / Double(standaloneSeeds) }
             func show(_ v: Double) -> String { v.isFinite ? String(format: "%.3f", v) : "undefined (a score is constant)" }

@@ -75,10 +75,21 @@ final class JobSum: CrossProcessSum, @unchecked Sendable {
     let job: Communicator
     init(_ job: Communicator) { self.job = job }
 
-    func sum(_ values: UnsafeMutablePointer<Double>, count: Int) { check { try job.allreduceSum(values, count: count) } }
-    func sum(_ values: UnsafeMutablePointer<Float>, count: Int) { check { try job.allreduceSum(values, count: count) } }
+    /// Time spent in the collectives (waiting for the slowest rank included), their count and bytes.
+    private(set) var seconds = 0.0
+    private(set) var calls = 0
+    private(set) var bytes = 0
 
-    private func check(_ body: () throws -> Void) {
+    func sum(_ values: UnsafeMutablePointer<Double>, count: Int) { check(count * 8) { try job.allreduceSum(values, count: count) } }
+    func sum(_ values: UnsafeMutablePointer<Float>, count: Int) { check(count * 4) { try job.allreduceSum(values, count: count) } }
+
+    private func check(_ size: Int, _ body: () throws -> Void) {
+        let start = DispatchTime.now().uptimeNanoseconds
+        defer {
+            seconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            calls += 1
+            bytes += size
+        }
         do { try body() } catch {
             logLine("error: rank \(job.rank): \(error)")
             exit(1)

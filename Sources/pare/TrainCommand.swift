@@ -62,11 +62,13 @@ struct TrainCommand: ParsableCommand {
             let (train, val, source) = try loadSplits(config)
             let sp = config.space
             var parallel: DataParallel?
+            var collectives: JobSum?
             if job.size > 1 {
                 guard config.recipe.batchSize % job.size == 0 else {
                     throw UserError("--batch-size \(config.recipe.batchSize) does not divide among \(job.size) ranks (the global batch is split evenly)")
                 }
                 let sum = JobSum(job)
+                collectives = sum
                 parallel = DataParallel(rank: job.rank, size: job.size, job: sum)
                 if syncBn { engine.batchStatistics = sum }
             }
@@ -84,7 +86,14 @@ struct TrainCommand: ParsableCommand {
             if job.size > 1 {
                 say("MPI: \(job.size) ranks x \(engine.threads) threads, global batch \(config.recipe.batchSize) (\(config.recipe.batchSize / job.size) per rank), one gradient allreduce per step, BatchNorm statistics \(syncBn ? "synchronized over the ranks" : "per rank")")
             }
+            let start = Date(), firstStep = training.step
             try runTrainingLoop(training, dir, command: "pare train --run \(dir.path) --resume", writer: writer)
+            if let collectives {
+                let steps = max(training.step - firstStep, 1), seconds = Date().timeIntervalSince(start)
+                say(String(format: "MPI rank 0: %d allreduce calls (%.1f per step, %.2f MB per step) took %.2f s of %.2f s (%.1f%%)",
+                           collectives.calls, Double(collectives.calls) / Double(steps), Double(collectives.bytes) / Double(steps) / 1e6,
+                           collectives.seconds, seconds, 100 * collectives.seconds / max(seconds, 1e-9)))
+            }
         }
     }
 

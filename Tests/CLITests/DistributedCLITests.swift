@@ -118,6 +118,20 @@ import _TestSupport
         #expect(try String(contentsOfFile: base + "/b/search/best.txt", encoding: .utf8)
                 == String(contentsOfFile: base + "/a/search/best.txt", encoding: .utf8))
 
+        // pare correlate: the architectures dealt over the ranks, the same study as one process.
+        let correlate = ["correlate", "--samples", "3", "--epochs", "1", "--train-images", "256", "--validation-images", "128", "--threads", "1"]
+        let one = try CLI.run(correlate + ["--run", base + "/a", "--out", base + "/one.json"])
+        #expect(one.status == 0, "\(one.stderr)")
+        let spread = try Self.run(correlate + ["--run", base + "/a", "--out", base + "/two.json"])
+        #expect(spread.status == 0, "\(spread.output)")
+        func study(_ f: String) throws -> [[String: Any]] {
+            (try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: base + "/" + f))) as! [String: Any])["architectures"] as! [[String: Any]]
+        }
+        let (x, y) = (try study("one.json"), try study("two.json"))
+        #expect(x.map { $0["arch"] as! String } == y.map { $0["arch"] as! String })
+        #expect(x.map { $0["standalone_accuracies"] as! [Double] } == y.map { $0["standalone_accuracies"] as! [Double] })
+        #expect(x.map { $0["inherited_score"] as! Double } == y.map { $0["inherited_score"] as! Double })
+
         // kill -9 one rank once the first generation is saved: mpirun ends the job with an error
         // instead of hanging, and the saved state resumes (here in one process) to the same result.
         var longer = search + ["--run", base + "/c"]
