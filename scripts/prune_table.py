@@ -1,0 +1,25 @@
+#!/usr/bin/env python3
+"""Prints the pruning study (STUDY/results.tsv of scripts/prune-study.sh) as a markdown table
+in the layout of the weak-layer paper's: method, baseline and pruned test accuracy, the
+drop, FLOPs (MACs) and parameter reductions. Usage: prune_table.py [runs/prune-study/results.tsv]"""
+import csv
+import sys
+from collections import defaultdict
+
+path = sys.argv[1] if len(sys.argv) > 1 else "runs/prune-study/results.tsv"
+rows = list(csv.DictReader(open(path), delimiter="\t"))
+base = next(r for r in rows if r["method"] == "unpruned")
+base_acc, base_macs, base_params = float(base["test"]), int(base["macs"]), int(base["params"])
+groups = defaultdict(list)
+for r in rows:
+    if r["method"] != "unpruned":
+        groups[(r["target"], r["method"])].append(r)
+print("| target (MACs kept) | method | baseline test acc | pruned test acc (seeds) | mean | drop | MACs ↓ | params ↓ | val. acc right after pruning |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+for (target, method), rs in groups.items():
+    accs = [float(r["test"]) for r in rs]
+    mean = sum(accs) / len(accs)
+    macs, params = int(rs[0]["macs"]), int(rs[0]["params"])
+    pruned_val = rs[0]["pruned_val"] or "–"
+    print(f"| {target} | {method} | {100 * base_acc:.2f} | {' / '.join(f'{100 * a:.2f}' for a in accs)} | {100 * mean:.2f} | "
+          f"{100 * (base_acc - mean):+.2f} | {100 * (1 - macs / base_macs):.1f} % | {100 * (1 - params / base_params):.1f} % | {pruned_val} |")
