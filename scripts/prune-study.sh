@@ -5,6 +5,7 @@
 #   base: BASE_EPOCHS (6) epochs, then two continuations of CONT_EPOCHS (2) from its weights:
 #   plain, and with the network-slimming penalty (--slimming 1e-4) that `--method slimming` needs;
 #   prune (global ranking, min width 0.1, BN recalibration), finetune FT_EPOCHS (2) epochs, test.
+# TARGETS (default "50 40": MACs kept, %) and SEEDS (default "0 1") narrow it; finished rows are kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pare=${PARE:-.build/release/pare}
@@ -34,7 +35,7 @@ if ! grep -q "^unpruned" "$results"; then
   read -r m p _ < <(macs "$study/plain")
   printf 'unpruned\t100%%\t0\t%s\t%s\t\t%s\n' "$m" "$p" "$(test_acc "$study/plain" finetuned)" >> "$results"
 fi
-for target in 50 40; do
+for target in ${TARGETS:-50 40}; do
   for method in l1 slimming fpgm fpgm-weak:0.9 fpgm-weak:0.7; do
     name=${method%%:*}; nu=${method#*:}; label=$name; args=(--method "$name")
     [ "$name" = fpgm-weak ] && { args+=(--nu "$nu"); label="$name-$nu"; }
@@ -44,7 +45,7 @@ for target in 50 40; do
       step "prune $label to $target% of MACs"
       $pare prune "$source" --weights finetuned "${args[@]}" --target-flops "$target%" --out "$out"
     fi
-    for seed in 0 1; do
+    for seed in ${SEEDS:-0 1}; do
       grep -q "^$label	$target%	$seed	" "$results" && continue
       dir=$out-s$seed
       rm -rf "$dir"; cp -r "$out" "$dir"
