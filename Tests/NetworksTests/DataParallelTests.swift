@@ -77,11 +77,11 @@ final class ThreadJob: @unchecked Sendable {
     }
 
     @Test("two ranks with synchronized BN and global batch B train the weights of one process with batch B",
-          arguments: ["uniform", "sandwich", "distill", "fair", "uniform+crop"])
+          arguments: ["uniform", "sandwich", "distill", "fair", "band", "uniform+crop"])
     func twoRanksEqualOne(strategy: String) throws {
         BLAS.configure()
         let sampling: SamplingStrategy = strategy == "sandwich" ? .sandwich : strategy == "distill" ? .distill(random: 1)
-            : strategy == "fair" ? .fair : .uniform
+            : strategy == "fair" ? .fair : strategy == "band" ? .flopsBand(minMACs: 60_000, maxMACs: 120_000) : .uniform
         let sharing: KernelSharing = strategy.hasSuffix("crop") ? .centreCrop : .separate
         let single = try run(sampling, sharing: sharing, ranks: 1, steps: 7)
         let job = ThreadJob(size: 2)
