@@ -98,7 +98,7 @@ struct SearchCommand: ParsableCommand {
             let search = EvolutionarySearch(constraints: constraints, config: evo, evaluator: evaluator, rng: RNG(seed: seed))
             let files = job.isWriter ? try SearchRun(runPath: dir.path, name: name) : nil
             if resume {
-                // The other ranks read the state rank 0 rewrites nothing of before this barrier.
+                // Rank 0 rewrites only history.jsonl on resume: the other ranks read state.json as saved.
                 let statePath = SearchRun.path(runPath: dir.path, name: name) + "/state.json"
                 let state: SearchState
                 if let files { state = try files.resume() } else { state = try SearchRun.readState(statePath) }
