@@ -84,7 +84,8 @@ func softPruning(_ soft: SoftPruning, _ training: TrainingRun) throws -> any Cha
     }
     if var g = criterion as? GeometricMedian { g.theta = soft.theta; criterion = g }
     // Fails here, before training, when nothing can be masked (a ShuffleNet stage alone).
-    _ = try Pruner(model: model, minimumFraction: soft.minimumWidth).plan(scores: criterion.scores(Pruner(model: model).groups, TensorStore(model)), removing: soft.rate)
+    let pruner = Pruner(model: model, minimumFraction: soft.minimumWidth)
+    _ = try pruner.plan(scores: criterion.scores(pruner.groups, TensorStore(model)), removing: soft.rate)
     let c = criterion
     training.onEpochStart = { run in
         let n = try SoftMask.step(model, criterion: c, rate: soft.rate, minimumFraction: soft.minimumWidth)
