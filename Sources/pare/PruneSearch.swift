@@ -65,6 +65,8 @@ extension PruneCommand {
         if !FileManager.default.fileExists(atPath: searchDir + "/best.json") {
             var args = ["--run", runPath, metric == .macs ? "--max-flops" : "--max-params", "\(target)",
                         "--population", "\(population)", "--generations", "\(generations)",
+                        // Each generation breeds about one population of new candidates.
+                        "--parents", "\(max(2, population / 3))", "--mutations", "\(population / 2)", "--crossovers", "\(population / 2)",
                         "--calibration-images", "\(calibrationImages)"]
             if FileManager.default.fileExists(atPath: searchDir + "/state.json") { args.append("--resume") }
             var search = try SearchCommand.parse(args)
