@@ -55,6 +55,15 @@ import Testing
         #expect(tiny.status == 1 && tiny.stderr.contains("error: target 10 parameters is below the smallest reachable"), "\(tiny.stderr)")
         #expect(!FileManager.default.fileExists(atPath: base + "/tiny"))
 
+        // Soft pruning while finetuning: masked every epoch, removed at the end.
+        let soft = try CLI.run(["finetune", base + "/model", "--soft-prune", "l1", "--rate", "0.3", "--epochs", "2", "--run", base + "/soft-run",
+                                "--pruned-out", base + "/soft"])
+        #expect(soft.status == 0, "\(soft.stderr)")
+        #expect(soft.stderr.contains("epoch 2: soft mask zeroes"), "\(soft.stderr)")
+        let softModel = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: base + "/soft/model.json"))) as! [String: Any]
+        #expect((softModel["macs"] as! Int) < (original["macs"] as! Int))
+        #expect((softModel["pruning"] as! [String: Any])["method"] as? String == "soft-l1")
+
         // Prune by search: reorder, width-only supernet, evolutionary search, export.
         let search = ["prune", base + "/model", "--method", "search", "--target-params", "60%", "--out", base + "/searched", "--search-epochs", "1",
                       "--population", "4", "--generations", "1", "--calibration-images", "128"]
