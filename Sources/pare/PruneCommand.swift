@@ -31,6 +31,7 @@ struct PruneCommand: ParsableCommand {
     @Option(help: "--method search: epochs of sandwich training of the width supernet (default 2).") var searchEpochs = 2
     @Option(help: "--method search: population of the evolutionary search (default 30).") var population = 30
     @Option(help: "--method search: generations of the evolutionary search (default 10).") var generations = 10
+    @Option(help: "--method search: validation images each candidate is scored on (default: the whole validation split).") var validationImages: Int?
     @Option(help: "MACs target: a percentage of the model's (50%) or a count (15M).") var targetFlops: String?
     @Option(help: "Parameter target: a percentage of the model's (40%) or a count (120K).") var targetParams: String?
     @Option(help: "fpgm-weak: importance factor of weak (redundant) layers, in (0, 1] (default 0.9).") var nu = 0.9
@@ -56,8 +57,8 @@ struct PruneCommand: ParsableCommand {
         }
         if method == "search" {
             guard rounds == 1 else { throw ValidationError("--method search finds its widths in one search; drop --rounds") }
-            guard searchEpochs >= 1, population >= 2, generations >= 1 else {
-                throw ValidationError("--search-epochs and --generations must be at least 1, --population at least 2")
+            guard searchEpochs >= 1, population >= 2, generations >= 1, validationImages.map({ $0 >= 1 }) ?? true else {
+                throw ValidationError("--search-epochs, --generations and --validation-images must be at least 1, --population at least 2")
             }
         }
         guard nu > 0 && nu <= 1 else { throw ValidationError("--nu must be in (0, 1], got \(nu)") }

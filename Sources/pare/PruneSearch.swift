@@ -68,6 +68,7 @@ extension PruneCommand {
                         // Each generation breeds about one population of new candidates.
                         "--parents", "\(max(2, population / 3))", "--mutations", "\(population / 2)", "--crossovers", "\(population / 2)",
                         "--calibration-images", "\(calibrationImages)"]
+            if let validationImages { args += ["--validation-images", "\(validationImages)"] }
             if FileManager.default.fileExists(atPath: searchDir + "/state.json") { args.append("--resume") }
             var search = try SearchCommand.parse(args)
             try search.run()

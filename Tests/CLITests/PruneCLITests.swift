@@ -66,7 +66,7 @@ import Testing
 
         // Prune by search: reorder, width-only supernet, evolutionary search, export.
         let search = ["prune", base + "/model", "--method", "search", "--target-params", "60%", "--out", base + "/searched", "--search-epochs", "1",
-                      "--population", "4", "--generations", "1", "--calibration-images", "128"]
+                      "--population", "4", "--generations", "1", "--calibration-images", "128", "--validation-images", "200"]
         let searched = try CLI.run(search)
         #expect(searched.status == 0, "\(searched.stderr)")
         let best = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: base + "/searched/model.json"))) as! [String: Any]
