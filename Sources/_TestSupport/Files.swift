@@ -15,11 +15,13 @@ public func testPython() -> String? {
     return FileManager.default.isExecutableFile(atPath: venv) ? venv : nil
 }
 
-/// Runs a program; its exit status and stdout + stderr together.
-public func runProgram(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+/// Runs a program (with `environment`, or this process's); its exit status and stdout +
+/// stderr together.
+public func runProgram(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> (status: Int32, output: String) {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: executable)
     p.arguments = arguments
+    if let environment { p.environment = environment }
     let out = Pipe()
     p.standardOutput = out
     p.standardError = out

@@ -10,26 +10,39 @@ import _TestSupport
     }
 
     /// mpirun under root needs OpenMPI's explicit consent; more ranks than cores are fine here.
-    static func launch(_ args: [String]) throws -> Process {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: mpirun!)
-        p.arguments = ["--oversubscribe", "-np", "2", CLI.binary.path] + args
+    static var environment: [String: String] {
         var env = ProcessInfo.processInfo.environment
         env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
         env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
-        p.environment = env
-        return p
+        return env
     }
 
+    static func arguments(_ args: [String]) -> [String] { ["--oversubscribe", "-np", "2", CLI.binary.path] + args }
+
     static func run(_ args: [String]) throws -> (status: Int32, output: String) {
-        let p = try launch(args)
+        try runProgram(mpirun!, arguments(args), environment: environment)
+    }
+
+    /// Starts a 2-rank job, kills one rank (kill -9) once `ready()` holds, and returns how the
+    /// job ended: its status, output and the seconds it took after the kill.
+    static func killOneRank(_ args: [String], when ready: () -> Bool) throws -> (status: Int32, output: String, seconds: Double) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: mpirun!)
+        p.arguments = arguments(args)
+        p.environment = environment
         let out = Pipe()
         p.standardOutput = out
         p.standardError = out
         try p.run()
+        let deadline = Date().addingTimeInterval(60)
+        while p.isRunning && Date() < deadline && !ready() { usleep(5_000) }
+        let children = try runProgram("/usr/bin/pgrep", ["-P", "\(p.processIdentifier)"]).output.split(separator: "\n").compactMap { Int32($0) }
+        #expect(children.count == 2, "the two ranks are mpirun's children: \(children)")
+        if let victim = children.last { kill(victim, SIGKILL) }
+        let killedAt = Date()
         let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
-        return (p.terminationStatus, text)
+        return (p.terminationStatus, text, Date().timeIntervalSince(killedAt))
     }
 
     /// The largest architecture's weights of a run (exported with BN recalibration).
@@ -72,21 +85,12 @@ import _TestSupport
         }
 
         // kill -9 a rank after the first checkpoint: the job fails, the checkpoint resumes single-process.
-        let p = try Self.launch(train + ["--sampling", "uniform", "--sync-bn", "--run", base + "/killed"])
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let deadline = Date().addingTimeInterval(60)
         func checkpoints() -> [String] { (try? FileManager.default.contentsOfDirectory(atPath: base + "/killed/checkpoints")) ?? [] }
-        while p.isRunning && Date() < deadline && !checkpoints().contains(where: { $0.hasSuffix(".bin") }) { usleep(5_000) }
-        let children = try runProgram("/usr/bin/pgrep", ["-P", "\(p.processIdentifier)"]).output.split(separator: "\n").compactMap { Int32($0) }
-        if let victim = children.last { kill(victim, SIGKILL) }
-        let killedAt = Date()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        #expect(p.terminationStatus != 0, "\(text.suffix(400))")
-        #expect(Date().timeIntervalSince(killedAt) < 30)
+        let killed = try Self.killOneRank(train + ["--sampling", "uniform", "--sync-bn", "--run", base + "/killed"]) {
+            checkpoints().contains { $0.hasSuffix(".bin") }
+        }
+        #expect(killed.status != 0, "\(killed.output.suffix(400))")
+        #expect(killed.seconds < 30)
         let resumed = try CLI.run(["train", "--run", base + "/killed", "--resume", "--threads", "1"])
         #expect(resumed.status == 0, "\(resumed.stderr)")
         #expect(resumed.stderr.contains("resumed from"))
@@ -136,22 +140,10 @@ import _TestSupport
         // instead of hanging, and the saved state resumes (here in one process) to the same result.
         var longer = search + ["--run", base + "/c"]
         longer[longer.firstIndex(of: "--generations")! + 1] = "12"
-        let p = try Self.launch(longer)
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let deadline = Date().addingTimeInterval(60)
-        while p.isRunning && Date() < deadline && !FileManager.default.fileExists(atPath: base + "/c/search/state.json") { usleep(20_000) }
-        let children = try runProgram("/usr/bin/pgrep", ["-P", "\(p.processIdentifier)"]).output.split(separator: "\n").compactMap { Int32($0) }
-        #expect(children.count == 2, "the two ranks are mpirun's children: \(children)")
-        if let victim = children.last { kill(victim, SIGKILL) }
-        let killedAt = Date()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        #expect(p.terminationStatus != 0)
-        #expect(Date().timeIntervalSince(killedAt) < 30, "the job ended \(Date().timeIntervalSince(killedAt)) s after the kill")
-        #expect(text.contains("signal 9") || text.contains("Killed"), "\(text.suffix(600))")
+        let killed = try Self.killOneRank(longer) { FileManager.default.fileExists(atPath: base + "/c/search/state.json") }
+        #expect(killed.status != 0)
+        #expect(killed.seconds < 30, "the job ended \(killed.seconds) s after the kill")
+        #expect(killed.output.contains("signal 9") || killed.output.contains("Killed"), "\(killed.output.suffix(600))")
         let resumed = try CLI.run(longer + ["--resume"])
         #expect(resumed.status == 0, "\(resumed.stderr)")
         #expect(resumed.stdout.contains("searched 12 generations"), "\(resumed.stdout)")
