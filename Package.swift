@@ -42,8 +42,10 @@ let package = Package(
         .target(name: "Search", dependencies: ["Spaces", "Runs"]),
         // The adapter between the two: scores candidates with a supernet's inherited weights.
         .target(name: "Scoring", dependencies: ["Networks", "Search", "Spaces", "Datasets", "Runs", "TensorCore", "Distributed"], swiftSettings: engineFlags),
-        // Standalone models: sliced weights (safetensors), model.json, ONNX.
-        .target(name: "Export", dependencies: ["TensorCore", "Datasets", "Spaces", "Runs", "Networks"], swiftSettings: engineFlags),
+        // Int8: calibration observers, the quantized graph, the float and integer executors.
+        .target(name: "Quantization", dependencies: ["TensorCore", "Datasets", "Networks"], swiftSettings: engineFlags),
+        // Standalone models: sliced weights (safetensors), model.json, ONNX (float and QDQ int8).
+        .target(name: "Export", dependencies: ["TensorCore", "Datasets", "Spaces", "Runs", "Networks", "Quantization"], swiftSettings: engineFlags),
         // Channel importance, reordering and pruning of trained networks (channel groups come
         // from Networks): the same width mechanism as the supernet's.
         .target(name: "Pruning", dependencies: ["TensorCore", "Layers", "Spaces", "Networks"], swiftSettings: engineFlags),
@@ -51,7 +53,7 @@ let package = Package(
         .executableTarget(
             name: "pare",
             dependencies: [
-                "TensorCore", "Layers", "Datasets", "Spaces", "Runs", "Networks", "Search", "Scoring", "Export", "Bench", "Pruning", "Distributed",
+                "TensorCore", "Layers", "Datasets", "Spaces", "Runs", "Networks", "Search", "Scoring", "Export", "Bench", "Pruning", "Distributed", "Quantization",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: engineFlags),
@@ -64,6 +66,7 @@ let package = Package(
         .testTarget(name: "NetworksTests", dependencies: ["Networks", "Spaces", "Datasets", "Runs", "_TestSupport"], swiftSettings: engineFlags),
         .testTarget(name: "ExportTests", dependencies: ["Export", "Networks", "Scoring", "Spaces", "Datasets", "Runs", "_TestSupport"], swiftSettings: engineFlags),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
+        .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "Networks", "Export", "Datasets", "Spaces", "_TestSupport"], swiftSettings: engineFlags),
         .testTarget(name: "PruningTests", dependencies: ["Pruning", "Networks", "Spaces", "Datasets", "Export", "Runs", "_TestSupport"], swiftSettings: engineFlags),
         // Runs the built binary; depending on `pare` makes `swift test` build it first.
         .testTarget(name: "CLITests", dependencies: ["pare", "Datasets", "Runs", "Export", "_TestSupport"], swiftSettings: engineFlags),

@@ -50,6 +50,10 @@ public struct ModelDescription: Codable, Equatable, Sendable {
             case foldedWeights = "folded_weights"
             /// The folded inference graph, ONNX opset 13.
             case onnx
+            /// int8 weights, scales and activation grids (`pare quantize`).
+            case int8Weights = "int8_weights"
+            /// The int8 model as QDQ ONNX.
+            case int8ONNX = "int8_onnx"
         }
         public var file: String
         public var content: Content
@@ -144,6 +148,7 @@ public struct ModelDirectory {
     public static let finetunedFile = "model.finetuned.safetensors"
     public static let scratchFile = "model.scratch.safetensors"
     public static let onnxFile = "model.onnx"
+    public static let int8ONNXFile = "model.int8.onnx"
 
     public let path: String
     public init(path: String) { self.path = path }
@@ -194,7 +199,7 @@ public struct ModelDirectory {
             description.record(.init(file: names.folded, content: .foldedWeights, weights: weights))
         }
         if onnx {
-            try AtomicFile.write(ONNXExport.encode(graph, producerVersion: "1"), to: file(names.onnx))
+            try AtomicFile.write(ONNXExport.encode(graph.foldingInputNormalization(), producerVersion: "1"), to: file(names.onnx))
             if weights == "exported" { description.onnx = names.onnx }
             description.record(.init(file: names.onnx, content: .onnx, weights: weights))
         }

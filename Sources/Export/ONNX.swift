@@ -3,23 +3,30 @@ import Networks
 
 /// ONNX (opset 13, IR version 7) of an inference graph. Input "input": float NCHW images
 /// scaled to [0, 1] (pixel / 255), batch dimension symbolic; output "logits" [N, classes].
-/// Normalization is the first two nodes, every BN is already folded into its convolution.
+/// Every BN is folded into its convolution; the input normalization is either the first two
+/// nodes or (a graph that folded it) inside the first convolution, whose border is then padded
+/// with the mean.
 public enum ONNXExport {
     public static let opset = 13
     static let irVersion = 7
 
     // onnx.proto field numbers and enums.
-    private enum DataType { static let float = 1, int64 = 7 }
-    private enum AttributeType { static let int = 2, ints = 7 }
+    enum DataType { static let float = 1, uint8 = 2, int8 = 3, int32 = 6, int64 = 7 }
+    enum AttributeType { static let int = 2, ints = 7 }
 
     public static func encode(_ g: InferenceGraph, producerVersion: String) -> Data {
+        model(producerVersion: producerVersion) { $0.build(g) }
+    }
+
+    /// A ModelProto around the graph `build` writes.
+    static func model(producerVersion: String, _ build: (inout GraphBuilder) -> Void) -> Data {
         var model = ProtoWriter()
         model.int(1, irVersion)
         model.string(2, "pare")
         model.string(3, producerVersion)
         model.message(7) { graph in
             var b = GraphBuilder()
-            b.build(g)
+            build(&b)
             graph.bytes = b.graph.bytes
         }
         model.message(8) { op in
@@ -30,7 +37,7 @@ public enum ONNXExport {
     }
 
     /// Writes nodes and initializers into a GraphProto body as it walks the graph.
-    private struct GraphBuilder {
+    struct GraphBuilder {
         var graph = ProtoWriter()
         var counter = 0
 
@@ -44,9 +51,14 @@ public enum ONNXExport {
         }
 
         mutating func floatTensor(_ name: String, _ dims: [Int], _ values: [Float]) {
+            rawTensor(name, dims, DataType.float, values)
+        }
+
+        /// An initializer of any element type, its values as raw little-endian bytes.
+        mutating func rawTensor<T>(_ name: String, _ dims: [Int], _ type: Int, _ values: [T]) {
             graph.message(5) { t in
                 t.packedInts(1, dims)
-                t.int(2, DataType.float)
+                t.int(2, type)
                 t.string(8, name)
                 t.bytes(9, values.withUnsafeBytes { Array($0) })
             }
@@ -104,6 +116,24 @@ public enum ONNXExport {
             }
         }
 
+        /// `input` padded by `padding` on each side with `values[c]` in channel c: one Pad with
+        /// a constant when the values agree, else (x − v) padded with 0, plus v.
+        mutating func padded(_ input: String, name: String, padding p: Int, values: [Float]) -> String {
+            int64Tensor(name + ".pads", [0, 0, p, p, 0, 0, p, p])
+            let out = fresh(name + ".padded")
+            if values.allSatisfy({ $0 == values[0] }) {
+                floatTensor(name + ".pad_value", [], [values[0]])
+                node("Pad", name + ".pad", inputs: [input, name + ".pads", name + ".pad_value"], outputs: [out])
+                return out
+            }
+            floatTensor(name + ".pad_value", [1, values.count, 1, 1], values)
+            let centred = fresh(name), zeroPadded = fresh(name)
+            node("Sub", name + ".pad_sub", inputs: [input, name + ".pad_value"], outputs: [centred])
+            node("Pad", name + ".pad", inputs: [centred, name + ".pads"], outputs: [zeroPadded])
+            node("Add", name + ".pad_add", inputs: [zeroPadded, name + ".pad_value"], outputs: [out])
+            return out
+        }
+
         mutating func build(_ g: InferenceGraph) {
             for (index, node) in g.nodes.enumerated() {
                 let id = index + 1
@@ -122,9 +152,14 @@ public enum ONNXExport {
                     floatTensor(name + ".weight", c.weightShape, c.weight)
                     floatTensor(name + ".bias", [c.outputChannels], c.bias)
                     let convOut = c.relu ? fresh(name) : out
-                    self.node("Conv", name, inputs: [ins[0], name + ".weight", name + ".bias"], outputs: [convOut], [
+                    var source = ins[0], pads = c.padding
+                    if let values = c.padValue {
+                        source = padded(source, name: name, padding: c.padding, values: values)
+                        pads = 0
+                    }
+                    self.node("Conv", name, inputs: [source, name + ".weight", name + ".bias"], outputs: [convOut], [
                         .ints("kernel_shape", [c.kernel, c.kernel]), .ints("strides", [c.stride, c.stride]),
-                        .ints("pads", [c.padding, c.padding, c.padding, c.padding]), .int("group", c.groups),
+                        .ints("pads", [pads, pads, pads, pads]), .int("group", c.groups),
                     ])
                     if c.relu { self.node("Relu", name + ".relu", inputs: [convOut], outputs: [out]) }
                 case let .slice(lower, upper):

@@ -29,7 +29,8 @@ public enum ModelFileError: Error, CustomStringConvertible, Equatable {
 }
 
 /// The safetensors format (little-endian u64 header length, JSON header mapping each name
-/// to dtype, shape and byte offsets into the data section, then the data), F32 only.
+/// to dtype, shape and byte offsets into the data section, then the data): F32, and I8 / I32 /
+/// U8 for int8 models.
 /// Pare adds a CRC-32 per tensor to `__metadata__` ("crc32.NAME"), so flipped bytes in the
 /// data are caught, not only a damaged header.
 public enum Safetensors {
@@ -43,16 +44,47 @@ public enum Safetensors {
         }
     }
 
+    /// Element types Pare writes: F32 everywhere, I8 / I32 / U8 in int8 models.
+    public enum DType: String, Sendable {
+        case f32 = "F32", i8 = "I8", i32 = "I32", u8 = "U8"
+        public var size: Int { switch self { case .f32, .i32: return 4; case .i8, .u8: return 1 } }
+    }
+
+    /// A tensor as bytes (little-endian elements of `dtype`).
+    public struct RawTensor: Equatable, Sendable {
+        public var name: String
+        public var dtype: DType
+        public var shape: [Int]
+        public var bytes: Data
+        public init(name: String, dtype: DType, shape: [Int], bytes: Data) {
+            precondition(shape.reduce(1, *) * dtype.size == bytes.count, "\(name): shape \(shape) of \(dtype) for \(bytes.count) bytes")
+            self.name = name; self.dtype = dtype; self.shape = shape; self.bytes = bytes
+        }
+        public init<T>(name: String, dtype: DType, shape: [Int], values: [T]) {
+            self.init(name: name, dtype: dtype, shape: shape, bytes: values.withUnsafeBufferPointer { Data(buffer: $0) })
+        }
+        /// The elements, read as `T` (whose size must be the dtype's).
+        public func values<T: Numeric>(as: T.Type) -> [T] {
+            precondition(MemoryLayout<T>.stride == dtype.size)
+            var out = [T](repeating: 0, count: bytes.count / dtype.size)
+            out.withUnsafeMutableBytes { dst in bytes.withUnsafeBytes { dst.copyMemory(from: $0) } }
+            return out
+        }
+    }
+
     /// The file's bytes; tensors in the given order, header keys sorted (deterministic).
     public static func encode(_ tensors: [Tensor], metadata: [String: String] = [:]) -> Data {
+        encode(raw: tensors.map { RawTensor(name: $0.name, dtype: .f32, shape: $0.shape, values: $0.values) }, metadata: metadata)
+    }
+
+    public static func encode(raw tensors: [RawTensor], metadata: [String: String] = [:]) -> Data {
         var header: [String: Any] = [:]
         var meta = metadata
         var payload = Data()
         for t in tensors {
-            let bytes = t.values.withUnsafeBufferPointer { Data(buffer: $0) }
-            header[t.name] = ["dtype": "F32", "shape": t.shape, "data_offsets": [payload.count, payload.count + bytes.count]]
-            meta["crc32." + t.name] = String(CheckpointFile.crc(bytes), radix: 16)
-            payload.append(bytes)
+            header[t.name] = ["dtype": t.dtype.rawValue, "shape": t.shape, "data_offsets": [payload.count, payload.count + t.bytes.count]]
+            meta["crc32." + t.name] = String(CheckpointFile.crc(t.bytes), radix: 16)
+            payload.append(t.bytes)
         }
         header["__metadata__"] = meta
         var json = try! JSONSerialization.data(withJSONObject: header, options: [.sortedKeys, .withoutEscapingSlashes])
@@ -70,17 +102,41 @@ public enum Safetensors {
         try AtomicFile.write(encode(tensors, metadata: metadata), to: path)
     }
 
+    public static func write(raw tensors: [RawTensor], metadata: [String: String] = [:], to path: String) throws {
+        try AtomicFile.write(encode(raw: tensors, metadata: metadata), to: path)
+    }
+
     /// Every tensor of a file, validated: header, offsets tiling the data section exactly,
     /// sizes matching shapes, checksums.
     public static func read(_ path: String) throws -> (tensors: [String: Tensor], metadata: [String: String]) {
+        try decode(readBytes(path), path: path)
+    }
+
+    /// Every tensor of a file of any Pare dtype, validated the same way.
+    public static func readRaw(_ path: String) throws -> (tensors: [String: RawTensor], metadata: [String: String]) {
+        try decodeRaw(readBytes(path), path: path)
+    }
+
+    static func readBytes(_ path: String) throws -> Data {
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw ModelFileError.unreadable(path: path, reason: FileManager.default.fileExists(atPath: path) ? "\(error.localizedDescription)" : "no such file")
         }
-        return try decode(data, path: path)
+        return data
     }
 
+    /// F32 files (every model weight file but the int8 one).
     public static func decode(_ data: Data, path: String) throws -> (tensors: [String: Tensor], metadata: [String: String]) {
+        let (raw, metadata) = try decodeRaw(data, path: path)
+        var tensors: [String: Tensor] = [:]
+        for (name, t) in raw {
+            guard t.dtype == .f32 else { throw ModelFileError.corrupt(path: path, reason: "tensor '\(name)': dtype \(t.dtype.rawValue), Pare reads F32") }
+            tensors[name] = Tensor(name: name, shape: t.shape, values: t.values(as: Float.self))
+        }
+        return (tensors, metadata)
+    }
+
+    public static func decodeRaw(_ data: Data, path: String) throws -> (tensors: [String: RawTensor], metadata: [String: String]) {
         let bytes = [UInt8](data)
         guard bytes.count >= 8 else { throw ModelFileError.corrupt(path: path, reason: "\(bytes.count) bytes, shorter than the 8-byte header length") }
         var n: UInt64 = 0
@@ -98,27 +154,29 @@ public enum Safetensors {
             metadata = mm
         }
         let available = bytes.count - headerEnd
-        var entries: [(name: String, shape: [Int], begin: Int, end: Int)] = []
+        var entries: [(name: String, dtype: DType, shape: [Int], begin: Int, end: Int)] = []
         for (name, value) in header where name != "__metadata__" {
             guard let e = value as? [String: Any], let dtype = e["dtype"] as? String,
                   let shape = e["shape"] as? [Int], let offsets = e["data_offsets"] as? [Int], offsets.count == 2 else {
                 throw ModelFileError.corrupt(path: path, reason: "tensor '\(name)': expected dtype, shape and data_offsets [begin, end]")
             }
-            guard dtype == "F32" else { throw ModelFileError.corrupt(path: path, reason: "tensor '\(name)': dtype \(dtype), Pare reads F32") }
+            guard let type = DType(rawValue: dtype) else {
+                throw ModelFileError.corrupt(path: path, reason: "tensor '\(quoted(name))': dtype \(quoted(dtype)), Pare reads F32, I8, I32 and U8")
+            }
             // Sizes checked without overflow: a crafted shape [2^62, 4] or offset -2^63 must not trap.
-            var bytesNeeded: Int? = shape.count <= 8 ? 4 : nil
+            var bytesNeeded: Int? = shape.count <= 8 ? type.size : nil
             for d in shape {
                 guard let b = bytesNeeded, d >= 0 else { bytesNeeded = nil; break }
                 let (m, overflow) = b.multipliedReportingOverflow(by: d)
                 bytesNeeded = overflow ? nil : m
             }
             guard let bytesNeeded, offsets[0] >= 0, offsets[1] >= offsets[0], offsets[1] - offsets[0] == bytesNeeded else {
-                throw ModelFileError.corrupt(path: path, reason: "tensor '\(quoted(name))': offsets \(quoted(offsets)) do not hold shape \(quoted(shape)) of F32")
+                throw ModelFileError.corrupt(path: path, reason: "tensor '\(quoted(name))': offsets \(quoted(offsets)) do not hold shape \(quoted(shape)) of \(dtype)")
             }
             guard offsets[1] <= available else {
                 throw ModelFileError.truncated(path: path, tensor: name, needed: offsets[1], available: available)
             }
-            entries.append((name, shape, offsets[0], offsets[1]))
+            entries.append((name, type, shape, offsets[0], offsets[1]))
         }
         // The spec: tensors tile the data section without holes or overlaps.
         entries.sort { $0.begin < $1.begin }
@@ -132,15 +190,13 @@ public enum Safetensors {
         guard position == available else {
             throw ModelFileError.corrupt(path: path, reason: "\(available - position) bytes after the last tensor")
         }
-        var tensors: [String: Tensor] = [:]
+        var tensors: [String: RawTensor] = [:]
         for e in entries {
             let raw = Data(bytes[(headerEnd + e.begin)..<(headerEnd + e.end)])
             if let stored = metadata["crc32." + e.name], stored != String(CheckpointFile.crc(raw), radix: 16) {
                 throw ModelFileError.checksum(path: path, tensor: e.name)
             }
-            var values = [Float](repeating: 0, count: (e.end - e.begin) / 4)
-            values.withUnsafeMutableBytes { dst in raw.withUnsafeBytes { dst.copyMemory(from: $0) } }
-            tensors[e.name] = Tensor(name: e.name, shape: e.shape, values: values)
+            tensors[e.name] = RawTensor(name: e.name, dtype: e.dtype, shape: e.shape, bytes: raw)
         }
         return (tensors, metadata)
     }

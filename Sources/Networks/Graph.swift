@@ -17,7 +17,20 @@ public struct InferenceGraph {
         public var padding: Int
         public var groups: Int
         public var relu: Bool
+        /// What the border reads, per input channel (nil: zeros). A convolution that absorbed
+        /// the input normalization pads with the raw mean, so it equals the unfolded pair exactly.
+        public var padValue: [Float]?
         public var weightShape: [Int] { [outputChannels, inputChannels / groups, kernel, kernel] }
+
+        public init(weight: [Float], bias: [Float], outputChannels: Int, inputChannels: Int, kernel: Int, stride: Int, padding: Int,
+                    groups: Int, relu: Bool, padValue: [Float]? = nil) {
+            precondition(weight.count == outputChannels * inputChannels / groups * kernel * kernel && bias.count == outputChannels,
+                         "convolution weights \(weight.count), bias \(bias.count) for [\(outputChannels), \(inputChannels / groups), \(kernel), \(kernel)]")
+            self.weight = weight; self.bias = bias
+            self.outputChannels = outputChannels; self.inputChannels = inputChannels
+            self.kernel = kernel; self.stride = stride; self.padding = padding; self.groups = groups
+            self.relu = relu; self.padValue = padValue
+        }
     }
 
     public enum Op {
@@ -55,7 +68,13 @@ public struct InferenceGraph {
     /// The value id of the logits (the last node's output).
     public var output: Int { nodes.count }
 
-    mutating func add(_ name: String, _ op: Op, _ inputs: [Int], channels: Int) -> Int {
+    public init(inputShape: [Int], classes: Int) {
+        self.inputShape = inputShape
+        self.classes = classes
+    }
+
+    /// Appends a node reading `inputs`; returns the id of its output value.
+    public mutating func add(_ name: String, _ op: Op, _ inputs: [Int], channels: Int) -> Int {
         var size = inputs[0] == 0 ? inputShape[1] : nodes[inputs[0] - 1].size
         switch op {
         case let .conv(c): size = (size + 2 * c.padding - c.kernel) / c.stride + 1

@@ -26,7 +26,10 @@ public final class LatencyProfiler {
         return x
     }
 
-    func medianMs(_ body: () -> Void) -> Double {
+    func medianMs(_ body: () -> Void) -> Double { Self.medianMs(repeats: repeats, body) }
+
+    /// Median milliseconds of `repeats` timed runs of `body` after 3 untimed ones.
+    public static func medianMs(repeats: Int, _ body: () -> Void) -> Double {
         for _ in 0..<3 { body() }
         var times: [Double] = []
         for _ in 0..<repeats {

@@ -27,6 +27,7 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Also write a CSV with one line per image: index,label,predicted,logit_0,... (compare with tools/pare_model.py --check).")
     var predictions: String?
     @Option(help: "Engine threads (default: all cores).") var threads: Int?
+    @Flag(help: "Evaluate the int8 model (model.int8.safetensors, written by pare quantize) on the integer path.") var int8 = false
 
     func validate() throws {
         guard (1...10_000).contains(batch), (1...100_000).contains(repeats) else {
@@ -38,6 +39,10 @@ struct EvalCommand: ParsableCommand {
         try reportingErrors {
             let engine = startEngine(threads: threads)
             let dir = ModelDirectory(path: modelDirectory)
+            if int8 {
+                guard weights == nil else { throw UserError("--weights does not apply to --int8: the int8 model holds its own weights") }
+                return try evaluateInt8(dir, engine: engine)
+            }
             let weightsName = try resolveWeights(weights, in: dir)
             let (d, model) = try dir.load(weights: weightsName, engine: engine)
             let arch = try Architecture(parsing: d.architecture, space: d.space)

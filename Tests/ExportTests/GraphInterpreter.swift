@@ -25,8 +25,11 @@ func interpret(_ g: InferenceGraph, input: [Float], batch n: Int) -> [Float] {
                 let group = o / perGroupOut
                 for ci in 0..<perGroupIn { for ky in 0..<c.kernel { for kx in 0..<c.kernel {
                     let iy = oy * c.stride - c.padding + ky, ix = ox * c.stride - c.padding + kx
-                    guard iy >= 0, iy < s, ix >= 0, ix < s else { continue }
                     let inC = group * perGroupIn + ci
+                    guard iy >= 0, iy < s, ix >= 0, ix < s else {
+                        if let pad = c.padValue { acc += c.weight[((o * perGroupIn + ci) * c.kernel + ky) * c.kernel + kx] * pad[inC] }
+                        continue
+                    }
                     acc += c.weight[((o * perGroupIn + ci) * c.kernel + ky) * c.kernel + kx] * x.data[((i * x.channels + inC) * s + iy) * s + ix]
                 } } }
                 y.data[((i * c.outputChannels + o) * so + oy) * so + ox] = c.relu ? max(acc, 0) : acc
