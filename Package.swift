@@ -64,7 +64,7 @@ let package = Package(
         .testTarget(name: "SpacesTests", dependencies: ["Spaces", "_TestSupport"], swiftSettings: engineFlags),
         .testTarget(name: "SearchTests", dependencies: ["Search", "Spaces", "_TestSupport"], swiftSettings: engineFlags),
         .testTarget(name: "NetworksTests", dependencies: ["Networks", "Spaces", "Datasets", "Runs", "_TestSupport"], swiftSettings: engineFlags),
-        .testTarget(name: "ExportTests", dependencies: ["Export", "Networks", "Scoring", "Spaces", "Datasets", "Runs", "_TestSupport"], swiftSettings: engineFlags),
+        .testTarget(name: "ExportTests", dependencies: ["Export", "Networks", "Quantization", "Scoring", "Spaces", "Datasets", "Runs", "_TestSupport"], swiftSettings: engineFlags),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "Networks", "Export", "Datasets", "Spaces", "_TestSupport"], swiftSettings: engineFlags),
         .testTarget(name: "PruningTests", dependencies: ["Pruning", "Networks", "Spaces", "Datasets", "Export", "Runs", "_TestSupport"], swiftSettings: engineFlags),

@@ -96,6 +96,10 @@ public struct ActivationStatistics: Sendable {
         let half = Self.bins / 2
         var absolute = [Double](repeating: 0, count: half)
         for j in 0..<half { absolute[j] = histogram[half + j] + histogram[half - 1 - j] }
+        // The spike of exact zeros (ReLU outputs, padding) says nothing about the range and would
+        // favour thresholds that keep it alone in a bin: replaced by its neighbour, as NVIDIA's
+        // calibrator does.
+        if half > 1 { absolute[0] = absolute[1] }
         let width = bound / Float(half)
         var best = (divergence: Double.infinity, bins: half)
         let step = max(1, (half - levels) / 128)
@@ -103,23 +107,23 @@ public struct ActivationStatistics: Sendable {
         for i in Set(Array(stride(from: levels, through: half, by: step)) + [half]).sorted() {
             var p = Array(absolute[0..<i])
             p[i - 1] += absolute[i...].reduce(0, +)
-            // Q: the clipped bins merged into `levels` groups, each group's mass spread over the
-            // bins where P is non-zero (MXNet's and TensorRT's reading of the method).
+            // Q: the clipped bins merged into `levels` groups, each group's mass spread over its
+            // non-empty bins.
             var q = [Double](repeating: 0, count: i)
             for g in 0..<levels {
                 let start = g * i / levels, end = (g + 1) * i / levels
                 guard end > start else { continue }
                 var mass = 0.0, nonEmpty = 0
-                for k in start..<end { mass += absolute[k]; if p[k] > 0 { nonEmpty += 1 } }
+                for k in start..<end where absolute[k] > 0 { mass += absolute[k]; nonEmpty += 1 }
                 guard nonEmpty > 0 else { continue }
-                for k in start..<end where p[k] > 0 { q[k] = mass / Double(nonEmpty) }
+                for k in start..<end where absolute[k] > 0 { q[k] = mass / Double(nonEmpty) }
             }
             let pTotal = p.reduce(0, +), qTotal = q.reduce(0, +)
             if pTotal > 0, qTotal > 0 {
                 var d = 0.0
                 for k in 0..<i where p[k] > 0 {
                     let pk = p[k] / pTotal
-                    // A bin Q leaves empty is smoothed, as MXNet's implementation does.
+                    // A bin Q leaves empty (P's last, holding the outliers) is smoothed.
                     let qk = max(q[k] / qTotal, 1e-4)
                     d += pk * log(pk / qk)
                 }
