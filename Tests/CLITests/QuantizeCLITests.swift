@@ -1,0 +1,57 @@
+import Foundation
+import Testing
+
+/// A small network trained, exported, quantized and evaluated in int8 through the CLI.
+@Suite struct QuantizeCLITests {
+    @Test func quantizeEvalAndRefusals() throws {
+        let base = NSTemporaryDirectory() + "pare-quantize-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        try PruneCLITests.space.write(toFile: base + "/space.yaml", atomically: true, encoding: .utf8)
+        var r = try CLI.run(["train", "--space", base + "/space.yaml", "--data", "synthetic", "--epochs", "1", "--run", base + "/run"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let model = base + "/model"
+        r = try CLI.run(["export", "--run", base + "/run", "--out", model])
+        #expect(r.status == 0, "\(r.stderr)")
+
+        r = try CLI.run(["quantize", model, "--calibration-batches", "3", "--observer", "percentile", "--onnx", "--error-images", "50"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("accuracy, float -> int8") && r.stdout.contains("SQNR") && r.stdout.contains("lowest:"), "\(r.stdout)")
+        for f in ["model.int8.safetensors", "model.int8.onnx", "quantize-report.json"] {
+            #expect(FileManager.default.fileExists(atPath: model + "/" + f), "\(f)")
+        }
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: model + "/quantize-report.json"))) as! [String: Any]
+        let test = report["test"] as! [String: Any]
+        let settings = report["settings"] as! [String: Any]
+        #expect(settings["observer"] as? String == "percentile" && settings["calibrationImages"] as? Int == 300)
+        #expect((test["agreement"] as! Double) >= 0.9, "\(test)")
+        #expect((report["weightBytesInt8"] as! Int) * 3 < (report["weightBytesFloat32"] as! Int))
+        let files = (try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: model + "/model.json"))) as! [String: Any])["files"] as! [[String: Any]]
+        #expect(files.contains { $0["content"] as? String == "int8_weights" } && files.contains { $0["content"] as? String == "int8_onnx" })
+
+        // The int8 path evaluates to the accuracy the report measured on the same split.
+        r = try CLI.run(["eval", model, "--int8", "--repeats", "3", "--batch", "50", "--predictions", base + "/int8.csv"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let eval = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: model + "/eval-int8-test.json"))) as! [String: Any]
+        #expect(eval["accuracy"] as? Double == test["int8"] as? Double)
+        #expect((eval["latency_ms_batch1"] as! Double) > 0)
+
+        // Refusals: one line each, naming what is wrong.
+        for (args, needle) in [
+            (["quantize", model, "--observer", "mean"], "--observer"),
+            (["quantize", base + "/nowhere"], "nowhere"),
+            (["eval", base + "/run", "--int8"], "model.json"),
+        ] {
+            r = try CLI.run(args)
+            #expect(r.status == 1 && r.stderr.contains(needle) && r.stderr.split(separator: "\n").count == 1, "\(args): \(r.stderr)")
+        }
+        let int8File = model + "/model.int8.safetensors"
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: int8File))
+        try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: int8File))
+        r = try CLI.run(["eval", model, "--int8"])
+        #expect(r.status == 1 && r.stderr.contains("model.int8.safetensors") && r.stderr.contains("truncated"), "\(r.stderr)")
+        try FileManager.default.removeItem(atPath: int8File)
+        r = try CLI.run(["eval", model, "--int8"])
+        #expect(r.status == 1 && r.stderr.contains("pare quantize"), "\(r.stderr)")
+    }
+}
