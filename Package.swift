@@ -23,6 +23,8 @@ let package = Package(
         // No pkgConfig "gsl": it would add -lgslcblas, a second CBLAS beside OpenBLAS.
         .systemLibrary(name: "CGSL", providers: [.apt(["libgsl-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // oneDNN (no pkg-config file in Debian): int8 convolutions of the quantized inference path.
+        .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
         .target(name: "TensorCore", dependencies: ["CBLAS", "CGSL"], swiftSettings: engineFlags),
         .target(name: "Layers", dependencies: ["TensorCore"], swiftSettings: engineFlags),
         // Dataset readers (IDX, CIFAR-10), splits, normalization, augmentation, batching.
@@ -43,7 +45,7 @@ let package = Package(
         // The adapter between the two: scores candidates with a supernet's inherited weights.
         .target(name: "Scoring", dependencies: ["Networks", "Search", "Spaces", "Datasets", "Runs", "TensorCore", "Distributed"], swiftSettings: engineFlags),
         // Int8: calibration observers, the quantized graph, the float and integer executors.
-        .target(name: "Quantization", dependencies: ["TensorCore", "Datasets", "Networks"], swiftSettings: engineFlags),
+        .target(name: "Quantization", dependencies: ["TensorCore", "Datasets", "Networks", "CDNNL"], swiftSettings: engineFlags),
         // Standalone models: sliced weights (safetensors), model.json, ONNX (float and QDQ int8).
         .target(name: "Export", dependencies: ["TensorCore", "Datasets", "Spaces", "Runs", "Networks", "Quantization"], swiftSettings: engineFlags),
         // Channel importance, reordering and pruning of trained networks (channel groups come

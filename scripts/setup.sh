@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what Pare needs on a fresh Debian machine (idempotent; quiet when all is there).
 set -euo pipefail
-# openmpi: `mpirun -np P pare search` and its test (the binary itself loads MPI only under mpirun).
-packages=(libopenblas-dev libgsl-dev zlib1g-dev pkg-config dataset-fashion-mnist gzip openmpi-bin libopenmpi-dev)
+# openmpi: `mpirun -np P pare search` and its test (the binary itself loads MPI only under mpirun);
+# libdnnl-dev: oneDNN, the int8 inference path.
+packages=(libopenblas-dev libgsl-dev zlib1g-dev pkg-config dataset-fashion-mnist gzip openmpi-bin libopenmpi-dev libdnnl-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

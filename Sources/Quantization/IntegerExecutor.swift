@@ -1,8 +1,9 @@
 import Networks
 
 /// Runs a `QuantizedGraph` in integers, the plain reference of the int8 path: uint8
-/// activations, int8 weights, int32 sums, then y = clamp(round_half_even(sum · M[o]) + z_out)
-/// with M[o] = s_in · s_w[o] / s_out in float32 — the arithmetic of onnxruntime's QLinearConv.
+/// activations, int8 weights, int32 sums, then y = saturate(round_half_even(sum · M[o] + z_out))
+/// with M[o] = s_in · s_w[o] / s_out in float32 (oneDNN's order; onnxruntime rounds before adding
+/// z_out, which differs only on exact ties).
 /// Moves between grids (concatenation, addition, pooling) go through float32 the same way.
 public enum IntegerExecutor {
     /// Float logits [n, classes] of uint8 inputs on the input's grid (raw pixels), NCHW.
@@ -38,33 +39,16 @@ public enum IntegerExecutor {
                 let a = regrid(x, from: inQ, to: outQ), b = regrid(values[node.inputs[1]]!, from: q.activations[node.inputs[1]], to: outQ)
                 y = Layout.interleave(a, b, batch: n, half: cin, plane: plane)
             case .add:
-                let b = values[node.inputs[1]]!, bQ = q.activations[node.inputs[1]]
-                let ma = inQ.scale / outQ.scale, mb = bQ.scale / outQ.scale
-                y = x
-                for k in y.indices {
-                    let sum = Float(Int32(x[k]) - inQ.zeroPoint) * ma + Float(Int32(b[k]) - bQ.zeroPoint) * mb
-                    y[k] = UInt8(AffineQuantization.clamp(sum.rounded(.toNearestOrEven), outQ.zeroPoint))
-                }
+                y = add(x, inQ, values[node.inputs[1]]!, q.activations[node.inputs[1]], outQ)
             case .relu:
                 let z = UInt8(inQ.zeroPoint)
                 y = x.map { max($0, z) }
             case .globalAveragePool:
-                let m = inQ.scale / (outQ.scale * Float(plane))
-                y = [UInt8](repeating: 0, count: n * cin)
-                for i in 0..<(n * cin) {
-                    var sum: Int32 = 0
-                    for p in 0..<plane { sum &+= Int32(x[i * plane + p]) }
-                    let centred = Float(sum - Int32(plane) * inQ.zeroPoint) * m
-                    y[i] = UInt8(AffineQuantization.clamp(centred.rounded(.toNearestOrEven), outQ.zeroPoint))
-                }
-            case let .linear(_, _, outputs, inputs):
-                let layer = q.layers[index]!
-                logits = [Float](repeating: 0, count: n * outputs)
-                for i in 0..<n { for o in 0..<outputs {
-                    var sum = layer.bias[o]
-                    for k in 0..<inputs { sum &+= Int32(layer.weights.values[o * inputs + k]) &* (Int32(x[i * inputs + k]) - inQ.zeroPoint) }
-                    logits[i * outputs + o] = Float(sum) * (inQ.scale * layer.weights.scales[o])
-                } }
+                var sums = [Int32](repeating: 0, count: n * cin)
+                for i in 0..<(n * cin) { for p in 0..<plane { sums[i] &+= Int32(x[i * plane + p]) } }
+                y = pool(sums, plane: plane, inQ, outQ)
+            case .linear:
+                logits = classify(x, batch: n, layer: q.layers[index]!, node: node, input: inQ)
                 y = []
             }
             if index + 1 < g.output {
@@ -73,6 +57,46 @@ public enum IntegerExecutor {
             }
             for v in Set(node.inputs) where lastUse[v] == index { values[v] = nil }
         }
+        return logits
+    }
+
+    /// A convolution's int32 sum onto the output grid as oneDNN computes it: the scaled sum,
+    /// ReLU'd when fused, plus the zero point, rounded half to even once, saturated.
+    @inline(__always) static func requantize(_ sum: Int32, _ multiplier: Float, _ zero: Int32, relu: Bool) -> UInt8 {
+        let scaled = Float(sum) * multiplier
+        let shifted = (relu ? max(scaled, 0) : scaled) + Float(zero)
+        return UInt8(AffineQuantization.clamp(shifted.rounded(.toNearestOrEven), 0))
+    }
+
+    /// a + b onto the output grid, elementwise (any layout).
+    static func add(_ a: [UInt8], _ aQ: AffineQuantization, _ b: [UInt8], _ bQ: AffineQuantization, _ outQ: AffineQuantization) -> [UInt8] {
+        let ma = aQ.scale / outQ.scale, mb = bQ.scale / outQ.scale
+        var y = a
+        for k in y.indices {
+            let sum = Float(Int32(a[k]) - aQ.zeroPoint) * ma + Float(Int32(b[k]) - bQ.zeroPoint) * mb
+            y[k] = UInt8(AffineQuantization.clamp(sum.rounded(.toNearestOrEven), outQ.zeroPoint))
+        }
+        return y
+    }
+
+    /// Channel sums over `plane` pixels onto the output grid as means.
+    static func pool(_ sums: [Int32], plane: Int, _ inQ: AffineQuantization, _ outQ: AffineQuantization) -> [UInt8] {
+        let m = inQ.scale / (outQ.scale * Float(plane))
+        return sums.map { sum in
+            let centred = Float(sum - Int32(plane) * inQ.zeroPoint) * m
+            return UInt8(AffineQuantization.clamp(centred.rounded(.toNearestOrEven), outQ.zeroPoint))
+        }
+    }
+
+    /// The classifier on pooled features [n, inputs]: int32 sums dequantized to float logits.
+    static func classify(_ x: [UInt8], batch n: Int, layer: QuantizedLayer, node: InferenceGraph.Node, input: AffineQuantization) -> [Float] {
+        guard case let .linear(_, _, outputs, inputs) = node.op else { preconditionFailure("\(node.name) is not the classifier") }
+        var logits = [Float](repeating: 0, count: n * outputs)
+        for i in 0..<n { for o in 0..<outputs {
+            var sum = layer.bias[o]
+            for k in 0..<inputs { sum &+= Int32(layer.weights.values[o * inputs + k]) &* (Int32(x[i * inputs + k]) - input.zeroPoint) }
+            logits[i * outputs + o] = Float(sum) * (input.scale * layer.weights.scales[o])
+        } }
         return logits
     }
 
@@ -89,10 +113,9 @@ public enum IntegerExecutor {
         let inPlane = s * s, outPlane = so * so, kk = c.kernel * c.kernel
         let multipliers = layer.weights.scales.map { input.scale * $0 / output.scale }
         let zIn = input.zeroPoint, zOut = output.zeroPoint
-        let floor = c.relu ? zOut : AffineQuantization.lower
         var y = [UInt8](repeating: 0, count: n * c.outputChannels * outPlane)
         @inline(__always) func store(_ sum: Int32, _ o: Int, _ at: Int) {
-            y[at] = UInt8(max(AffineQuantization.clamp((Float(sum) * multipliers[o]).rounded(.toNearestOrEven), zOut), floor))
+            y[at] = requantize(sum, multipliers[o], zOut, relu: c.relu)
         }
         if c.groups == 1 {
             let rows = c.inputChannels * kk

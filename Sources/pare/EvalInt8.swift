@@ -8,7 +8,7 @@ import Spaces
 import TensorCore
 
 extension EvalCommand {
-    /// `pare eval DIR --int8`: the int8 model (model.int8.safetensors) on the integer path.
+    /// `pare eval DIR --int8`: the int8 model (model.int8.safetensors) on oneDNN.
     func evaluateInt8(_ dir: ModelDirectory, engine: Engine) throws {
         let (d, model) = try dir.load(weights: nil, engine: engine)
         let path = dir.file(Int8ModelFile.file)
@@ -23,10 +23,11 @@ extension EvalCommand {
         default: throw UserError("--split: '\(split)', expected test or val")
         }
         let images = ImageSource(dataset: dataset)
+        let dnnl = try DNNLExecutor(q)
         var logits = [Float](), start = 0
         while start < images.count {
             let range = start..<min(images.count, start + batch)
-            logits += QuantizedEvaluation.logits(q, pixels: images.pixels(range), batch: range.count, engine: engine)
+            logits += try dnnl.run(images.pixels(range), batch: range.count)
             start = range.upperBound
         }
         let labels = images.labels(0..<images.count)
@@ -41,18 +42,18 @@ extension EvalCommand {
         if let predictions { try AtomicFile.write(Data((rows.joined(separator: "\n") + "\n").utf8), to: predictions) }
         let accuracy = Double(hits) / Double(max(labels.count, 1))
         let one = images.pixels(0..<1), many = images.pixels(0..<min(batch, images.count)), manyCount = min(batch, images.count)
-        let single = LatencyProfiler.medianMs(repeats: repeats) { _ = IntegerExecutor.run(q, input: one, batch: 1) }
-        let batched = LatencyProfiler.medianMs(repeats: max(repeats / 5, 3)) {
-            _ = QuantizedEvaluation.logits(q, pixels: many, batch: manyCount, engine: engine)
-        }
+        let single = LatencyProfiler.medianMs(repeats: repeats) { _ = try? dnnl.run(one, batch: 1) }
+        let batched = LatencyProfiler.medianMs(repeats: max(repeats / 5, 3)) { _ = try? dnnl.run(many, batch: manyCount) }
+        let kernels = try dnnl.implementations(batch: manyCount)
+        let kinds = Dictionary(grouping: kernels, by: \.implementation).map { "\($0.key) x\($0.value.count)" }.sorted()
         print("\(d.architecture)  [int8: \(Int8ModelFile.file), \(q.settings.observer.rawValue) ranges]")
         print(String(format: "%@ split of %@: %d images, int8 accuracy %.4f", split, source.description, labels.count, accuracy))
-        print(String(format: "int8 latency (Swift integer reference path) %.3f ms at batch 1, %.3f ms at batch %d (%.1f us/image), %d threads",
-                     single, batched, manyCount, batched * 1000 / Double(manyCount), engine.threads))
+        print(String(format: "int8 latency (oneDNN) %.3f ms at batch 1, %.3f ms at batch %d (%.1f us/image); convolutions: %@",
+                     single, batched, manyCount, batched * 1000 / Double(manyCount), kinds.joined(separator: ", ")))
         let out = dir.file("eval-int8-\(split).json")
         try AtomicFile.writeJSON([
             "architecture": d.architecture, "weights": Int8ModelFile.file, "split": split, "data": source.description, "images": labels.count,
-            "accuracy": accuracy, "latency_ms_batch1": single, "latency_ms_batch": batched, "latency_batch": manyCount, "threads": engine.threads,
+            "accuracy": accuracy, "latency_ms_batch1": single, "latency_ms_batch": batched, "latency_batch": manyCount, "kernels": kinds,
         ], to: out)
         print("written: \(out)" + (predictions.map { ", \($0)" } ?? ""))
     }

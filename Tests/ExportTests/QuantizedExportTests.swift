@@ -39,6 +39,26 @@ import _TestSupport
         }
     }
 
+    @Test("oneDNN's int8 path equals the Swift integer reference exactly, every activation and the logits", arguments: [false, true])
+    func dnnlEqualsReference(classic: Bool) throws {
+        for (observer, powerOfTwo) in [(RangeObserver.minmax, false), (.kl, false), (.percentile, true)] {
+            let (q, images) = try quantized(classic: classic, observer: observer, powerOfTwo: powerOfTwo)
+            let dnnl = try DNNLExecutor(q)
+            for n in [1, 37] {
+                let pixels = images.pixels(0..<n)
+                var reference: [Int: [UInt8]] = [:], fast: [Int: [UInt8]] = [:]
+                let a = IntegerExecutor.run(q, input: pixels, batch: n) { reference[$0] = $1 }
+                let b = try dnnl.run(pixels, batch: n) { fast[$0] = $1 }
+                #expect(a == b, "\(observer) pow2 \(powerOfTwo) batch \(n): logits")
+                for id in reference.keys.sorted() where reference[id] != fast[id] {
+                    let diff = zip(reference[id]!, fast[id]!).filter { $0 != $1 }.count
+                    Issue.record("\(observer) pow2 \(powerOfTwo) batch \(n): value \(id) (\(q.graph.nodes[max(id - 1, 0)].name)) differs in \(diff) of \(reference[id]!.count)")
+                    break
+                }
+            }
+        }
+    }
+
     @Test("model.int8.safetensors: written and read back to the same integer model; damage is a typed error naming file and tensor")
     func int8File() throws {
         let (q, images) = try quantized(classic: false)
