@@ -4,6 +4,7 @@
 #define PARE_DNNL_SHIM_H
 
 #include <oneapi/dnnl/dnnl.h>
+#include <dlfcn.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,13 @@ typedef struct {
     dnnl_memory_t src, weights, bias, dst, scratchpad;
     void *weight_buffer, *scratch_buffer;
 } pare_dnnl_conv;
+
+/// oneDNN's OpenMP threads for the calling thread's parallel regions (libgomp, loaded with
+/// libdnnl, is reached through dlsym so nothing links against it by name).
+static inline void pare_dnnl_set_threads(int n) {
+    void (*set)(int) = (void (*)(int))dlsym(RTLD_DEFAULT, "omp_set_num_threads");
+    if (set) set(n);
+}
 
 static inline dnnl_engine_t pare_dnnl_engine(void) {
     dnnl_engine_t e = NULL;

@@ -89,50 +89,26 @@ public enum QuantizedEvaluation {
         public var images: Int
     }
 
-    public static func accuracy(_ q: QuantizedGraph, images: ImageSource, batch: Int = 100, engine: Engine) -> Accuracy {
+    /// Float predictions on the engine's threads, int8 ones on oneDNN (its own threads).
+    public static func accuracy(_ q: QuantizedGraph, images: ImageSource, batch: Int = 100, engine: Engine) throws -> Accuracy {
         let parts = images.batches(batch, parts: engine.threads)
-        let counts = parallelMap(parts.count, engine: engine) { p -> (Int, Int, Int) in
-            var float = 0, int8 = 0, same = 0
-            for range in parts[p] {
+        let float = parallelMap(parts.count, engine: engine) { p -> [Int] in
+            parts[p].flatMap { range in
                 let f = FloatExecutor.run(q.graph, input: images.floats(range), batch: range.count)
-                let i = IntegerExecutor.run(q, input: images.pixels(range), batch: range.count)
-                for (j, label) in images.labels(range).enumerated() {
-                    let a = argmax(f, row: j, classes: q.graph.classes), b = argmax(i, row: j, classes: q.graph.classes)
-                    if a == label { float += 1 }
-                    if b == label { int8 += 1 }
-                    if a == b { same += 1 }
-                }
+                return (0..<range.count).map { argmax(f, row: $0, classes: q.graph.classes) }
             }
-            return (float, int8, same)
-        }
-        let n = Double(max(images.count, 1))
-        return Accuracy(float: Double(counts.map(\.0).reduce(0, +)) / n, int8: Double(counts.map(\.1).reduce(0, +)) / n,
-                        agreement: Double(counts.map(\.2).reduce(0, +)) / n, images: images.count)
-    }
-
-    /// Int8 logits [n, classes] of uint8 images (NCHW), the batch split over the engine's threads.
-    public static func logits(_ q: QuantizedGraph, pixels: [UInt8], batch n: Int, engine: Engine) -> [Float] {
-        let record = pixels.count / max(n, 1), parts = min(engine.threads, n)
-        if parts <= 1 { return IntegerExecutor.run(q, input: pixels, batch: n) }
-        return parallelMap(parts, engine: engine) { p -> [Float] in
-            let lo = n * p / parts, hi = n * (p + 1) / parts
-            return IntegerExecutor.run(q, input: Array(pixels[(lo * record)..<(hi * record)]), batch: hi - lo)
         }.flatMap { $0 }
-    }
-
-    /// Int8-only accuracy (the deployment path alone).
-    public static func int8Accuracy(_ q: QuantizedGraph, images: ImageSource, batch: Int = 100, engine: Engine) -> (accuracy: Double, logits: [Float]) {
-        let parts = images.batches(batch, parts: engine.threads)
-        let results = parallelMap(parts.count, engine: engine) { p -> (Int, [Float]) in
-            var hits = 0, logits = [Float]()
-            for range in parts[p] {
-                let y = IntegerExecutor.run(q, input: images.pixels(range), batch: range.count)
-                for (j, label) in images.labels(range).enumerated() where argmax(y, row: j, classes: q.graph.classes) == label { hits += 1 }
-                logits += y
-            }
-            return (hits, logits)
+        let dnnl = try DNNLExecutor(q, threads: engine.threads)
+        var int8 = [Int]()
+        for range in parts.flatMap({ $0 }) {
+            let y = try dnnl.run(images.pixels(range), batch: range.count)
+            int8 += (0..<range.count).map { argmax(y, row: $0, classes: q.graph.classes) }
         }
-        return (Double(results.map(\.0).reduce(0, +)) / Double(max(images.count, 1)), results.flatMap(\.1))
+        let labels = images.labels(0..<images.count)
+        let n = Double(max(images.count, 1))
+        func share(_ hit: (Int) -> Bool) -> Double { Double(labels.indices.filter(hit).count) / n }
+        return Accuracy(float: share { float[$0] == labels[$0] }, int8: share { int8[$0] == labels[$0] },
+                        agreement: share { float[$0] == int8[$0] }, images: images.count)
     }
 
     public struct LayerError: Codable, Equatable, Sendable {

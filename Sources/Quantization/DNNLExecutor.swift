@@ -32,8 +32,9 @@ public final class DNNLExecutor {
     var regrids: [Int: [Int: [UInt8]]] = [:]
     var additions: [Int: [UInt8]] = [:]
 
-    public init(_ model: QuantizedGraph) throws {
+    public init(_ model: QuantizedGraph, threads: Int? = nil) throws {
         self.model = model
+        if let threads { pare_dnnl_set_threads(Int32(threads)) }
         guard let e = pare_dnnl_engine() else { throw DNNLError.unavailable }
         guard let s = pare_dnnl_stream(e) else { dnnl_engine_destroy(e); throw DNNLError.unavailable }
         engine = e
@@ -67,12 +68,9 @@ public final class DNNLExecutor {
         }
     }
 
-    func regrid(_ x: [UInt8], node: Int, input: Int) -> [UInt8] {
-        guard let table = regrids[node]?[input] else { return x }
-        return table.withUnsafeBufferPointer { t in x.map { t[Int($0)] } }
-    }
 
     deinit {
+        workspaces = [:]
         for (_, nodes) in primitives { for (_, p) in nodes { pare_dnnl_conv_destroy(p); p.deallocate() } }
         for (_, b) in biases { b.deallocate() }
         dnnl_stream_destroy(stream)
@@ -117,74 +115,102 @@ public final class DNNLExecutor {
     /// quantized value in NCHW, as `IntegerExecutor.run` shows them (for tests; it transposes).
     public func run(_ pixels: [UInt8], batch n: Int, visit: ((Int, [UInt8]) -> Void)? = nil) throws -> [Float] {
         let g = model.graph
-        let lastUse = g.lastUses
-        var values = [[UInt8]?](repeating: nil, count: g.nodes.count)
-        values[0] = Self.nhwc(pixels, batch: n, channels: g.inputShape[0], plane: g.inputShape[1] * g.inputShape[1])
+        let w = workspace(batch: n)
+        let plane0 = g.inputShape[1] * g.inputShape[1], c0 = g.inputShape[0]
+        pixels.withUnsafeBufferPointer { src in
+            let dst = w.values[0].baseAddress!
+            for i in 0..<n { for ch in 0..<c0 { for p in 0..<plane0 { dst[(i * plane0 + p) * c0 + ch] = src[(i * c0 + ch) * plane0 + p] } } }
+        }
         visit?(0, pixels)
         var logits = [Float]()
         for (index, node) in g.nodes.enumerated() {
-            let x = values[node.inputs[0]]!
+            let x = UnsafePointer(w.values[node.inputs[0]].baseAddress!)
             let inQ = model.activations[node.inputs[0]]
-            let cin = g.channels(of: node.inputs[0]), s = g.size(of: node.inputs[0]), plane = s * s
+            let cin = g.channels(of: node.inputs[0]), s = g.size(of: node.inputs[0]), plane = s * s, pixelsIn = n * plane
             let outQ = index + 1 < g.output ? model.activations[index + 1] : inQ
-            var y: [UInt8]
+            let y = index + 1 < g.output ? w.values[index + 1].baseAddress! : nil
             switch node.op {
             case let .normalize(mean, std):
-                y = x
-                for k in y.indices {
+                for k in 0..<(pixelsIn * cin) {
                     let c = k % cin
-                    y[k] = UInt8(outQ.quantize((inQ.dequantize(Int32(x[k])) - mean[c]) / std[c]))
+                    y![k] = UInt8(outQ.quantize((inQ.dequantize(Int32(x[k])) - mean[c]) / std[c]))
                 }
             case let .conv(c):
                 let p = try primitive(index, batch: n)
                 var source = x
                 if explicitPadding(index, c) {
                     let border = model.layers[index]!.padValue.map { $0.map(UInt8.init) } ?? [UInt8](repeating: UInt8(inQ.zeroPoint), count: cin)
-                    source = Self.padded(x, batch: n, channels: cin, size: s, padding: c.padding, border: border)
+                    let t = s + 2 * c.padding
+                    let padded = w.scratch(index, 0, n * t * t * cin)
+                    Pixels.pad(x, into: padded, batch: n, channels: cin, size: s, padding: c.padding, border: border)
+                    source = UnsafePointer(padded)
                 }
-                y = [UInt8](repeating: 0, count: n * c.outputChannels * node.size * node.size)
-                let status = source.withUnsafeBufferPointer { src in
-                    y.withUnsafeMutableBufferPointer { dst in pare_dnnl_conv_run(p, stream, src.baseAddress, dst.baseAddress) }
-                }
+                let status = pare_dnnl_conv_run(p, stream, source, y)
                 guard status == 0 else { throw DNNLError.primitive(node: node.name, status: status) }
             case let .slice(lower, upper):
-                y = Pixels.slice(x, pixels: n * plane, channels: cin, lower: lower, upper: upper)
-            case .concat:
-                y = Pixels.concat(node.inputs.map { (regrid(values[$0]!, node: index, input: $0), g.channels(of: $0)) }, pixels: n * plane)
-            case .interleave:
-                let a = regrid(x, node: index, input: node.inputs[0]), b = regrid(values[node.inputs[1]]!, node: index, input: node.inputs[1])
-                y = Pixels.interleave(a, b, pixels: n * plane, half: cin)
+                Pixels.slice(x, into: y!, pixels: pixelsIn, channels: cin, lower: lower, upper: upper)
+            case .concat, .interleave:
+                // Grid moves fused into the copy: each part read through its table, if it has one.
+                let parts = node.inputs.map { v in (UnsafePointer(w.values[v].baseAddress!), g.channels(of: v), regrids[index]?[v]) }
+                if case .concat = node.op {
+                    Pixels.concat(parts, into: y!, pixels: pixelsIn)
+                } else {
+                    Pixels.interleave(parts[0], parts[1], into: y!, pixels: pixelsIn, half: cin)
+                }
             case .add:
-                let b = values[node.inputs[1]]!
-                y = additions[index]!.withUnsafeBufferPointer { t in
-                    [UInt8](unsafeUninitializedCapacity: x.count) { out, count in
-                        for k in 0..<x.count { out[k] = t[Int(x[k]) << 8 | Int(b[k])] }
-                        count = x.count
-                    }
+                let b = w.values[node.inputs[1]].baseAddress!
+                additions[index]!.withUnsafeBufferPointer { t in
+                    for k in 0..<(pixelsIn * cin) { y![k] = t[Int(x[k]) << 8 | Int(b[k])] }
                 }
             case .relu:
                 let z = UInt8(inQ.zeroPoint)
-                y = x.map { max($0, z) }
+                for k in 0..<(pixelsIn * cin) { y![k] = max(x[k], z) }
             case .globalAveragePool:
-                y = IntegerExecutor.pool(Pixels.channelSums(x, batch: n, plane: plane, channels: cin), plane: plane, inQ, outQ)
+                let pooled = IntegerExecutor.pool(Pixels.channelSums(x, batch: n, plane: plane, channels: cin), plane: plane, inQ, outQ)
+                y!.update(from: pooled, count: pooled.count)
             case .linear:
-                logits = IntegerExecutor.classify(x, batch: n, layer: model.layers[index]!, node: node, input: inQ)
-                y = []
+                logits = IntegerExecutor.classify(Array(UnsafeBufferPointer(start: x, count: n * cin)), batch: n, layer: model.layers[index]!,
+                                                  node: node, input: inQ)
             }
-            if index + 1 < g.output {
-                values[index + 1] = y
-                if let visit { visit(index + 1, node.size == 1 ? y : Self.nchw(y, batch: n, channels: node.channels, plane: node.size * node.size)) }
+            if let visit, index + 1 < g.output {
+                let v = Array(w.values[index + 1])
+                visit(index + 1, node.size == 1 ? v : Self.nchw(v, batch: n, channels: node.channels, plane: node.size * node.size))
             }
-            for v in Set(node.inputs) where lastUse[v] == index { values[v] = nil }
         }
         return logits
     }
 
-    static func nhwc(_ x: [UInt8], batch n: Int, channels c: Int, plane: Int) -> [UInt8] {
-        if c == 1 { return x }
-        var y = x
-        for i in 0..<n { for ch in 0..<c { for p in 0..<plane { y[(i * plane + p) * c + ch] = x[(i * c + ch) * plane + p] } } }
-        return y
+    /// Buffers of one batch size, kept across runs: every value's NHWC tensor and the scratch
+    /// of padding and grid moves (fresh allocations each run cost page faults, not arithmetic).
+    final class Workspace {
+        let values: [UnsafeMutableBufferPointer<UInt8>]
+        var scratchBuffers: [Int: UnsafeMutableBufferPointer<UInt8>] = [:]
+
+        init(sizes: [Int]) { values = sizes.map { UnsafeMutableBufferPointer<UInt8>.allocate(capacity: max($0, 1)) } }
+
+        func scratch(_ node: Int, _ slot: Int, _ count: Int) -> UnsafeMutablePointer<UInt8> {
+            let key = node * 8 + slot
+            if let b = scratchBuffers[key], b.count >= count { return b.baseAddress! }
+            scratchBuffers[key]?.deallocate()
+            let b = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: count)
+            scratchBuffers[key] = b
+            return b.baseAddress!
+        }
+
+        deinit {
+            for v in values { v.deallocate() }
+            for (_, b) in scratchBuffers { b.deallocate() }
+        }
+    }
+
+    var workspaces: [Int: Workspace] = [:]
+
+    func workspace(batch n: Int) -> Workspace {
+        if let w = workspaces[n] { return w }
+        let g = model.graph
+        let w = Workspace(sizes: (0..<g.nodes.count).map { n * g.channels(of: $0) * g.size(of: $0) * g.size(of: $0) })
+        workspaces[n] = w
+        return w
     }
 
     static func nchw(_ x: [UInt8], batch n: Int, channels c: Int, plane: Int) -> [UInt8] {
@@ -192,79 +218,70 @@ public final class DNNLExecutor {
         for i in 0..<n { for ch in 0..<c { for p in 0..<plane { y[(i * c + ch) * plane + p] = x[(i * plane + p) * c + ch] } } }
         return y
     }
-
-    /// NHWC `x` inside a border of `padding` pixels holding `border[c]`.
-    static func padded(_ x: [UInt8], batch n: Int, channels c: Int, size s: Int, padding p: Int, border: [UInt8]) -> [UInt8] {
-        let t = s + 2 * p
-        var y = [UInt8](repeating: 0, count: n * t * t * c)
-        for i in 0..<n { for r in 0..<t { for col in 0..<t {
-            let dst = ((i * t + r) * t + col) * c
-            let inside = r >= p && r < s + p && col >= p && col < s + p
-            if inside {
-                let src = ((i * s + r - p) * s + col - p) * c
-                for ch in 0..<c { y[dst + ch] = x[src + ch] }
-            } else {
-                for ch in 0..<c { y[dst + ch] = border[ch] }
-            }
-        } } }
-        return y
-    }
 }
 
 /// Channel moves on NHWC uint8 tensors: every pixel's channels are contiguous.
 enum Pixels {
-    static func slice(_ x: [UInt8], pixels: Int, channels c: Int, lower: Int, upper: Int) -> [UInt8] {
+    static func slice(_ x: UnsafePointer<UInt8>, into y: UnsafeMutablePointer<UInt8>, pixels: Int, channels c: Int, lower: Int, upper: Int) {
         let w = upper - lower
-        return [UInt8](unsafeUninitializedCapacity: pixels * w) { y, count in
-            x.withUnsafeBufferPointer { src in
-                for p in 0..<pixels { (y.baseAddress! + p * w).initialize(from: src.baseAddress! + p * c + lower, count: w) }
-            }
-            count = pixels * w
-        }
+        for p in 0..<pixels { (y + p * w).update(from: x + p * c + lower, count: w) }
     }
 
-    static func concat(_ parts: [([UInt8], Int)], pixels: Int) -> [UInt8] {
-        let total = parts.reduce(0) { $0 + $1.1 }
-        var y = [UInt8](repeating: 0, count: pixels * total)
-        y.withUnsafeMutableBufferPointer { dst in
-            var offset = 0
-            for (part, c) in parts {
-                part.withUnsafeBufferPointer { src in
-                    for p in 0..<pixels { (dst.baseAddress! + p * total + offset).update(from: src.baseAddress! + p * c, count: c) }
+    typealias Part = (data: UnsafePointer<UInt8>, channels: Int, table: [UInt8]?)
+
+    static func concat(_ parts: [Part], into y: UnsafeMutablePointer<UInt8>, pixels: Int) {
+        let total = parts.reduce(0) { $0 + $1.channels }
+        var offset = 0
+        for (part, c, table) in parts {
+            if let table {
+                table.withUnsafeBufferPointer { t in
+                    for p in 0..<pixels {
+                        let dst = y + p * total + offset, src = part + p * c
+                        for ch in 0..<c { dst[ch] = t[Int(src[ch])] }
+                    }
                 }
-                offset += c
+            } else {
+                for p in 0..<pixels { (y + p * total + offset).update(from: part + p * c, count: c) }
             }
+            offset += c
         }
-        return y
     }
 
     /// y[2j] = a[j], y[2j + 1] = b[j] within each pixel.
-    static func interleave(_ a: [UInt8], _ b: [UInt8], pixels: Int, half: Int) -> [UInt8] {
-        var y = [UInt8](repeating: 0, count: 2 * pixels * half)
-        y.withUnsafeMutableBufferPointer { dst in
-            a.withUnsafeBufferPointer { pa in
-                b.withUnsafeBufferPointer { pb in
-                    let d = dst.baseAddress!, sa = pa.baseAddress!, sb = pb.baseAddress!
-                    for k in 0..<(pixels * half) {
-                        d[2 * k] = sa[k]
-                        d[2 * k + 1] = sb[k]
-                    }
+    static func interleave(_ a: Part, _ b: Part, into y: UnsafeMutablePointer<UInt8>, pixels: Int, half: Int) {
+        let identity = (0...255).map { UInt8($0) }
+        (a.table ?? identity).withUnsafeBufferPointer { ta in
+            (b.table ?? identity).withUnsafeBufferPointer { tb in
+                for k in 0..<(pixels * half) {
+                    y[2 * k] = ta[Int(a.data[k])]
+                    y[2 * k + 1] = tb[Int(b.data[k])]
                 }
             }
         }
-        return y
     }
 
-    static func channelSums(_ x: [UInt8], batch n: Int, plane: Int, channels c: Int) -> [Int32] {
+    /// `x` inside a border of `padding` pixels holding `border[c]`.
+    static func pad(_ x: UnsafePointer<UInt8>, into y: UnsafeMutablePointer<UInt8>, batch n: Int, channels c: Int, size s: Int, padding p: Int,
+                    border: [UInt8]) {
+        let t = s + 2 * p
+        for i in 0..<n { for r in 0..<t { for col in 0..<t {
+            let dst = y + ((i * t + r) * t + col) * c
+            if r >= p && r < s + p && col >= p && col < s + p {
+                dst.update(from: x + ((i * s + r - p) * s + col - p) * c, count: c)
+            } else {
+                for ch in 0..<c { dst[ch] = border[ch] }
+            }
+        } } }
+    }
+
+    static func channelSums(_ x: UnsafePointer<UInt8>, batch n: Int, plane: Int, channels c: Int) -> [Int32] {
         var sums = [Int32](repeating: 0, count: n * c)
         sums.withUnsafeMutableBufferPointer { s in
-            x.withUnsafeBufferPointer { src in
-                for i in 0..<n {
-                    let out = s.baseAddress! + i * c
-                    for p in 0..<plane {
-                        let row = src.baseAddress! + (i * plane + p) * c
-                        for ch in 0..<c { out[ch] &+= Int32(row[ch]) }
-                    }
+            for i in 0..<n {
+                let out = s.baseAddress! + i * c
+                for p in 0..<plane {
+                    let row = x + (i * plane + p) * c
+                    for ch in 0..<c { out[ch] &+= Int32(row[ch]) }
                 }
             }
         }

@@ -17,6 +17,8 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Also profile a random-path training step by layer kind.") var profile = false
     @Flag(help: "Print one JSON object (the peer's keys) on stdout.") var json = false
     @Flag(help: "Instead of the rows, time single kernels (BN, depthwise, 1x1 conv) on typical shapes.") var kernels = false
+    @Option(help: "Instead of the rows, time a quantized model directory (pare quantize): float engine against int8 oneDNN at batch 1, 100 and 500.")
+    var int8: String?
 
     func run() throws {
         try reportingErrors {
@@ -36,6 +38,18 @@ struct BenchCommand: ParsableCommand {
             logLine("pare bench: OpenBLAS core \(BLAS.coreName), \(engine.threads) threads")
             if kernels {
                 KernelBench().run { print($0) }
+                return
+            }
+            if let int8 {
+                let rows = try Int8Bench(directory: int8, repeats: max(1, repeats)).run(engine: engine)
+                if json {
+                    let enc = JSONEncoder()
+                    enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+                    print(String(data: try enc.encode(rows), encoding: .utf8)!)
+                } else {
+                    print("batch   float img/s    int8 img/s   int8 / float")
+                    for r in rows { print(String(format: "%5d  %12.0f  %12.0f  %10.2fx", r.batch, r.floatImagesPerSecond, r.int8ImagesPerSecond, r.speedup)) }
+                }
                 return
             }
             let report = ReferenceBench(options: options, engine: engine, log: logLine).run()

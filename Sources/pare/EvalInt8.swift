@@ -23,7 +23,7 @@ extension EvalCommand {
         default: throw UserError("--split: '\(split)', expected test or val")
         }
         let images = ImageSource(dataset: dataset)
-        let dnnl = try DNNLExecutor(q)
+        let dnnl = try DNNLExecutor(q, threads: engine.threads)
         var logits = [Float](), start = 0
         while start < images.count {
             let range = start..<min(images.count, start + batch)

@@ -66,8 +66,8 @@ struct QuantizeCommand: ParsableCommand {
             }
             try AtomicFile.writeJSON(encodable: description, to: dir.file(ModelDirectory.descriptionFile))
 
-            let valAccuracy = QuantizedEvaluation.accuracy(q, images: ImageSource(dataset: val), engine: engine)
-            let testAccuracy = QuantizedEvaluation.accuracy(q, images: ImageSource(dataset: test), engine: engine)
+            let valAccuracy = try QuantizedEvaluation.accuracy(q, images: ImageSource(dataset: val), engine: engine)
+            let testAccuracy = try QuantizedEvaluation.accuracy(q, images: ImageSource(dataset: test), engine: engine)
             let errors = QuantizedEvaluation.layerErrors(q, images: ImageSource(dataset: val, indices: Array(0..<min(errorImages, val.count))))
             let bytes = q.weightBytes
             print(String(format: "accuracy, float -> int8: validation %.4f -> %.4f (%d images, %.2f%% agree), test %.4f -> %.4f (%d images, %.2f%% agree)",

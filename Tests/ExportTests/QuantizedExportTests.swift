@@ -31,7 +31,7 @@ import _TestSupport
     func int8FollowsFloat(classic: Bool) throws {
         for (observer, powerOfTwo) in [(RangeObserver.minmax, false), (.percentile, false), (.kl, false), (.minmax, true)] {
             let (q, images) = try quantized(classic: classic, observer: observer, powerOfTwo: powerOfTwo)
-            let a = QuantizedEvaluation.accuracy(q, images: images, engine: Engine(threads: 2))
+            let a = try QuantizedEvaluation.accuracy(q, images: images, engine: Engine(threads: 2))
             #expect(a.agreement >= 0.9, "\(observer) pow2 \(powerOfTwo): \(a)")
             let errors = QuantizedEvaluation.layerErrors(q, images: ImageSource(dataset: images.dataset, indices: Array(0..<50)))
             #expect(errors.last!.sqnr > 15, "\(observer) pow2 \(powerOfTwo): logits SQNR \(errors.last!.sqnr)")

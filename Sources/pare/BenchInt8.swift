@@ -1,0 +1,43 @@
+import Datasets
+import Export
+import Foundation
+import Networks
+import Quantization
+import TensorCore
+
+/// `pare bench --int8 DIR`: the quantized model's inference speed, float (Pare's engine) against
+/// int8 (oneDNN), at batch 1, 100 and 500 in the same run, on the model's own test images.
+struct Int8Bench {
+    struct Row: Codable {
+        var batch: Int
+        var floatImagesPerSecond: Double
+        var int8ImagesPerSecond: Double
+        var speedup: Double
+    }
+
+    let directory: String
+    let repeats: Int
+
+    func run(engine: Engine) throws -> [Row] {
+        let dir = ModelDirectory(path: directory)
+        let (d, model) = try dir.load(weights: nil, engine: engine)
+        let path = dir.file(Int8ModelFile.file)
+        guard FileManager.default.fileExists(atPath: path) else { throw UserError("\(path): not found; run pare quantize \(directory) first") }
+        let graph = try model.inferenceGraph(model.architecture, mean: d.normalization.mean, std: d.normalization.std).foldingInputNormalization()
+        let dnnl = try DNNLExecutor(try Int8ModelFile.read(path, graph: graph), threads: engine.threads)
+        let test = try loadModelData(d, data: nil).test
+        var rows: [Row] = []
+        for batch in [1, 100, 500] {
+            let n = min(batch, test.count)
+            let images = ImageSource(dataset: test, indices: Array(0..<n))
+            let loader = BatchLoader(dataset: test, batchSize: n, normalization: d.normalization, shuffle: false, dropLast: false)
+            let x = loader.fill(indices: Array(0..<n), rng: nil)
+            let pixels = images.pixels(0..<n)
+            let times = max(3, repeats * (batch == 1 ? 20 : 1))
+            let float = LatencyProfiler.medianMs(repeats: times) { _ = model.forward(x, arch: model.architecture, mode: .inference) }
+            let int8 = LatencyProfiler.medianMs(repeats: times) { _ = try? dnnl.run(pixels, batch: n) }
+            rows.append(Row(batch: n, floatImagesPerSecond: Double(n) * 1000 / float, int8ImagesPerSecond: Double(n) * 1000 / int8, speedup: float / int8))
+        }
+        return rows
+    }
+}
