@@ -68,7 +68,7 @@ let package = Package(
         .testTarget(name: "NetworksTests", dependencies: ["Networks", "Spaces", "Datasets", "Runs", "_TestSupport"], swiftSettings: engineFlags),
         .testTarget(name: "ExportTests", dependencies: ["Export", "Networks", "Quantization", "Scoring", "Spaces", "Datasets", "Runs", "_TestSupport"], swiftSettings: engineFlags),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
-        .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "Networks", "Export", "Datasets", "Spaces", "_TestSupport"], swiftSettings: engineFlags),
+        .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "Layers", "Networks", "Export", "Datasets", "Spaces", "_TestSupport"], swiftSettings: engineFlags),
         .testTarget(name: "PruningTests", dependencies: ["Pruning", "Networks", "Spaces", "Datasets", "Export", "Runs", "_TestSupport"], swiftSettings: engineFlags),
         // Runs the built binary; depending on `pare` makes `swift test` build it first.
         .testTarget(name: "CLITests", dependencies: ["pare", "Datasets", "Runs", "Export", "_TestSupport"], swiftSettings: engineFlags),

@@ -147,6 +147,8 @@ public struct ModelDirectory {
     public static let foldedFile = "model.folded.safetensors"
     public static let finetunedFile = "model.finetuned.safetensors"
     public static let scratchFile = "model.scratch.safetensors"
+    /// Weights after quantization-aware finetuning (`pare finetune --qat`).
+    public static let qatFile = "model.qat.safetensors"
     public static let onnxFile = "model.onnx"
     public static let int8ONNXFile = "model.int8.onnx"
 

@@ -31,6 +31,17 @@ public final class BatchNorm: ParameterContainer {
     /// Values per channel in the last synchronized forward's global batch.
     private var synchronizedCount: Float = 0
 
+    /// Quantization-aware training: in `.training`, the running statistics normalize (the BN
+    /// is frozen, as the folded int8 model computes it) and nothing updates them.
+    public var frozen = false
+    /// With `frozen`, the training output rounded onto this grid (fake quantization).
+    public var fakeQuantization: FakeQuantization?
+    /// With `frozen`, the smallest and largest training output seen since reset (calibrating
+    /// the fake quantization's grid); nil when not observing.
+    public var observedRange: (minimum: Float, maximum: Float)?
+    private let quantizedOutput = ScratchBuffer()
+    private var savedFrozen = false
+
     public init(name: String, channels: Int, relu: Bool = false, epsilon: Float = 1e-5, momentum: Float = 0.1, engine: Engine = Engine()) {
         self.engine = engine
         output = engine.scratch()
@@ -117,6 +128,8 @@ public final class BatchNorm: ParameterContainer {
         let y = output.featureMap(channels: x.channels, height: x.height, width: x.width, batch: x.batch,
                                    reserveChannels: maxChannels)
         let m = x.plane
+        if mode == .training && frozen { return frozenForward(x, y) }
+        savedFrozen = false
         let useBatch = mode != .inference
         if mode == .calibrating { calibrationBatches += 1 }
         let factor: Float = mode == .calibrating ? 1 / Float(calibrationBatches) : momentum
@@ -197,6 +210,10 @@ public final class BatchNorm: ParameterContainer {
         precondition(dy.sameShape(x), "\(gamma.name): gradient \(dy.shapeDescription), input \(x.shapeDescription)")
         let dx = gradInputBuffer.featureMap(channels: x.channels, height: x.height, width: x.width, batch: x.batch,
                                    reserveChannels: maxChannels)
+        if savedFrozen {
+            frozenBackward(x, y, dy, dx)
+            return dx
+        }
         let m = x.plane
         let relu = fusedReLU
         if let sync = engine.batchStatistics {
@@ -215,6 +232,54 @@ public final class BatchNorm: ParameterContainer {
         gamma.touched = true
         beta.touched = true
         return dx
+    }
+
+    /// Frozen forward: y = gamma (x − running mean) / sqrt(running var + eps) + beta (+ ReLU),
+    /// then the fake quantization, if any, into a second buffer (y is kept for the masks).
+    private func frozenForward(_ x: FeatureMap, _ y: FeatureMap) -> FeatureMap {
+        let m = x.plane, relu = fusedReLU
+        for c in 0..<x.channels {
+            let invStd = 1 / (runningVariance[c] + epsilon).squareRoot()
+            let scale = gamma.value[c] * invStd
+            BatchNorm.affine(x.pointer + c * m, y.pointer + c * m, count: m, scale: scale, shift: beta.value[c] - runningMean[c] * scale, relu: relu)
+        }
+        if observedRange != nil {
+            var lo = observedRange!.minimum, hi = observedRange!.maximum
+            for i in 0..<y.count { lo = min(lo, y.pointer[i]); hi = max(hi, y.pointer[i]) }
+            observedRange = (lo, hi)
+        }
+        savedInput = x
+        savedOutput = y
+        savedFrozen = true
+        guard let fq = fakeQuantization else { return y }
+        let q = quantizedOutput.featureMap(channels: x.channels, height: x.height, width: x.width, batch: x.batch, reserveChannels: maxChannels)
+        for i in 0..<y.count { q.pointer[i] = fq.apply(y.pointer[i]) }
+        return q
+    }
+
+    /// Frozen backward: g = dY masked by the ReLU and by the fake quantization's range (the
+    /// straight-through estimator with clipping); dX = g · gamma / sigma, dgamma += Σ g · xhat,
+    /// dbeta += Σ g.
+    private func frozenBackward(_ x: FeatureMap, _ y: FeatureMap, _ dy: FeatureMap, _ dx: FeatureMap) {
+        let m = x.plane, relu = fusedReLU
+        let lower = fakeQuantization?.lower ?? -.infinity, upper = fakeQuantization?.upper ?? .infinity
+        for c in 0..<x.channels {
+            let invStd = 1 / (runningVariance[c] + epsilon).squareRoot(), mean = runningMean[c]
+            let a = gamma.value[c] * invStd
+            var sumG = 0.0, sumGXhat = 0.0
+            for j in 0..<m {
+                let k = c * m + j, v = y.pointer[k]
+                let pass = (!relu || v > 0) && v >= lower && v <= upper
+                let g = pass ? dy.pointer[k] : 0
+                sumG += Double(g)
+                sumGXhat += Double(g) * Double((x.pointer[k] - mean) * invStd)
+                dx.pointer[k] = a * g
+            }
+            gamma.grad[c] += Float(sumGXhat)
+            beta.grad[c] += Float(sumG)
+        }
+        gamma.touched = true
+        beta.touched = true
     }
 
     /// sum(g) and sum(g * xhat) of one channel, g masked where the ReLU output is 0.

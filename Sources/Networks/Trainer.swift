@@ -59,6 +59,23 @@ public final class Trainer {
     private let scales: [Parameter]
     /// Data parallelism: sums the gradients over the job between backward and update.
     public var synchronizeGradients: (([Parameter]) -> Void)?
+    /// Quantization-aware training: these weights run forward and backward fake-quantized
+    /// (int8 per output channel); the update applies their gradient to the float values
+    /// (straight-through estimator; max |w| sets the scale, so nothing is clipped).
+    public var fakeQuantizedWeights: [Parameter] = []
+
+    /// Fake-quantizes `fakeQuantizedWeights` in place; returns the float values to restore.
+    func quantizeWeights() -> [[Float]] {
+        fakeQuantizedWeights.map { p in
+            let saved = Array(UnsafeBufferPointer(start: p.value, count: p.count))
+            FakeQuantization.weights(p.value, count: p.count, rows: p.shape[0])
+            return saved
+        }
+    }
+
+    func restoreWeights(_ saved: [[Float]]) {
+        for (p, v) in zip(fakeQuantizedWeights, saved) { p.value.update(from: v, count: v.count) }
+    }
 
     /// Network slimming's subgradient of lambda * sum |gamma|: lambda * sign(gamma) added to the
     /// gradient of every BN scale this step touched (all its channels: meant for standalone
@@ -80,9 +97,11 @@ public final class Trainer {
 
     /// One SGD step on `arch`. Labels are class indices, one per image of the batch.
     public func train(images: FeatureMap, labels: [Int32], arch: Architecture) -> StepResult {
+        let saved = quantizeWeights()
         let logits = network.forward(images, arch: arch, mode: .training)
         let result = labels.withUnsafeBufferPointer { loss.evaluate(logits: logits, labels: $0, gradient: true) }
         network.backward(result.gradient!)
+        restoreWeights(saved)
         synchronizeGradients?(parameters)
         if recipe.slimming > 0 { Self.addSlimmingPenalty(scales, lambda: recipe.slimming) }
         let lr = schedule.rate(at: step)

@@ -32,6 +32,9 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var progressive: ProgressiveShrinking?
     /// Soft pruning with a global mask at every epoch start (standalone models only).
     public var softPrune: SoftPruning?
+    /// Quantization-aware training (standalone models): BN frozen, weights and BN outputs
+    /// fake-quantized to int8 / uint8 (nil or false: off).
+    public var qat: Bool?
 
     public init(space: SearchSpace, spaceFile: String, data: String) {
         self.space = space

@@ -30,6 +30,8 @@ struct FinetuneCommand: ParsableCommand {
     @Option(help: "Soft pruning with fpgm, fpgm-weak: denominator offset (default 1e-8).") var theta = 1e-8
     @Option(help: "Soft pruning: no width below this fraction of its count (default 0.1).") var minWidth = 0.1
     @Option(help: "Soft pruning: where the pruned model goes (default DIR/soft-pruned).") var prunedOut: String?
+    @Flag(help: "Quantization-aware finetuning: BN frozen, weights (int8 per channel) and every BN output (uint8, ranges calibrated on 10 training batches first) fake-quantized, straight-through gradients clipped to each range; writes DIR/model.qat.safetensors (run files in DIR/qat). Quantize it with pare quantize DIR --weights qat.")
+    var qat = false
     @OptionGroup var options: TrainingOptions
 
     func validate() throws {
@@ -42,6 +44,9 @@ struct FinetuneCommand: ParsableCommand {
             guard minWidth > 0 && minWidth <= 1 else { throw ValidationError("--min-width must be in (0, 1], got \(minWidth)") }
             guard !fromScratch else { throw ValidationError("--soft-prune prunes the exported weights; drop --from-scratch") }
         }
+        if qat {
+            guard !fromScratch, softPrune == nil else { throw ValidationError("--qat finetunes trained weights: drop --from-scratch and --soft-prune") }
+        }
     }
 
     func run() throws {
@@ -49,7 +54,7 @@ struct FinetuneCommand: ParsableCommand {
             let engine = startEngine(threads: options.threads)
             let soft = softPrune.map { SoftPruning(method: $0, rate: rate, nu: nu, theta: theta, minimumWidth: minWidth) }
             try finetuneModel(modelDirectory, options: options, data: data, fromScratch: fromScratch, runDirectory: runDirectory,
-                              softPrune: soft, prunedOut: prunedOut, engine: engine)
+                              softPrune: soft, prunedOut: prunedOut, qat: qat, engine: engine)
         }
     }
 }

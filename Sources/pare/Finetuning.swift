@@ -1,6 +1,7 @@
 import Datasets
 import Export
 import Foundation
+import Layers
 import Runs
 import Spaces
 import Networks
@@ -14,11 +15,11 @@ import TensorCore
 /// With `softPrune`, the globally least important channels are masked at every epoch start
 /// and removed at the end: the physically smaller model goes to `prunedOut`.
 func finetuneModel(_ modelDirectory: String, options: TrainingOptions, data: String?, fromScratch: Bool, runDirectory: String?,
-                   softPrune: SoftPruning? = nil, prunedOut: String? = nil, engine: Engine) throws {
+                   softPrune: SoftPruning? = nil, prunedOut: String? = nil, qat: Bool = false, engine: Engine) throws {
     let model = ModelDirectory(path: modelDirectory)
     let description = try model.readDescription()
     let arch = try Architecture(parsing: description.architecture, space: description.space)
-    let dir = try RunDirectory(path: runDirectory ?? model.file(fromScratch ? "scratch" : "finetune"))
+    let dir = try RunDirectory(path: runDirectory ?? model.file(fromScratch ? "scratch" : qat ? "qat" : "finetune"))
     try dir.lock()
     var config: TrainConfig
     if options.resume {
@@ -36,6 +37,7 @@ func finetuneModel(_ modelDirectory: String, options: TrainingOptions, data: Str
     var changes = ConfigChanges(resume: options.resume)
     changes.set("--data", data, \.data, in: &config)
     changes.set("--soft-prune", softPrune, \.softPrune, in: &config)
+    changes.set("--qat", qat ? true : nil, \.qat, in: &config)
     try options.apply(to: &config, changes: &changes, dir: dir)
     guard config.fixedArchitecture == arch, config.space == description.space else {
         throw UserError("\(dir.configPath): finetunes another model than \(model.file(ModelDirectory.descriptionFile))")
@@ -51,7 +53,9 @@ func finetuneModel(_ modelDirectory: String, options: TrainingOptions, data: Str
     } else {
         if !fromScratch {
             // The inherited weights replace the fresh initialisation before step 1.
-            let (_, inherited) = try model.load(engine: engine)
+            // Quantization-aware finetuning starts from the finetuned weights when there are some.
+            let source = qat ? try resolveWeights(nil, in: model) : nil
+            let (_, inherited) = try model.load(weights: source, engine: engine)
             try withExtendedLifetime(inherited) {
                 let targets = training.network.stateTensors, sources = inherited.stateTensors
                 guard targets.map(\.name) == sources.map(\.name), targets.map(\.shape) == sources.map(\.shape) else {
@@ -61,15 +65,21 @@ func finetuneModel(_ modelDirectory: String, options: TrainingOptions, data: Str
             }
         }
         try AtomicFile.writeJSON(encodable: config, to: dir.configPath)
-        start = fromScratch ? "from scratch" : "from the exported weights"
+        start = fromScratch ? "from scratch" : qat && FileManager.default.fileExists(atPath: model.file(ModelDirectory.finetunedFile)) ? "from the finetuned weights" : "from the exported weights"
     }
     let criterion = try config.softPrune.map { try softPruning($0, training) }
+    if config.qat == true { try prepareQAT(training, dir, train: train, normalization: description.normalization, resumed: options.resume) }
     logLine("pare finetune: \(arch) (\(String(format: "%.3f", Double(description.macs) / 1e6)) M MACs, \(description.parameters) params) on \(source), \(train.count) train / \(val.count) validation, \(config.epochs) epochs, \(start)")
-    try runTrainingLoop(training, dir, command: "pare finetune \(modelDirectory) --resume" + (fromScratch ? " --from-scratch" : "") + (runDirectory.map { " --run \($0)" } ?? ""))
-    let weights = fromScratch ? ModelDirectory.scratchFile : ModelDirectory.finetunedFile
-    try model.writeWeights(training.network, to: weights, metadata: ["architecture": arch.description, "trained": fromScratch ? "from scratch" : "from the exported weights", "epochs": "\(config.epochs)"])
-    try model.recordWeights(weights, weights: fromScratch ? "scratch" : "finetuned")
-    print("weights: \(model.file(weights)) (evaluate with: pare eval \(modelDirectory) --weights \(fromScratch ? "scratch" : "finetuned"))")
+    let isQAT = config.qat == true
+    try runTrainingLoop(training, dir, command: "pare finetune \(modelDirectory) --resume" + (fromScratch ? " --from-scratch" : "") + (isQAT ? " --qat" : "")
+                        + (runDirectory.map { " --run \($0)" } ?? ""))
+    let weights = fromScratch ? ModelDirectory.scratchFile : isQAT ? ModelDirectory.qatFile : ModelDirectory.finetunedFile
+    let label = fromScratch ? "scratch" : isQAT ? "qat" : "finetuned"
+    var metadata = ["architecture": arch.description, "trained": fromScratch ? "from scratch" : "from the exported weights", "epochs": "\(config.epochs)"]
+    if isQAT { metadata["trained"] = "quantization-aware finetuning" }
+    try model.writeWeights(training.network, to: weights, metadata: metadata)
+    try model.recordWeights(weights, weights: label)
+    print("weights: \(model.file(weights)) (" + (isQAT ? "quantize with: pare quantize \(modelDirectory) --weights qat" : "evaluate with: pare eval \(modelDirectory) --weights \(label)") + ")")
     if let soft = config.softPrune, let criterion {
         try removeSoftMasked(training, soft, criterion, description: description, source: modelDirectory, train: train, validation: val,
                              out: prunedOut ?? model.file("soft-pruned"))
@@ -122,4 +132,41 @@ func removeSoftMasked(_ training: TrainingRun, _ soft: SoftPruning, _ criterion:
     print(String(format: "soft-pruned model: %@ M -> %@ M MACs, %d -> %d params, validation %.4f (masked network) -> %.4f (removed, BN recalibrated)",
                  millions(d.macs), millions(plan.cost.macs), d.parameters, plan.cost.parameters, before, after))
     print("  \(out)/model.json; finetune further with: pare finetune \(out)")
+}
+
+/// Quantization-aware finetuning's set-up: every BatchNorm frozen and fake-quantizing its
+/// output on the grid calibrated here (the min/max of its output over 10 batches of 100
+/// training images, as `pare quantize` would choose it), stored in RUN/qat-ranges.json so a
+/// resumed run uses the same grids; every convolution and classifier weight fake-quantized.
+func prepareQAT(_ training: TrainingRun, _ dir: RunDirectory, train: Dataset, normalization: Normalization, resumed: Bool) throws {
+    guard let arch = training.config.fixedArchitecture else { throw UserError("--qat needs a standalone model (pare finetune)") }
+    let network = training.network
+    let norms = network.norms
+    let path = (dir.path as NSString).appendingPathComponent("qat-ranges.json")
+    var grids: [String: FakeQuantization]
+    if resumed, let data = FileManager.default.contents(atPath: path) {
+        do { grids = try JSONDecoder().decode([String: FakeQuantization].self, from: data) } catch {
+            throw UserError("\(path): unreadable fake-quantization grids (\(decodingProblem(error))); remove the run directory to start over")
+        }
+    } else {
+        for bn in norms { bn.frozen = true; bn.observedRange = (.infinity, -.infinity) }
+        let loader = BatchLoader(dataset: train, batchSize: 100, normalization: normalization, shuffle: false, dropLast: false)
+        for start in stride(from: 0, to: min(train.count, 1000), by: 100) {
+            _ = network.forward(loader.fill(indices: Array(start..<min(train.count, start + 100)), rng: nil), arch: arch, mode: .training)
+        }
+        grids = [:]
+        for bn in norms {
+            let r = bn.observedRange!
+            grids[bn.gamma.name] = FakeQuantization(minimum: r.minimum.isFinite ? r.minimum : 0, maximum: r.maximum.isFinite ? r.maximum : 0)
+            bn.observedRange = nil
+        }
+        try AtomicFile.writeJSON(encodable: grids, to: path)
+    }
+    for bn in norms {
+        guard let grid = grids[bn.gamma.name] else { throw UserError("\(path): no grid for \(bn.gamma.name)") }
+        bn.frozen = true
+        bn.fakeQuantization = grid
+    }
+    training.trainer.fakeQuantizedWeights = network.parameters.filter { $0.decays && $0.shape.count >= 2 }
+    logLine("quantization-aware: \(norms.count) BatchNorms frozen with fake-quantized outputs, \(training.trainer.fakeQuantizedWeights.count) weights fake-quantized (int8 per channel)")
 }

@@ -10,15 +10,16 @@ func resolveWeights(_ weights: String?, in dir: ModelDirectory, defaultFinetuned
         let finetuned = FileManager.default.fileExists(atPath: dir.file(ModelDirectory.finetunedFile))
         return defaultFinetuned && finetuned ? ModelDirectory.finetunedFile : nil
     case "exported": return nil
-    case "finetuned", "scratch":
-        let name = weights == "finetuned" ? ModelDirectory.finetunedFile : ModelDirectory.scratchFile
+    case "finetuned", "scratch", "qat":
+        let name = weights == "finetuned" ? ModelDirectory.finetunedFile : weights == "qat" ? ModelDirectory.qatFile : ModelDirectory.scratchFile
         guard FileManager.default.fileExists(atPath: dir.file(name)) else {
-            throw UserError("\(dir.file(name)): not found; run pare finetune \(dir.path)\(weights == "scratch" ? " --from-scratch" : "") first")
+            let flag = weights == "scratch" ? " --from-scratch" : weights == "qat" ? " --qat" : ""
+            throw UserError("\(dir.file(name)): not found; run pare finetune \(dir.path)\(flag) first")
         }
         return name
     case let path?:
         guard FileManager.default.fileExists(atPath: path) else {
-            throw UserError("--weights: '\(path)' is neither exported, finetuned, scratch nor an existing file")
+            throw UserError("--weights: '\(path)' is neither exported, finetuned, scratch, qat nor an existing file")
         }
         // An absolute path survives ModelDirectory.file's joining.
         return URL(fileURLWithPath: path).standardizedFileURL.path
@@ -31,6 +32,7 @@ func weightsLabel(of name: String?) -> String {
     case nil: return "exported"
     case ModelDirectory.finetunedFile?: return "finetuned"
     case ModelDirectory.scratchFile?: return "scratch"
+    case ModelDirectory.qatFile?: return "qat"
     case let n?: return ((n as NSString).lastPathComponent as NSString).deletingPathExtension
     }
 }

@@ -189,3 +189,56 @@ import _TestSupport
         }
     }
 }
+
+@Suite("quantization-aware training") struct QATGradientTests {
+    /// The frozen BatchNorm with fake-quantized output: its backward (the straight-through
+    /// estimator) against finite differences of the same layer with the rounding replaced by
+    /// the identity inside the grid's range and a constant outside — equal except at the kinks.
+    @Test(arguments: [false, true])
+    func straightThroughInsideTheRange(relu: Bool) {
+        let rng = RNG(seed: relu ? 21 : 22)
+        let bn = BatchNorm(name: "bn", channels: 4, relu: relu)
+        randomize(bn.gamma, rng: rng, scale: 0.3, offset: 1)
+        randomize(bn.beta, rng: rng, scale: 0.3)
+        for c in 0..<4 { bn.runningMean[c] = Float(c) * 0.1 - 0.1; bn.runningVariance[c] = 0.5 + Float(c) * 0.2 }
+        bn.frozen = true
+        let grid = FakeQuantization(minimum: -0.6, maximum: 0.9)
+        let x = OwnedMap.random(channels: 4, height: 3, width: 3, batch: 4, rng: rng)
+        let clipped = OwnedMap(channels: 4, height: 3, width: 3, batch: 4)
+        let failures = GradientCheck().run(
+            input: x.map, parameters: [(bn.gamma, Array(0..<4)), (bn.beta, Array(0..<4))],
+            forward: {
+                bn.fakeQuantization = nil
+                let y = bn.forward(x.map, mode: .training)
+                for i in 0..<y.count { clipped.map.pointer[i] = min(max(y.pointer[i], grid.lower), grid.upper) }
+                return clipped.map
+            },
+            backward: { dy in
+                bn.fakeQuantization = grid
+                _ = bn.forward(x.map, mode: .training)
+                return bn.backward(dy)
+            }, rng: rng)
+        bn.fakeQuantization = nil
+        let y = bn.forward(x.map, mode: .training).toArray()
+        let nearKink = y.filter { abs($0) < 0.05 || abs($0 - grid.lower) < 0.05 || abs($0 - grid.upper) < 0.05 }.count
+        #expect(y.contains { $0 > grid.upper } || y.contains { $0 < grid.lower }, "the range clips some outputs")
+        #expect(failures.count <= nearKink, "\(failures.prefix(5))")
+        // The running statistics stay as they were: a frozen BN learns only gamma and beta.
+        #expect(bn.runningMean[2] == 0.1 && bn.runningVariance[3] == 0.5 + 3 * 0.2)
+    }
+
+    @Test("the fake-quantized forward is the grid's rounding of the frozen output")
+    func forwardRounds() {
+        let rng = RNG(seed: 5)
+        let bn = BatchNorm(name: "bn", channels: 3, relu: true)
+        randomize(bn.gamma, rng: rng, scale: 0.3, offset: 1)
+        bn.frozen = true
+        let x = OwnedMap.random(channels: 3, height: 2, width: 2, batch: 3, rng: rng)
+        let plain = bn.forward(x.map, mode: .training).toArray()
+        let grid = FakeQuantization(minimum: 0, maximum: 1.5)
+        bn.fakeQuantization = grid
+        let rounded = bn.forward(x.map, mode: .training).toArray()
+        #expect(rounded == plain.map { grid.apply($0) })
+        #expect(Set(rounded).count < Set(plain).count || plain.count < 4)
+    }
+}
