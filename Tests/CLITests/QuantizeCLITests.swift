@@ -36,11 +36,27 @@ import Testing
         #expect(eval["accuracy"] as? Double == test["int8"] as? Double)
         #expect((eval["latency_ms_batch1"] as! Double) > 0)
 
+        // Quantization-aware finetuning resumes bit-exactly, then quantizes.
+        try FileManager.default.copyItem(atPath: model, toPath: base + "/copy")
+        let qat = ["--qat", "--epochs", "12", "--checkpoint-every", "5", "--lr", "0.01"]
+        r = try CLI.run(["finetune", model] + qat)
+        #expect(r.status == 0 && r.stderr.contains("fake-quantized"), "\(r.stderr)")
+        let status = try TrainCLITests().interrupted(["finetune", base + "/copy"] + qat, run: base + "/copy/qat", signal: SIGINT)
+        #expect(status == 130)
+        r = try CLI.run(["finetune", base + "/copy", "--qat", "--resume"])
+        #expect(r.status == 0 && r.stderr.contains("resumed from"), "\(r.stderr)")
+        let a = try Data(contentsOf: URL(fileURLWithPath: model + "/model.qat.safetensors"))
+        let b = try Data(contentsOf: URL(fileURLWithPath: base + "/copy/model.qat.safetensors"))
+        #expect(a == b, "resumed quantization-aware finetuning must end with the same weights")
+        r = try CLI.run(["quantize", model, "--weights", "qat", "--calibration-batches", "2", "--error-images", "20"])
+        #expect(r.status == 0 && r.stdout.contains("[qat]") || r.stderr.contains("[qat]"), "\(r.stdout) \(r.stderr)")
+
         // Refusals: one line each, naming what is wrong.
         for (args, needle) in [
             (["quantize", model, "--observer", "mean"], "--observer"),
             (["quantize", base + "/nowhere"], "nowhere"),
             (["eval", base + "/run", "--int8"], "model.json"),
+            (["finetune", model, "--qat", "--from-scratch"], "--qat"),
         ] {
             r = try CLI.run(args)
             #expect(r.status == 1 && r.stderr.contains(needle) && r.stderr.split(separator: "\n").count == 1, "\(args): \(r.stderr)")
