@@ -59,17 +59,6 @@ public final class LatencyProfiler {
         }
     }
 
-    /// Table of every signature of the space.
-    public func table(machine: String, progress: (Int, Int) -> Void = { _, _ in }) -> LatencyTable {
-        let all = network.space.allSignatures()
-        var entries: [LatencyTable.Entry] = []
-        for (i, (s, g)) in all.enumerated() {
-            entries.append(LatencyTable.Entry(signature: s, milliseconds: measure(s, gene: g)))
-            progress(i + 1, all.count)
-        }
-        return LatencyTable(space: network.space, batch: batch, threads: network.engine.threads, machine: machine, entries: entries)
-    }
-
     /// Milliseconds of a whole forward pass of `arch`.
     public func measure(_ arch: Architecture) -> Double {
         let space = network.space

@@ -113,13 +113,18 @@ public final class DNNLExecutor {
 
     /// Float logits [n, classes] of uint8 NCHW images on the input's grid. `visit` sees every
     /// quantized value in NCHW, as `IntegerExecutor.run` shows them (for tests; it transposes).
-    public func run(_ pixels: [UInt8], batch n: Int, visit: ((Int, [UInt8]) -> Void)? = nil) throws -> [Float] {
+    /// With `nhwcInput`, `pixels` is already NHWC (a layer's input, for latency tables).
+    public func run(_ pixels: [UInt8], batch n: Int, nhwcInput: Bool = false, visit: ((Int, [UInt8]) -> Void)? = nil) throws -> [Float] {
         let g = model.graph
         let w = workspace(batch: n)
         let plane0 = g.inputShape[1] * g.inputShape[1], c0 = g.inputShape[0]
         pixels.withUnsafeBufferPointer { src in
             let dst = w.values[0].baseAddress!
-            for i in 0..<n { for ch in 0..<c0 { for p in 0..<plane0 { dst[(i * plane0 + p) * c0 + ch] = src[(i * c0 + ch) * plane0 + p] } } }
+            if nhwcInput || c0 == 1 {
+                dst.update(from: src.baseAddress!, count: n * c0 * plane0)
+            } else {
+                for i in 0..<n { for ch in 0..<c0 { for p in 0..<plane0 { dst[(i * plane0 + p) * c0 + ch] = src[(i * c0 + ch) * plane0 + p] } } }
+            }
         }
         visit?(0, pixels)
         var logits = [Float]()

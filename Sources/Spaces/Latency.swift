@@ -87,9 +87,13 @@ public struct LatencyTable: Codable, Equatable, Sendable {
     public var overheadMs: Double
     private var index: [LayerSignature: Double] = [:]
 
-    enum CodingKeys: String, CodingKey { case space, batch, threads, machine, entries, scale, overheadMs }
+    /// "float32" (Pare's engine) or "int8" (the quantized model on oneDNN, `pare latency --int8`).
+    public var precision: String
+    enum CodingKeys: String, CodingKey { case space, batch, threads, machine, entries, scale, overheadMs, precision }
 
-    public init(space: SearchSpace, batch: Int, threads: Int, machine: String, entries: [Entry], scale: Double = 1, overheadMs: Double = 0) {
+    public init(space: SearchSpace, batch: Int, threads: Int, machine: String, entries: [Entry], scale: Double = 1, overheadMs: Double = 0,
+                precision: String = "float32") {
+        self.precision = precision
         self.space = space; self.batch = batch; self.threads = threads; self.machine = machine; self.entries = entries
         self.scale = scale
         self.overheadMs = overheadMs
@@ -102,7 +106,9 @@ public struct LatencyTable: Codable, Equatable, Sendable {
                   threads: try c.decode(Int.self, forKey: .threads), machine: try c.decode(String.self, forKey: .machine),
                   entries: try c.decode([Entry].self, forKey: .entries), scale: try c.decode(Double.self, forKey: .scale),
                   // Tables written before the overhead was modelled have none.
-                  overheadMs: try c.decodeIfPresent(Double.self, forKey: .overheadMs) ?? 0)
+                  overheadMs: try c.decodeIfPresent(Double.self, forKey: .overheadMs) ?? 0,
+                  // Tables written before int8 tables existed are float.
+                  precision: try c.decodeIfPresent(String.self, forKey: .precision) ?? "float32")
         guard scale.isFinite, scale > 0, overheadMs.isFinite, overheadMs >= 0 else {
             throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
                                                     debugDescription: "scale \(scale) must be positive and overheadMs \(overheadMs) at least 0"))
@@ -113,12 +119,12 @@ public struct LatencyTable: Codable, Equatable, Sendable {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(space, forKey: .space); try c.encode(batch, forKey: .batch); try c.encode(threads, forKey: .threads)
         try c.encode(machine, forKey: .machine); try c.encode(entries, forKey: .entries); try c.encode(scale, forKey: .scale)
-        try c.encode(overheadMs, forKey: .overheadMs)
+        try c.encode(overheadMs, forKey: .overheadMs); try c.encode(precision, forKey: .precision)
     }
 
     public static func == (a: LatencyTable, b: LatencyTable) -> Bool {
         a.space == b.space && a.batch == b.batch && a.threads == b.threads && a.machine == b.machine
-            && a.entries == b.entries && a.scale == b.scale && a.overheadMs == b.overheadMs
+            && a.entries == b.entries && a.scale == b.scale && a.overheadMs == b.overheadMs && a.precision == b.precision
     }
 
     /// Sum of the table entries of `arch` (unscaled), or nil when a signature is missing.

@@ -3,6 +3,7 @@ import Foundation
 import Runs
 import Spaces
 import Networks
+import Quantization
 import TensorCore
 
 struct LatencyCommand: ParsableCommand {
@@ -23,6 +24,8 @@ struct LatencyCommand: ParsableCommand {
     @Option(help: "Other random architectures to compare predicted with measured end-to-end latency (default 20).") var validate = 20
     @Option(help: "Random seed for the validation architectures.") var seed: UInt64 = 0
     @Option(help: "Engine threads (default: all cores).") var threads: Int?
+    @Flag(help: "Time the int8 model on oneDNN (pare quantize's deployment path) instead of Pare's float engine; for pare search --max-latency ... --int8.")
+    var int8 = false
 
     /// Validation errors above these are reported as a warning.
     static let warnMean = 0.15, warnMax = 0.35
@@ -34,9 +37,10 @@ struct LatencyCommand: ParsableCommand {
                 throw UserError("--batch and --repeats must be at least 1, --validate and --calibrate at least 0")
             }
             let s = try loadSpace(space)
-            let path = out ?? "runs/\(s.name).latency.json"
+            let path = out ?? "runs/\(s.name)\(int8 ? ".int8" : "").latency.json"
             let net = Supernet(space: s, rng: RNG(seed: seed), engine: engine)
-            let profiler = LatencyProfiler(network: net, batch: batch, repeats: repeats)
+            let profiler: any LatencyMeasuring = int8 ? Int8LatencyProfiler(network: net, batch: batch, repeats: repeats)
+                : LatencyProfiler(network: net, batch: batch, repeats: repeats)
             let machine = "\(ProcessInfo.processInfo.hostName), \(ProcessInfo.processInfo.activeProcessorCount) cores, OpenBLAS \(BLAS.coreName)"
             let progress = Progress(total: 1, log: logLine)
             let start = Date()
@@ -58,8 +62,9 @@ struct LatencyCommand: ParsableCommand {
             }
             (table.scale, table.overheadMs) = LatencyTable.fit(summed: sums, measured: measured)
             try AtomicFile.writeJSON(encodable: table, to: path)
-            print(String(format: "%d signatures of %@ measured in %.1f s (batch %d, median of %d), scale %.3f, overhead %.3f ms per pass, fitted on %d architectures -> %@",
-                         table.entries.count, s.name, Date().timeIntervalSince(start), batch, repeats, table.scale, table.overheadMs, calibrate, path))
+            print(String(format: "%d signatures of %@ measured %@in %.1f s (batch %d, median of %d), scale %.3f, overhead %.3f ms per pass, fitted on %d architectures -> %@",
+                         table.entries.count, s.name, int8 ? "in int8 on oneDNN " : "", Date().timeIntervalSince(start), batch, repeats, table.scale,
+                         table.overheadMs, calibrate, path))
             guard validate > 0 else { return }
             let rng = RNG(seed: seed &+ 1)
             var rows: [[String: Any]] = []

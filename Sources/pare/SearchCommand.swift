@@ -26,6 +26,7 @@ struct SearchCommand: ParsableCommand {
     @Option(help: "Largest predicted latency, e.g. 1.2ms or 800us (needs --latency-table).", transform: { try durationArgument($0) })
     var maxLatency: Double?
     @Option(help: "Latency table written by `pare latency` for this run's space.") var latencyTable: String?
+    @Flag(help: "The latency budget is the int8 model's (the table must come from pare latency --int8).") var int8 = false
     @Option(help: "Population size (default 50).") var population = 50
     @Option(help: "Generations (default 20).") var generations = 20
     @Option(help: "Parents kept per generation (default 10).") var parents = 10
@@ -50,6 +51,7 @@ struct SearchCommand: ParsableCommand {
         if let validationImages, validationImages < 1 { throw ValidationError("--validation-images must be at least 1, got \(validationImages)") }
         guard calibrationImages >= 1 else { throw ValidationError("--calibration-images must be at least 1, got \(calibrationImages)") }
         guard top >= 1 else { throw ValidationError("--top must be at least 1, got \(top)") }
+        if int8 && latencyTable == nil { throw ValidationError("--int8 budgets the int8 model's latency: pass --latency-table FILE written by pare latency --int8") }
         guard threads.map({ $0 >= 1 }) ?? true else { throw ValidationError("--threads must be at least 1") }
         guard finetuneSteps >= 0, finetuneLr > 0, finetuneLr.isFinite else {
             throw ValidationError("--finetune-steps must be at least 0 and --finetune-lr a positive number")
@@ -77,6 +79,10 @@ struct SearchCommand: ParsableCommand {
                     throw UserError("\(latencyTable): not a latency table written by `pare latency`")
                 }
                 try latency!.checkCovers(config.space, path: latencyTable)
+                if int8 != (latency!.precision == "int8") {
+                    throw UserError(int8 ? "\(latencyTable): a \(latency!.precision) table; --int8 needs one from pare latency --int8"
+                                         : "\(latencyTable): an int8 table; pass --int8 to budget int8 latency, or use a float table")
+                }
             } else if budget.maxLatencyMs != nil {
                 throw UserError("--max-latency needs --latency-table FILE (write one with: pare latency --space \(config.spaceFile))")
             }

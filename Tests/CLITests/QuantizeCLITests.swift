@@ -71,3 +71,45 @@ import Testing
         #expect(r.status == 1 && r.stderr.contains("pare quantize"), "\(r.stderr)")
     }
 }
+
+/// `pare latency --int8` and a search budgeting the int8 model's latency.
+@Suite struct Int8LatencyCLITests {
+    static let space = """
+        name: small-shuffle
+        input: {channels: 1, size: 28}
+        classes: 10
+        stem: {channels: 8, stride: 2}
+        stages:
+          - {blocks: 2, stride: 2, widths: [12, 16], operators: [shuffle3, xception], middle_ratios: [0.5, 1.0]}
+        head: {channels: 32}
+        """
+
+    @Test func int8TableAndSearch() throws {
+        let base = NSTemporaryDirectory() + "pare-int8-latency-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        try Self.space.write(toFile: base + "/space.yaml", atomically: true, encoding: .utf8)
+        var r = try CLI.run(["latency", "--space", base + "/space.yaml", "--int8", "--repeats", "3", "--calibrate", "3", "--validate", "4",
+                             "--out", base + "/int8.json"])
+        #expect(r.status == 0 && r.stdout.contains("int8 on oneDNN") && r.stdout.contains("mean |error|"), "\(r.stdout) \(r.stderr)")
+        let table = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: base + "/int8.json"))) as! [String: Any]
+        #expect(table["precision"] as? String == "int8")
+        let entries = table["entries"] as! [[String: Any]]
+        #expect(!entries.isEmpty && entries.allSatisfy { ($0["milliseconds"] as! Double) > 0 })
+        r = try CLI.run(["latency", "--space", base + "/space.yaml", "--repeats", "2", "--calibrate", "2", "--validate", "0", "--out", base + "/float.json"])
+        #expect(r.status == 0, "\(r.stderr)")
+
+        r = try CLI.run(["train", "--space", base + "/space.yaml", "--data", "synthetic", "--epochs", "1", "--probes", "0", "--run", base + "/run"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let search = ["search", "--run", base + "/run", "--max-latency", "100ms", "--population", "4", "--generations", "1", "--parents", "2",
+                      "--mutations", "1", "--crossovers", "1", "--calibration-images", "128", "--validation-images", "100"]
+        r = try CLI.run(search + ["--latency-table", base + "/int8.json", "--int8"])
+        #expect(r.status == 0 && r.stdout.contains("best:"), "\(r.stdout) \(r.stderr)")
+        for (args, needle) in [(["--latency-table", base + "/int8.json"], "pass --int8"),
+                               (["--latency-table", base + "/float.json", "--int8"], "pare latency --int8"),
+                               (["--int8"], "--latency-table")] {
+            r = try CLI.run(search + args + ["--name", "refused"])
+            #expect(r.status == 1 && r.stderr.contains(needle) && r.stderr.split(separator: "\n").count == 1, "\(args): \(r.stderr)")
+        }
+    }
+}
