@@ -31,6 +31,7 @@ public final class DNNLExecutor {
     /// filled with the reference's own formulas, so they are exact by construction.
     var regrids: [Int: [Int: [UInt8]]] = [:]
     var additions: [Int: [UInt8]] = [:]
+    var relus: [Int: [UInt8]] = [:]
 
     public init(_ model: QuantizedGraph, threads: Int? = nil) throws {
         self.model = model
@@ -59,6 +60,8 @@ public final class DNNLExecutor {
                 for v in node.inputs where model.activations[v] != out {
                     regrids[index, default: [:]][v] = IntegerExecutor.regrid(all, from: model.activations[v], to: out)
                 }
+            case .relu:
+                relus[index] = IntegerExecutor.relu(all, from: model.activations[node.inputs[0]], to: out)
             case .add:
                 let a = all.flatMap { [UInt8](repeating: $0, count: 256) }, b = (0..<256).flatMap { _ in all }
                 additions[index] = IntegerExecutor.add(a, model.activations[node.inputs[0]], b, model.activations[node.inputs[1]], out)
@@ -168,8 +171,9 @@ public final class DNNLExecutor {
                     for k in 0..<(pixelsIn * cin) { y![k] = t[Int(x[k]) << 8 | Int(b[k])] }
                 }
             case .relu:
-                let z = UInt8(inQ.zeroPoint)
-                for k in 0..<(pixelsIn * cin) { y![k] = max(x[k], z) }
+                relus[index]!.withUnsafeBufferPointer { t in
+                    for k in 0..<(pixelsIn * cin) { y![k] = t[Int(x[k])] }
+                }
             case .globalAveragePool:
                 let pooled = IntegerExecutor.pool(Pixels.channelSums(x, batch: n, plane: plane, channels: cin), plane: plane, inQ, outQ)
                 y!.update(from: pooled, count: pooled.count)

@@ -41,8 +41,7 @@ public enum IntegerExecutor {
             case .add:
                 y = add(x, inQ, values[node.inputs[1]]!, q.activations[node.inputs[1]], outQ)
             case .relu:
-                let z = UInt8(inQ.zeroPoint)
-                y = x.map { max($0, z) }
+                y = relu(x, from: inQ, to: outQ)
             case .globalAveragePool:
                 var sums = [Int32](repeating: 0, count: n * cin)
                 for i in 0..<(n * cin) { for p in 0..<plane { sums[i] &+= Int32(x[i * plane + p]) } }
@@ -66,6 +65,17 @@ public enum IntegerExecutor {
         let scaled = Float(sum) * multiplier
         let shifted = (relu ? max(scaled, 0) : scaled) + Float(zero)
         return UInt8(AffineQuantization.clamp(shifted.rounded(.toNearestOrEven), 0))
+    }
+
+    /// max(x, 0) onto the output grid: round(s_in / s_out · max(q − z_in, 0)) + z_out (on the
+    /// same grid simply max(q, z)).
+    static func relu(_ x: [UInt8], from a: AffineQuantization, to b: AffineQuantization) -> [UInt8] {
+        if a == b {
+            let z = UInt8(a.zeroPoint)
+            return x.map { max($0, z) }
+        }
+        let m = a.scale / b.scale
+        return x.map { UInt8(AffineQuantization.clamp((Float(max(Int32($0) - a.zeroPoint, 0)) * m).rounded(.toNearestOrEven), b.zeroPoint)) }
     }
 
     /// a + b onto the output grid, elementwise (any layout).

@@ -57,12 +57,11 @@ public struct QuantizedGraph {
         precondition(ranges.count == graph.nodes.count, "\(ranges.count) ranges for \(graph.nodes.count) quantized values")
         var activations = ranges.map { AffineQuantization(minimum: $0.lower, maximum: $0.upper, powerOfTwo: settings.powerOfTwo) }
         activations[0] = AffineQuantization(scale: 1 / 255, zeroPoint: 0)
-        // Values a node only moves keep their input's grid, so slicing and ReLU stay exact.
+        // A slice keeps its input's grid (it only moves values). A ReLU after a residual sum gets
+        // its own, non-negative one: all 256 steps for what survives, and a zero point of 0 for
+        // the convolutions that read it (no hand padding on the int8 path).
         for (i, node) in graph.nodes.enumerated() where i + 1 < graph.output {
-            switch node.op {
-            case .slice, .relu: activations[i + 1] = activations[node.inputs[0]]
-            default: break
-            }
+            if case .slice = node.op { activations[i + 1] = activations[node.inputs[0]] }
         }
         var layers: [Int: QuantizedLayer] = [:]
         for (i, node) in graph.nodes.enumerated() {
