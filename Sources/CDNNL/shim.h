@@ -9,9 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/// One int8 convolution: u8 NHWC source [n, ic, h, h], s8 weights, s32 bias, u8 NHWC
-/// destination [n, oc, oh, oh]; dst = saturate(round_half_even(post_ops(scale[o] · (Σ src·w + bias)))),
-/// post-ops a ReLU when asked, then + shift (the destination's zero point).
+/// One convolution on NHWC tensors [n, ic, h, h] -> [n, oc, oh, oh]. With `int8`: u8 source,
+/// s8 weights, s32 bias, u8 destination, dst = saturate(round_half_even(post_ops(scale[o] ·
+/// (Σ src·w + bias)))), post-ops a ReLU when asked, then + shift (the destination's zero
+/// point). Without: f32 everywhere, dst = post_ops(Σ src·w + bias), `scales` unused.
 typedef struct {
     dnnl_primitive_t primitive;
     dnnl_memory_t src, weights, bias, dst, scratchpad;
@@ -49,23 +50,24 @@ static inline const char *pare_dnnl_conv_implementation(const pare_dnnl_conv *c)
 /// 0 on success, else the oneDNN status (creating or reordering failed).
 static inline int pare_dnnl_conv_create(pare_dnnl_conv *c, dnnl_engine_t engine, dnnl_stream_t stream,
         int64_t n, int64_t ic, int64_t ih, int64_t oc, int64_t oh, int64_t k, int64_t stride, int64_t pad,
-        int64_t groups, const int8_t *weights, const int32_t *bias, const float *scales, int relu, float shift) {
+        int64_t groups, const void *weights, const void *bias, const float *scales, int relu, float shift, int int8) {
     memset(c, 0, sizeof(*c));
     dnnl_memory_desc_t src_md, dst_md, bias_md, any_w_md, user_w_md;
     dnnl_dims_t src_dims = {n, ic, ih, ih}, dst_dims = {n, oc, oh, oh}, bias_dims = {oc};
     dnnl_dims_t strides = {stride, stride}, pads = {pad, pad};
     dnnl_status_t st;
-    if ((st = dnnl_memory_desc_init_by_tag(&src_md, 4, src_dims, dnnl_u8, dnnl_nhwc))) return st;
-    if ((st = dnnl_memory_desc_init_by_tag(&dst_md, 4, dst_dims, dnnl_u8, dnnl_nhwc))) return st;
-    if ((st = dnnl_memory_desc_init_by_tag(&bias_md, 1, bias_dims, dnnl_s32, dnnl_x))) return st;
+    dnnl_data_type_t act = int8 ? dnnl_u8 : dnnl_f32, wt = int8 ? dnnl_s8 : dnnl_f32, bt = int8 ? dnnl_s32 : dnnl_f32;
+    if ((st = dnnl_memory_desc_init_by_tag(&src_md, 4, src_dims, act, dnnl_nhwc))) return st;
+    if ((st = dnnl_memory_desc_init_by_tag(&dst_md, 4, dst_dims, act, dnnl_nhwc))) return st;
+    if ((st = dnnl_memory_desc_init_by_tag(&bias_md, 1, bias_dims, bt, dnnl_x))) return st;
     if (groups == 1) {
         dnnl_dims_t w_dims = {oc, ic, k, k};
-        if ((st = dnnl_memory_desc_init_by_tag(&any_w_md, 4, w_dims, dnnl_s8, dnnl_format_tag_any))) return st;
-        if ((st = dnnl_memory_desc_init_by_tag(&user_w_md, 4, w_dims, dnnl_s8, dnnl_oihw))) return st;
+        if ((st = dnnl_memory_desc_init_by_tag(&any_w_md, 4, w_dims, wt, dnnl_format_tag_any))) return st;
+        if ((st = dnnl_memory_desc_init_by_tag(&user_w_md, 4, w_dims, wt, dnnl_oihw))) return st;
     } else {
         dnnl_dims_t w_dims = {groups, oc / groups, ic / groups, k, k};
-        if ((st = dnnl_memory_desc_init_by_tag(&any_w_md, 5, w_dims, dnnl_s8, dnnl_format_tag_any))) return st;
-        if ((st = dnnl_memory_desc_init_by_tag(&user_w_md, 5, w_dims, dnnl_s8, dnnl_goihw))) return st;
+        if ((st = dnnl_memory_desc_init_by_tag(&any_w_md, 5, w_dims, wt, dnnl_format_tag_any))) return st;
+        if ((st = dnnl_memory_desc_init_by_tag(&user_w_md, 5, w_dims, wt, dnnl_goihw))) return st;
     }
     dnnl_convolution_desc_t desc;
     if ((st = dnnl_convolution_forward_desc_init(&desc, dnnl_forward_inference, dnnl_convolution_direct,
@@ -73,7 +75,7 @@ static inline int pare_dnnl_conv_create(pare_dnnl_conv *c, dnnl_engine_t engine,
     dnnl_primitive_attr_t attr;
     if ((st = dnnl_primitive_attr_create(&attr))) return st;
     dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
-    dnnl_primitive_attr_set_output_scales(attr, oc, 1 << 1, scales);
+    if (int8) dnnl_primitive_attr_set_output_scales(attr, oc, 1 << 1, scales);
     dnnl_post_ops_t ops;
     dnnl_post_ops_create(&ops);
     if (relu) dnnl_post_ops_append_eltwise(ops, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f);
@@ -115,7 +117,7 @@ static inline int pare_dnnl_conv_create(pare_dnnl_conv *c, dnnl_engine_t engine,
 }
 
 /// Runs the convolution (the bias buffer given at creation must still be alive).
-static inline int pare_dnnl_conv_run(pare_dnnl_conv *c, dnnl_stream_t stream, const uint8_t *src, uint8_t *dst) {
+static inline int pare_dnnl_conv_run(pare_dnnl_conv *c, dnnl_stream_t stream, const void *src, void *dst) {
     dnnl_memory_set_data_handle(c->src, (void *)src);
     dnnl_memory_set_data_handle(c->dst, dst);
     dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, c->src}, {DNNL_ARG_WEIGHTS, c->weights}, {DNNL_ARG_BIAS, c->bias},

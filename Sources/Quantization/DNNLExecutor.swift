@@ -99,7 +99,7 @@ public final class DNNLExecutor {
         let status = layer.weights.values.withUnsafeBufferPointer { w in
             pare_dnnl_conv_create(p, engine, stream, Int64(n), Int64(c.inputChannels), Int64(size + (manual ? 2 * c.padding : 0)),
                                   Int64(c.outputChannels), Int64(node.size), Int64(c.kernel), Int64(c.stride), Int64(manual ? 0 : c.padding),
-                                  Int64(c.groups), w.baseAddress, biases[index]!.baseAddress, scales, c.relu ? 1 : 0, Float(output.zeroPoint))
+                                  Int64(c.groups), w.baseAddress, biases[index]!.baseAddress, scales, c.relu ? 1 : 0, Float(output.zeroPoint), 1)
         }
         guard status == 0 else { p.deallocate(); throw DNNLError.primitive(node: node.name, status: status) }
         primitives[n, default: [:]][index] = p

@@ -47,8 +47,11 @@ struct BenchCommand: ParsableCommand {
                     enc.outputFormatting = [.prettyPrinted, .sortedKeys]
                     print(String(data: try enc.encode(rows), encoding: .utf8)!)
                 } else {
-                    print("batch   float img/s    int8 img/s   int8 / float")
-                    for r in rows { print(String(format: "%5d  %12.0f  %12.0f  %10.2fx", r.batch, r.floatImagesPerSecond, r.int8ImagesPerSecond, r.speedup)) }
+                    print("batch   Pare float   oneDNN float   oneDNN int8   int8 / Pare float   int8 / oneDNN float  (images/s)")
+                    for r in rows {
+                        print(String(format: "%5d  %11.0f  %13.0f  %12.0f  %17.2fx  %19.2fx", r.batch, r.floatImagesPerSecond, r.oneDNNFloatImagesPerSecond,
+                                     r.int8ImagesPerSecond, r.speedup, r.int8ImagesPerSecond / r.oneDNNFloatImagesPerSecond))
+                    }
                 }
                 return
             }

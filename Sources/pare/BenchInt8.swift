@@ -5,13 +5,18 @@ import Networks
 import Quantization
 import TensorCore
 
-/// `pare bench --int8 DIR`: the quantized model's inference speed, float (Pare's engine) against
-/// int8 (oneDNN), at batch 1, 100 and 500 in the same run, on the model's own test images.
+/// `pare bench --int8 DIR`: the quantized model's inference speed, float (Pare's engine, and the
+/// same graph on oneDNN) against int8 (oneDNN), at batch 1, 100 and 500 in the same run, on the
+/// model's own test images.
 struct Int8Bench {
     struct Row: Codable {
         var batch: Int
+        /// Pare's own engine (the channel-major layout it trains in).
         var floatImagesPerSecond: Double
+        /// The same folded float graph on oneDNN, NHWC.
+        var oneDNNFloatImagesPerSecond: Double
         var int8ImagesPerSecond: Double
+        /// int8 against Pare's float engine.
         var speedup: Double
     }
 
@@ -25,6 +30,7 @@ struct Int8Bench {
         guard FileManager.default.fileExists(atPath: path) else { throw UserError("\(path): not found; run pare quantize \(directory) first") }
         let graph = try model.inferenceGraph(model.architecture, mean: d.normalization.mean, std: d.normalization.std).foldingInputNormalization()
         let dnnl = try DNNLExecutor(try Int8ModelFile.read(path, graph: graph), threads: engine.threads)
+        let dnnlFloat = try DNNLFloatExecutor(graph, threads: engine.threads)
         let test = try loadModelData(d, data: nil).test
         var rows: [Row] = []
         for batch in [1, 100, 500] {
@@ -36,7 +42,10 @@ struct Int8Bench {
             let times = max(3, repeats * (batch == 1 ? 20 : 1))
             let float = LatencyProfiler.medianMs(repeats: times) { _ = model.forward(x, arch: model.architecture, mode: .inference) }
             let int8 = LatencyProfiler.medianMs(repeats: times) { _ = try? dnnl.run(pixels, batch: n) }
-            rows.append(Row(batch: n, floatImagesPerSecond: Double(n) * 1000 / float, int8ImagesPerSecond: Double(n) * 1000 / int8, speedup: float / int8))
+            let floats = images.floats(0..<n)
+            let oneDNNFloat = LatencyProfiler.medianMs(repeats: times) { _ = try? dnnlFloat.run(floats, batch: n) }
+            rows.append(Row(batch: n, floatImagesPerSecond: Double(n) * 1000 / float, oneDNNFloatImagesPerSecond: Double(n) * 1000 / oneDNNFloat,
+                            int8ImagesPerSecond: Double(n) * 1000 / int8, speedup: float / int8))
         }
         return rows
     }

@@ -6,6 +6,7 @@ import Layers
 import Runs
 import Spaces
 import Networks
+import Quantization
 import TensorCore
 
 struct EvalCommand: ParsableCommand {
@@ -66,12 +67,20 @@ struct EvalCommand: ParsableCommand {
             }
             let single = LatencyProfiler(network: model, batch: 1, repeats: repeats).measure(arch)
             let batched = LatencyProfiler(network: model, batch: batch, repeats: max(repeats / 5, 3)).measure(arch)
+            // The same folded graph on oneDNN (NHWC float32), as a deployment would run it.
+            let graph = try model.inferenceGraph(arch, mean: d.normalization.mean, std: d.normalization.std).foldingInputNormalization()
+            let dnnl = try DNNLFloatExecutor(graph, threads: engine.threads)
+            let images = ImageSource(dataset: dataset, indices: Array(0..<min(batch, dataset.count)))
+            let one = images.floats(0..<1), many = images.floats(0..<images.count)
+            let dnnlSingle = LatencyProfiler.medianMs(repeats: repeats) { _ = try? dnnl.run(one, batch: 1) }
+            let dnnlBatched = LatencyProfiler.medianMs(repeats: max(repeats / 5, 3)) { _ = try? dnnl.run(many, batch: images.count) }
 
             let label = weightsName.map { ($0 as NSString).lastPathComponent } ?? d.weights
             print("\(arch)  [\(label)]")
             print(String(format: "%@ split of %@: %d images, accuracy %.4f, loss %.4f", split, config.data, r.count, r.accuracy, r.loss))
             print(String(format: "%.3f M MACs, %d parameters; latency %.3f ms at batch 1, %.3f ms at batch %d (%.1f us/image), %d threads",
                          Double(d.macs) / 1e6, d.parameters, single, batched, batch, batched * 1000 / Double(batch), engine.threads))
+            print(String(format: "latency on oneDNN (the folded graph, NHWC float32): %.3f ms at batch 1, %.3f ms at batch %d", dnnlSingle, dnnlBatched, images.count))
             let names = className(for: config.data, classes: d.classes)
             print("class                 accuracy  images")
             for c in 0..<d.classes {
@@ -84,6 +93,7 @@ struct EvalCommand: ParsableCommand {
                 "accuracy": r.accuracy, "loss": r.loss, "per_class_accuracy": r.perClass, "classes": names,
                 "macs": d.macs, "parameters": d.parameters, "latency_ms_batch1": single, "latency_ms_batch": batched,
                 "latency_batch": batch, "threads": engine.threads, "blas_core": BLAS.coreName,
+                "latency_ms_batch1_onednn": dnnlSingle, "latency_ms_batch_onednn": dnnlBatched,
             ], to: out)
             print("written: \(out)" + (predictions.map { ", \($0)" } ?? ""))
         }

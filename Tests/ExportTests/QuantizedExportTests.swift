@@ -59,6 +59,18 @@ import _TestSupport
         }
     }
 
+    @Test("the float graph on oneDNN (NHWC) computes the float executor's logits", arguments: [false, true])
+    func dnnlFloat(classic: Bool) throws {
+        let (q, images) = try quantized(classic: classic)
+        let dnnl = try DNNLFloatExecutor(q.graph)
+        for n in [1, 23] {
+            let x = images.floats(0..<n)
+            let a = FloatExecutor.run(q.graph, input: x, batch: n), b = try dnnl.run(x, batch: n)
+            let scale = max(1, a.map(abs).max()!)
+            #expect(zip(a, b).allSatisfy { abs($0 - $1) <= 1e-4 * scale }, "batch \(n): \(zip(a, b).map { abs($0 - $1) }.max()!)")
+        }
+    }
+
     @Test("model.int8.safetensors: written and read back to the same integer model; damage is a typed error naming file and tensor")
     func int8File() throws {
         let (q, images) = try quantized(classic: false)
