@@ -134,6 +134,67 @@ public enum ONNXExport {
             return out
         }
 
+        /// (x − mean) / std per channel.
+        mutating func normalize(_ name: String, mean: [Float], std: [Float], input: String, output: String) {
+            let c = mean.count
+            floatTensor(name + ".mean", [1, c, 1, 1], mean)
+            floatTensor(name + ".std", [1, c, 1, 1], std)
+            let centred = fresh(name)
+            node("Sub", name + ".sub", inputs: [input, name + ".mean"], outputs: [centred])
+            node("Div", name + ".div", inputs: [centred, name + ".std"], outputs: [output])
+        }
+
+        /// A convolution reading `weight` and `bias` (initializers or dequantized values), its
+        /// border padded by hand when it is not zero, its ReLU after it.
+        mutating func conv(_ name: String, _ c: InferenceGraph.Conv, input: String, weight: String, bias: String, padValues: [Float]?,
+                           output: String) {
+            let convOut = c.relu ? fresh(name) : output
+            var source = input, pads = c.padding
+            if let padValues {
+                source = padded(source, name: name, padding: c.padding, values: padValues)
+                pads = 0
+            }
+            node("Conv", name, inputs: [source, weight, bias], outputs: [convOut], [
+                .ints("kernel_shape", [c.kernel, c.kernel]), .ints("strides", [c.stride, c.stride]),
+                .ints("pads", [pads, pads, pads, pads]), .int("group", c.groups),
+            ])
+            if c.relu { node("Relu", name + ".relu", inputs: [convOut], outputs: [output]) }
+        }
+
+        /// The nodes that move or combine values: slice, concatenation, shuffle, sum, ReLU, pooling.
+        mutating func move(_ n: InferenceGraph.Node, inputs ins: [String], output out: String) {
+            let name = n.name
+            switch n.op {
+            case let .slice(lower, upper):
+                int64Tensor(name + ".starts", [lower])
+                int64Tensor(name + ".ends", [upper])
+                int64Tensor(name + ".axes", [1])
+                node("Slice", name, inputs: [ins[0], name + ".starts", name + ".ends", name + ".axes"], outputs: [out])
+            case .concat:
+                node("Concat", name, inputs: ins, outputs: [out], [.int("axis", 1)])
+            case .interleave:
+                // concat(a, b) -> [N, 2, C/2, H*W] -> swap axes 1, 2 -> [N, C, H, W].
+                let half = n.channels / 2
+                let joined = fresh(name), grouped = fresh(name), swapped = fresh(name)
+                int64Tensor(name + ".grouped", [0, 2, half, -1])
+                int64Tensor(name + ".merged", [0, n.channels, n.size, n.size])
+                node("Concat", name + ".concat", inputs: ins, outputs: [joined], [.int("axis", 1)])
+                node("Reshape", name + ".group", inputs: [joined, name + ".grouped"], outputs: [grouped])
+                node("Transpose", name + ".transpose", inputs: [grouped], outputs: [swapped], [.ints("perm", [0, 2, 1, 3])])
+                node("Reshape", name + ".merge", inputs: [swapped, name + ".merged"], outputs: [out])
+            case .add:
+                node("Add", name, inputs: ins, outputs: [out])
+            case .relu:
+                node("Relu", name, inputs: ins, outputs: [out])
+            case .globalAveragePool:
+                let pooled = fresh(name)
+                node("GlobalAveragePool", name, inputs: ins, outputs: [pooled])
+                node("Flatten", name + ".flatten", inputs: [pooled], outputs: [out], [.int("axis", 1)])
+            case .normalize, .conv, .linear:
+                preconditionFailure("\(name): not a moving node")
+            }
+        }
+
         mutating func build(_ g: InferenceGraph) {
             for (index, node) in g.nodes.enumerated() {
                 let id = index + 1
@@ -142,55 +203,17 @@ public enum ONNXExport {
                 let name = node.name
                 switch node.op {
                 case let .normalize(mean, std):
-                    let c = mean.count
-                    floatTensor(name + ".mean", [1, c, 1, 1], mean)
-                    floatTensor(name + ".std", [1, c, 1, 1], std)
-                    let centred = fresh(name)
-                    self.node("Sub", name + ".sub", inputs: [ins[0], name + ".mean"], outputs: [centred])
-                    self.node("Div", name + ".div", inputs: [centred, name + ".std"], outputs: [out])
+                    normalize(name, mean: mean, std: std, input: ins[0], output: out)
                 case let .conv(c):
                     floatTensor(name + ".weight", c.weightShape, c.weight)
                     floatTensor(name + ".bias", [c.outputChannels], c.bias)
-                    let convOut = c.relu ? fresh(name) : out
-                    var source = ins[0], pads = c.padding
-                    if let values = c.padValue {
-                        source = padded(source, name: name, padding: c.padding, values: values)
-                        pads = 0
-                    }
-                    self.node("Conv", name, inputs: [source, name + ".weight", name + ".bias"], outputs: [convOut], [
-                        .ints("kernel_shape", [c.kernel, c.kernel]), .ints("strides", [c.stride, c.stride]),
-                        .ints("pads", [pads, pads, pads, pads]), .int("group", c.groups),
-                    ])
-                    if c.relu { self.node("Relu", name + ".relu", inputs: [convOut], outputs: [out]) }
-                case let .slice(lower, upper):
-                    int64Tensor(name + ".starts", [lower])
-                    int64Tensor(name + ".ends", [upper])
-                    int64Tensor(name + ".axes", [1])
-                    self.node("Slice", name, inputs: [ins[0], name + ".starts", name + ".ends", name + ".axes"], outputs: [out])
-                case .concat:
-                    self.node("Concat", name, inputs: ins, outputs: [out], [.int("axis", 1)])
-                case .interleave:
-                    // concat(a, b) -> [N, 2, C/2, H*W] -> swap axes 1, 2 -> [N, C, H, W].
-                    let half = node.channels / 2
-                    let joined = fresh(name), grouped = fresh(name), swapped = fresh(name)
-                    int64Tensor(name + ".grouped", [0, 2, half, -1])
-                    int64Tensor(name + ".merged", [0, node.channels, node.size, node.size])
-                    self.node("Concat", name + ".concat", inputs: ins, outputs: [joined], [.int("axis", 1)])
-                    self.node("Reshape", name + ".group", inputs: [joined, name + ".grouped"], outputs: [grouped])
-                    self.node("Transpose", name + ".transpose", inputs: [grouped], outputs: [swapped], [.ints("perm", [0, 2, 1, 3])])
-                    self.node("Reshape", name + ".merge", inputs: [swapped, name + ".merged"], outputs: [out])
-                case .add:
-                    self.node("Add", name, inputs: ins, outputs: [out])
-                case .relu:
-                    self.node("Relu", name, inputs: ins, outputs: [out])
-                case .globalAveragePool:
-                    let pooled = fresh(name)
-                    self.node("GlobalAveragePool", name, inputs: ins, outputs: [pooled])
-                    self.node("Flatten", name + ".flatten", inputs: [pooled], outputs: [out], [.int("axis", 1)])
+                    conv(name, c, input: ins[0], weight: name + ".weight", bias: name + ".bias", padValues: c.padValue, output: out)
                 case let .linear(w, b, o, i):
                     floatTensor(name + ".weight", [o, i], w)
                     floatTensor(name + ".bias", [o], b)
                     self.node("Gemm", name, inputs: [ins[0], name + ".weight", name + ".bias"], outputs: [out], [.int("transB", 1)])
+                default:
+                    move(node, inputs: ins, output: out)
                 }
             }
             graph.string(2, "pare")

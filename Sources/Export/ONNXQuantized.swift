@@ -52,54 +52,17 @@ extension ONNXExport.GraphBuilder {
             let out = last ? "logits" : "v\(id)_f"
             switch node.op {
             case let .normalize(mean, std):
-                let c = mean.count
-                floatTensor(name + ".mean", [1, c, 1, 1], mean)
-                floatTensor(name + ".std", [1, c, 1, 1], std)
-                let centred = fresh(name)
-                self.node("Sub", name + ".sub", inputs: [ins[0], name + ".mean"], outputs: [centred])
-                self.node("Div", name + ".div", inputs: [centred, name + ".std"], outputs: [out])
+                normalize(name, mean: mean, std: std, input: ins[0], output: out)
             case let .conv(c):
                 let layer = q.layers[index]!, input = q.activations[node.inputs[0]]
                 let (w, b) = quantizedParameters(name, layer, shape: c.weightShape, input: input)
-                var source = ins[0], pads = c.padding
-                if let pad = layer.padValue {
-                    // The border value is on the input's grid, so padding keeps the tensor on it.
-                    source = padded(source, name: name, padding: c.padding, values: pad.map { input.dequantize($0) })
-                    pads = 0
-                }
-                let convOut = c.relu ? fresh(name) : out
-                self.node("Conv", name, inputs: [source, w, b], outputs: [convOut], [
-                    .ints("kernel_shape", [c.kernel, c.kernel]), .ints("strides", [c.stride, c.stride]),
-                    .ints("pads", [pads, pads, pads, pads]), .int("group", c.groups),
-                ])
-                if c.relu { self.node("Relu", name + ".relu", inputs: [convOut], outputs: [out]) }
-            case let .slice(lower, upper):
-                int64Tensor(name + ".starts", [lower])
-                int64Tensor(name + ".ends", [upper])
-                int64Tensor(name + ".axes", [1])
-                self.node("Slice", name, inputs: [ins[0], name + ".starts", name + ".ends", name + ".axes"], outputs: [out])
-            case .concat:
-                self.node("Concat", name, inputs: ins, outputs: [out], [.int("axis", 1)])
-            case .interleave:
-                let half = node.channels / 2
-                let joined = fresh(name), grouped = fresh(name), swapped = fresh(name)
-                int64Tensor(name + ".grouped", [0, 2, half, -1])
-                int64Tensor(name + ".merged", [0, node.channels, node.size, node.size])
-                self.node("Concat", name + ".concat", inputs: ins, outputs: [joined], [.int("axis", 1)])
-                self.node("Reshape", name + ".group", inputs: [joined, name + ".grouped"], outputs: [grouped])
-                self.node("Transpose", name + ".transpose", inputs: [grouped], outputs: [swapped], [.ints("perm", [0, 2, 1, 3])])
-                self.node("Reshape", name + ".merge", inputs: [swapped, name + ".merged"], outputs: [out])
-            case .add:
-                self.node("Add", name, inputs: ins, outputs: [out])
-            case .relu:
-                self.node("Relu", name, inputs: ins, outputs: [out])
-            case .globalAveragePool:
-                let pooled = fresh(name)
-                self.node("GlobalAveragePool", name, inputs: ins, outputs: [pooled])
-                self.node("Flatten", name + ".flatten", inputs: [pooled], outputs: [out], [.int("axis", 1)])
+                // The border value is on the input's grid, so padding keeps the tensor on it.
+                conv(name, c, input: ins[0], weight: w, bias: b, padValues: layer.padValue.map { $0.map { input.dequantize($0) } }, output: out)
             case let .linear(_, _, o, i):
                 let (w, b) = quantizedParameters(name, q.layers[index]!, shape: [o, i], input: q.activations[node.inputs[0]])
                 self.node("Gemm", name, inputs: [ins[0], w, b], outputs: [out], [.int("transB", 1)])
+            default:
+                move(node, inputs: ins, output: out)
             }
             if !last { requantize(out, id: id, q.activations[id]) }
         }

@@ -127,18 +127,28 @@ extension NetworkLayers {
             x = block.operators[i].graph(into: &g, input: x, channels: c, output: out, middle: middle, kernel: gene.op.kernel)
             c = out
         }
+        addHead(to: &g, input: x, channels: c)
+        return g
+    }
+
+    /// The head convolution (if any), the pooling and the classifier after value `x`.
+    func addHead(to g: inout InferenceGraph, input x: Int, channels: Int) {
+        var x = x, c = channels
         if let head, let headNorm {
             x = g.add("head.conv", .conv(Self.fold(head, headNorm, input: c, output: space.head.channels)), [x], channels: space.head.channels)
             c = space.head.channels
         }
         x = g.add("pool", .globalAveragePool, [x], channels: c)
-        // The classifier's active columns (a supernet without a head conv allocates the widest stage).
+        _ = g.add("fc", classifierOp(inputs: c), [x], channels: space.classes)
+    }
+
+    /// The classifier on `inputs` features: its active columns (a supernet without a head
+    /// conv allocates the widest stage).
+    func classifierOp(inputs c: Int) -> InferenceGraph.Op {
         let fcIn = classifier.maxInputFeatures
-        let fcWeight = (0..<space.classes).flatMap { o in Array(UnsafeBufferPointer(start: classifier.weight.value + o * fcIn, count: c)) }
-        let fcBias = Array(UnsafeBufferPointer(start: classifier.bias.value, count: classifier.bias.count))
-        _ = g.add("fc", .linear(weight: fcWeight, bias: fcBias, outputs: space.classes, inputs: c), [x],
-                  channels: space.classes)
-        return g
+        let weight = (0..<space.classes).flatMap { o in Array(UnsafeBufferPointer(start: classifier.weight.value + o * fcIn, count: c)) }
+        let bias = Array(UnsafeBufferPointer(start: classifier.bias.value, count: classifier.bias.count))
+        return .linear(weight: weight, bias: bias, outputs: space.classes, inputs: c)
     }
 
     /// A dense convolution's active window [output, input, k, k] scaled per output channel

@@ -50,16 +50,7 @@ extension NetworkLayers {
             _ = block.operators[i].graph(into: &g, input: 0, channels: s.input, output: s.output, middle: s.middle, kernel: gene.op.kernel)
             return g
         case .head:
-            var x = 0, c = s.input
-            if let head, let headNorm {
-                x = g.add("head.conv", .conv(Self.fold(head, headNorm, input: c, output: space.head.channels)), [x], channels: space.head.channels)
-                c = space.head.channels
-            }
-            x = g.add("pool", .globalAveragePool, [x], channels: c)
-            let fcIn = classifier.maxInputFeatures
-            let w = (0..<space.classes).flatMap { o in Array(UnsafeBufferPointer(start: classifier.weight.value + o * fcIn, count: c)) }
-            let b = Array(UnsafeBufferPointer(start: classifier.bias.value, count: classifier.bias.count))
-            _ = g.add("fc", .linear(weight: w, bias: b, outputs: space.classes, inputs: c), [x], channels: space.classes)
+            addHead(to: &g, input: 0, channels: s.input)
             return g
         }
     }

@@ -2,6 +2,14 @@ import CDNNL
 import Networks
 
 public enum DNNLError: Error, CustomStringConvertible {
+    /// A CPU engine and its stream, oneDNN's OpenMP threads set first when given.
+    static func open(threads: Int?) throws -> (dnnl_engine_t, dnnl_stream_t) {
+        if let threads { pare_dnnl_set_threads(Int32(threads)) }
+        guard let e = pare_dnnl_engine() else { throw DNNLError.unavailable }
+        guard let s = pare_dnnl_stream(e) else { dnnl_engine_destroy(e); throw DNNLError.unavailable }
+        return (e, s)
+    }
+
     case unavailable
     case primitive(node: String, status: Int32)
 
@@ -35,11 +43,7 @@ public final class DNNLExecutor {
 
     public init(_ model: QuantizedGraph, threads: Int? = nil) throws {
         self.model = model
-        if let threads { pare_dnnl_set_threads(Int32(threads)) }
-        guard let e = pare_dnnl_engine() else { throw DNNLError.unavailable }
-        guard let s = pare_dnnl_stream(e) else { dnnl_engine_destroy(e); throw DNNLError.unavailable }
-        engine = e
-        stream = s
+        (engine, stream) = try DNNLError.open(threads: threads)
         for (index, layer) in model.layers {
             guard case let .conv(c) = model.graph.nodes[index].op else { continue }
             let zIn = model.activations[model.graph.nodes[index].inputs[0]].zeroPoint

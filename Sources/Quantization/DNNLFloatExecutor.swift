@@ -18,11 +18,7 @@ public final class DNNLFloatExecutor {
 
     public init(_ graph: InferenceGraph, threads: Int? = nil) throws {
         self.graph = graph
-        if let threads { pare_dnnl_set_threads(Int32(threads)) }
-        guard let e = pare_dnnl_engine() else { throw DNNLError.unavailable }
-        guard let s = pare_dnnl_stream(e) else { dnnl_engine_destroy(e); throw DNNLError.unavailable }
-        engine = e
-        stream = s
+        (engine, stream) = try DNNLError.open(threads: threads)
         for (index, node) in graph.nodes.enumerated() {
             guard case let .conv(c) = node.op else { continue }
             let w = UnsafeMutableBufferPointer<Float>.allocate(capacity: c.weight.count)
@@ -128,12 +124,7 @@ public final class DNNLFloatExecutor {
                 for i in 0..<n { for p in 0..<plane { for ch in 0..<cin { y![i * cin + ch] += x[(i * plane + p) * cin + ch] } } }
                 for k in 0..<(n * cin) { y![k] /= Float(plane) }
             case let .linear(w, b, outputs, inputs):
-                logits = [Float](repeating: 0, count: n * outputs)
-                for i in 0..<n { for o in 0..<outputs {
-                    var acc = b[o]
-                    for k in 0..<inputs { acc += w[o * inputs + k] * x[i * inputs + k] }
-                    logits[i * outputs + o] = acc
-                } }
+                logits = FloatExecutor.linear(w, b, outputs: outputs, inputs: inputs, x, batch: n)
             }
         }
         return logits

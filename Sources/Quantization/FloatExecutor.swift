@@ -46,18 +46,24 @@ public enum FloatExecutor {
                     y[i] = sum / Float(plane)
                 }
             case let .linear(w, b, outputs, inputs):
-                y = [Float](repeating: 0, count: n * outputs)
-                for i in 0..<n { for o in 0..<outputs {
-                    var acc = b[o]
-                    for k in 0..<inputs { acc += w[o * inputs + k] * x[i * inputs + k] }
-                    y[i * outputs + o] = acc
-                } }
+                y = x.withUnsafeBufferPointer { linear(w, b, outputs: outputs, inputs: inputs, $0.baseAddress!, batch: n) }
             }
             values[index + 1] = y
             if index + 1 < g.output { visit?(index + 1, y) }
             for v in Set(node.inputs) where lastUse[v] == index { values[v] = nil }
         }
         return values[g.output]!
+    }
+
+    /// y = W x + b for each of `n` feature rows.
+    static func linear(_ w: [Float], _ b: [Float], outputs: Int, inputs: Int, _ x: UnsafePointer<Float>, batch n: Int) -> [Float] {
+        var y = [Float](repeating: 0, count: n * outputs)
+        for i in 0..<n { for o in 0..<outputs {
+            var acc = b[o]
+            for k in 0..<inputs { acc += w[o * inputs + k] * x[i * inputs + k] }
+            y[i * outputs + o] = acc
+        } }
+        return y
     }
 
     static func conv(_ c: InferenceGraph.Conv, _ x: [Float], batch n: Int, size s: Int, col: inout [Float]) -> [Float] {
