@@ -144,9 +144,14 @@ func prepareQAT(_ training: TrainingRun, _ dir: RunDirectory, train: Dataset, no
     let norms = network.norms
     let path = (dir.path as NSString).appendingPathComponent("qat-ranges.json")
     var grids: [String: FakeQuantization]
-    if resumed, let data = FileManager.default.contents(atPath: path) {
+    if resumed {
+        // The grids were calibrated on the weights the run started from: recalibrating on the
+        // resumed weights would not continue the same training.
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw UserError("\(path): missing, so the run cannot continue with its fake-quantization grids; remove \(dir.path) to start over")
+        }
         do { grids = try JSONDecoder().decode([String: FakeQuantization].self, from: data) } catch {
-            throw UserError("\(path): unreadable fake-quantization grids (\(decodingProblem(error))); remove the run directory to start over")
+            throw UserError("\(path): unreadable fake-quantization grids (\(decodingProblem(error))); remove \(dir.path) to start over")
         }
     } else {
         for bn in norms { bn.frozen = true; bn.observedRange = (.infinity, -.infinity) }
