@@ -23,7 +23,7 @@ struct QuantizeCommand: ParsableCommand {
         """)
 
     @Argument(help: "Model directory written by pare export (or pare prune).") var modelDirectory: String
-    @Option(help: "exported, finetuned, scratch or a .safetensors file (default: finetuned if present, else exported).") var weights: String?
+    @Option(help: "exported, finetuned, scratch, qat (pare finetune --qat) or a .safetensors file (default: finetuned if present, else exported).") var weights: String?
     @Option(help: "Batches of 100 training images the activation ranges are calibrated on (default 20).") var calibrationBatches = 20
     @Option(help: "Activation range observer: minmax, percentile or kl (default minmax).") var observer = "minmax"
     @Option(help: "--observer percentile: the percentile kept at the top (and 100 minus it at the bottom; default 99.99).") var percentile = 99.99
@@ -63,6 +63,10 @@ struct QuantizeCommand: ParsableCommand {
             if onnx {
                 try AtomicFile.write(ONNXExport.encode(q, producerVersion: "1"), to: dir.file(ModelDirectory.int8ONNXFile))
                 description.record(.init(file: ModelDirectory.int8ONNXFile, content: .int8ONNX, weights: label))
+            } else if FileManager.default.fileExists(atPath: dir.file(ModelDirectory.int8ONNXFile)) {
+                // An earlier quantization's ONNX file no longer matches the int8 weights.
+                try FileManager.default.removeItem(atPath: dir.file(ModelDirectory.int8ONNXFile))
+                description.files?.removeAll { $0.content == .int8ONNX }
             }
             try AtomicFile.writeJSON(encodable: description, to: dir.file(ModelDirectory.descriptionFile))
 
