@@ -44,14 +44,15 @@ def main():
             sessions[key] = ort.InferenceSession(os.path.join(model_dir, name), options, providers=["CPUExecutionProvider"])
     data = images(test_images, 500)
     print(f"onnxruntime {ort.__version__}, {threads} threads; images/s (median of timed runs)")
-    print("batch   pare float   pare int8   ort float   ort int8   pare int8 / ort int8")
+    print("batch   pare float   onednn float   pare int8   ort float   ort int8   pare int8 / ort int8")
     for r in rows:
         n = r["batch"]
         x = data[:n]
         reps = 60 if n == 1 else 9
         ort_rate = {k: n * 1000 / median_ms(s, x, reps) for k, s in sessions.items()}
         f, q = ort_rate.get("float", float("nan")), ort_rate.get("int8", float("nan"))
-        print(f"{n:5d}  {r['floatImagesPerSecond']:11.0f}  {r['int8ImagesPerSecond']:10.0f}  {f:10.0f}  {q:9.0f}  {r['int8ImagesPerSecond'] / q:12.2f}x")
+        print(f"{n:5d}  {r['floatImagesPerSecond']:11.0f}  {r['oneDNNFloatImagesPerSecond']:13.0f}  {r['int8ImagesPerSecond']:10.0f}  "
+              f"{f:10.0f}  {q:9.0f}  {r['int8ImagesPerSecond'] / q:12.2f}x")
 
 
 if __name__ == "__main__":
