@@ -124,3 +124,70 @@ import _TestSupport
         #expect(text.contains("argmax agreement"), "\(text)")
     }
 }
+
+/// Colour images: the folded normalization pads each channel with its own mean (Sub → Pad →
+/// Add in ONNX, a pad value per channel in the int8 model, an NHWC input transposition).
+@Suite("int8 models of 3-channel images") struct ColourQuantizationTests {
+    @Test func foldedFloatAndInt8AgreeEverywhere() throws {
+        let space = try SpaceFile.parse("""
+            name: tiny-colour
+            input: {channels: 3, size: 12}
+            classes: 4
+            stem: {channels: 6}
+            stages:
+              - {blocks: 2, stride: 2, widths: [8], operators: [shuffle3, xception], middle_ratios: [1.0]}
+              - {blocks: 1, stride: 2, widths: [12], operators: [basic], middle_ratios: [1.0]}
+            head: {channels: 0}
+            """, file: "tiny-colour.yaml")
+        var spec = SyntheticSpec()
+        spec.channels = 3; spec.height = 12; spec.width = 12; spec.classes = 4; spec.trainCount = 200; spec.testCount = 64
+        let (all, test) = try DataSource.synthetic(spec).load()
+        let (train, val) = try all.splitValidation(40)
+        var config = TrainConfig(space: space, spaceFile: "tiny-colour.yaml", data: "synthetic")
+        config.epochs = 3
+        config.recipe.batchSize = 32
+        config.calibrationBatches = 1
+        config.probes = 0
+        let norm = Normalization.fit(train)
+        #expect(Set(norm.mean).count == 3, "per-channel means differ, so the per-channel border path runs")
+        let t = try TrainingRun(config: config, train: train, validation: val, normalization: norm)
+        for _ in 0..<12 { _ = try t.trainStep() }
+        let arch = space.largest
+        recalibrated(t, train, norm, arch)
+        let model = try t.supernet!.extract(arch)
+        let unfolded = try model.inferenceGraph(arch, mean: norm.mean, std: norm.std)
+        let graph = unfolded.foldingInputNormalization()
+        let images = ImageSource(dataset: test)
+        let x = images.floats(0..<images.count)
+        let a = FloatExecutor.run(unfolded, input: x, batch: images.count), b = FloatExecutor.run(graph, input: x, batch: images.count)
+        let scale = max(1, a.map(abs).max()!)
+        #expect(zip(a, b).allSatisfy { abs($0 - $1) <= 1e-5 * scale }, "folded vs unfolded")
+        let dnnlFloat = try DNNLFloatExecutor(graph).run(x, batch: images.count)
+        #expect(zip(a, dnnlFloat).allSatisfy { abs($0 - $1) <= 1e-4 * scale }, "oneDNN float")
+
+        let q = try Calibration.quantize(graph, images: ImageSource(dataset: train), settings: QuantizationSettings(), engine: Engine(threads: 2))
+        #expect(q.layers.values.contains { $0.padValue?.count == 3 })
+        let pixels = images.pixels(0..<images.count)
+        #expect(try DNNLExecutor(q).run(pixels, batch: images.count) == IntegerExecutor.run(q, input: pixels, batch: images.count))
+
+        guard let python = testPython() else {
+            Issue.record("no Python with onnxruntime: run scripts/setup.sh (creates .venv) or set PARE_PYTHON")
+            return
+        }
+        let tmp = TemporaryDirectory("colour")
+        defer { withExtendedLifetime(tmp) {} }
+        let n = images.count
+        try x.withUnsafeBytes { Data($0) }.write(to: URL(fileURLWithPath: tmp.file("input.f32")))
+        // Float ONNX (Sub → Pad → Add border) against the unfolded logits.
+        try AtomicFile.write(ONNXExport.encode(graph, producerVersion: "1"), to: tmp.file("model.onnx"))
+        try a.withUnsafeBytes { Data($0) }.write(to: URL(fileURLWithPath: tmp.file("float.f32")))
+        var (status, text) = try runProgram(python, [repositoryFile("scripts/check_onnx.py"), tmp.file("model.onnx"), tmp.file("input.f32"),
+                                                     tmp.file("float.f32"), "\(n)", "3", "12", "12", "4", "1e-4"])
+        #expect(status == 0, "\(text)")
+        try AtomicFile.write(ONNXExport.encode(q, producerVersion: "1"), to: tmp.file("model.int8.onnx"))
+        try IntegerExecutor.run(q, input: pixels, batch: n).withUnsafeBytes { Data($0) }.write(to: URL(fileURLWithPath: tmp.file("int8.f32")))
+        (status, text) = try runProgram(python, [repositoryFile("scripts/check_onnx_int8.py"), tmp.file("model.int8.onnx"), tmp.file("input.f32"),
+                                                 tmp.file("int8.f32"), "\(n)", "3", "12", "12", "4"])
+        #expect(status == 0, "\(text)")
+    }
+}
