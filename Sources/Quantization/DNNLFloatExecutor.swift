@@ -64,12 +64,17 @@ public final class DNNLFloatExecutor {
         return b
     }
 
-    /// Logits [n, classes] of raw images (pixel / 255), NCHW.
-    public func run(_ input: [Float], batch n: Int) throws -> [Float] {
+    /// Logits [n, classes] of raw images (pixel / 255), NCHW (with `nhwcInput`, already NHWC:
+    /// a layer's input, for latency tables).
+    public func run(_ input: [Float], batch n: Int, nhwcInput: Bool = false) throws -> [Float] {
         let g = graph
         let v = values(batch: n)
         let c0 = g.inputShape[0], plane0 = g.inputShape[1] * g.inputShape[1]
-        for i in 0..<n { for ch in 0..<c0 { for p in 0..<plane0 { v[0][(i * plane0 + p) * c0 + ch] = input[(i * c0 + ch) * plane0 + p] } } }
+        if nhwcInput || c0 == 1 {
+            _ = UnsafeMutableBufferPointer(rebasing: v[0][0..<(n * c0 * plane0)]).update(fromContentsOf: input.prefix(n * c0 * plane0))
+        } else {
+            for i in 0..<n { for ch in 0..<c0 { for p in 0..<plane0 { v[0][(i * plane0 + p) * c0 + ch] = input[(i * c0 + ch) * plane0 + p] } } }
+        }
         var logits = [Float]()
         for (index, node) in g.nodes.enumerated() {
             let x = UnsafePointer(v[node.inputs[0]].baseAddress!)

@@ -26,6 +26,8 @@ struct LatencyCommand: ParsableCommand {
     @Option(help: "Engine threads (default: all cores).") var threads: Int?
     @Flag(help: "Time the int8 model on oneDNN (pare quantize's deployment path) instead of Pare's float engine; for pare search --max-latency ... --int8.")
     var int8 = false
+    @Option(name: .customLong("engine"), help: "Float runtime to time: pare (Pare's own engine, default) or onednn (the folded graph on oneDNN, NHWC: what a deployment would run; much faster at batch 1).")
+    var runtime: String?
 
     /// Validation errors above these are reported as a warning.
     static let warnMean = 0.15, warnMax = 0.35
@@ -33,13 +35,17 @@ struct LatencyCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let engine = startEngine(threads: threads)
+            let runtime = self.runtime ?? (int8 ? "onednn" : "pare")
+            guard runtime == "pare" || runtime == "onednn" else { throw UserError("--engine: '\(quoted(runtime))', expected pare or onednn") }
+            guard !(int8 && runtime == "pare") else { throw UserError("--int8 runs on oneDNN; drop --engine pare") }
             guard batch >= 1, repeats >= 1, validate >= 0, calibrate >= 0 else {
                 throw UserError("--batch and --repeats must be at least 1, --validate and --calibrate at least 0")
             }
             let s = try loadSpace(space)
-            let path = out ?? "runs/\(s.name)\(int8 ? ".int8" : "").latency.json"
+            let path = out ?? "runs/\(s.name)\(int8 ? ".int8" : runtime == "onednn" ? ".onednn" : "").latency.json"
             let net = Supernet(space: s, rng: RNG(seed: seed), engine: engine)
-            let profiler: any LatencyMeasuring = int8 ? Int8LatencyProfiler(network: net, batch: batch, repeats: repeats)
+            let profiler: any LatencyMeasuring = int8 || runtime == "onednn"
+                ? OneDNNLatencyProfiler(network: net, batch: batch, repeats: repeats, int8: int8)
                 : LatencyProfiler(network: net, batch: batch, repeats: repeats)
             let machine = "\(ProcessInfo.processInfo.hostName), \(ProcessInfo.processInfo.activeProcessorCount) cores, OpenBLAS \(BLAS.coreName)"
             let progress = Progress(total: 1, log: logLine)
@@ -63,7 +69,7 @@ struct LatencyCommand: ParsableCommand {
             (table.scale, table.overheadMs) = LatencyTable.fit(summed: sums, measured: measured)
             try AtomicFile.writeJSON(encodable: table, to: path)
             print(String(format: "%d signatures of %@ measured %@in %.1f s (batch %d, median of %d), scale %.3f, overhead %.3f ms per pass, fitted on %d architectures -> %@",
-                         table.entries.count, s.name, int8 ? "in int8 on oneDNN " : "", Date().timeIntervalSince(start), batch, repeats, table.scale,
+                         table.entries.count, s.name, int8 ? "in int8 on oneDNN " : runtime == "onednn" ? "in float on oneDNN " : "", Date().timeIntervalSince(start), batch, repeats, table.scale,
                          table.overheadMs, calibrate, path))
             guard validate > 0 else { return }
             let rng = RNG(seed: seed &+ 1)

@@ -98,12 +98,19 @@ import Testing
         #expect(!entries.isEmpty && entries.allSatisfy { ($0["milliseconds"] as! Double) > 0 })
         r = try CLI.run(["latency", "--space", base + "/space.yaml", "--repeats", "2", "--calibrate", "2", "--validate", "0", "--out", base + "/float.json"])
         #expect(r.status == 0, "\(r.stderr)")
+        r = try CLI.run(["latency", "--space", base + "/space.yaml", "--engine", "onednn", "--repeats", "2", "--calibrate", "2", "--validate", "2",
+                         "--out", base + "/onednn.json"])
+        #expect(r.status == 0 && r.stdout.contains("in float on oneDNN"), "\(r.stdout) \(r.stderr)")
+        let onednn = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: base + "/onednn.json"))) as! [String: Any]
+        #expect(onednn["precision"] as? String == "float32-onednn")
 
         r = try CLI.run(["train", "--space", base + "/space.yaml", "--data", "synthetic", "--epochs", "1", "--probes", "0", "--run", base + "/run"])
         #expect(r.status == 0, "\(r.stderr)")
         let search = ["search", "--run", base + "/run", "--max-latency", "100ms", "--population", "4", "--generations", "1", "--parents", "2",
                       "--mutations", "1", "--crossovers", "1", "--calibration-images", "128", "--validation-images", "100"]
         r = try CLI.run(search + ["--latency-table", base + "/int8.json", "--int8"])
+        #expect(r.status == 0 && r.stdout.contains("best:"), "\(r.stdout) \(r.stderr)")
+        r = try CLI.run(search + ["--latency-table", base + "/onednn.json", "--name", "onednn"])
         #expect(r.status == 0 && r.stdout.contains("best:"), "\(r.stdout) \(r.stderr)")
         for (args, needle) in [(["--latency-table", base + "/int8.json"], "pass --int8"),
                                (["--latency-table", base + "/float.json", "--int8"], "pare latency --int8"),
