@@ -42,7 +42,11 @@ import _TestSupport
         let killedAt = Date()
         let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
-        return (p.terminationStatus, text, Date().timeIntervalSince(killedAt))
+        let seconds = Date().timeIntervalSince(killedAt)
+        // mpirun can return before the surviving rank is gone; the run's lock is free only then.
+        let gone = Date().addingTimeInterval(20)
+        while children.contains(where: { kill($0, 0) == 0 }) && Date() < gone { usleep(20_000) }
+        return (p.terminationStatus, text, seconds)
     }
 
     /// The largest architecture's weights of a run (exported with BN recalibration).
