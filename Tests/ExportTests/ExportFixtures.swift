@@ -19,13 +19,18 @@ func trainedSupernet(steps: Int = 12, sharing: KernelSharing = .separate, prunin
     if !classic { space.kernelSharing = sharing }
     space.pruningNet = pruningNet
     let (train, val) = try tinyData()
+    return try trainedRun(space, train: train, validation: val, steps: steps)
+}
+
+/// `steps` steps of a 3-epoch run of `space` (batch 32) on the given splits.
+func trainedRun(_ space: SearchSpace, train: Dataset, validation: Dataset, steps: Int) throws -> (TrainingRun, Dataset, Normalization) {
     var config = TrainConfig(space: space, spaceFile: "export-test.yaml", data: "synthetic")
     config.epochs = 3
     config.recipe.batchSize = 32
     config.calibrationBatches = 1
     config.probes = 0
     let norm = Normalization.fit(train)
-    let t = try TrainingRun(config: config, train: train, validation: val, normalization: norm)
+    let t = try TrainingRun(config: config, train: train, validation: validation, normalization: norm)
     for _ in 0..<steps { _ = try t.trainStep() }
     return (t, train, norm)
 }

@@ -143,15 +143,8 @@ import _TestSupport
         spec.channels = 3; spec.height = 12; spec.width = 12; spec.classes = 4; spec.trainCount = 200; spec.testCount = 64
         let (all, test) = try DataSource.synthetic(spec).load()
         let (train, val) = try all.splitValidation(40)
-        var config = TrainConfig(space: space, spaceFile: "tiny-colour.yaml", data: "synthetic")
-        config.epochs = 3
-        config.recipe.batchSize = 32
-        config.calibrationBatches = 1
-        config.probes = 0
-        let norm = Normalization.fit(train)
+        let (t, _, norm) = try trainedRun(space, train: train, validation: val, steps: 12)
         #expect(Set(norm.mean).count == 3, "per-channel means differ, so the per-channel border path runs")
-        let t = try TrainingRun(config: config, train: train, validation: val, normalization: norm)
-        for _ in 0..<12 { _ = try t.trainStep() }
         let arch = space.largest
         recalibrated(t, train, norm, arch)
         let model = try t.supernet!.extract(arch)
