@@ -35,24 +35,50 @@ if ! grep -q "^unpruned" "$results"; then
   read -r m p _ < <(macs "$study/plain")
   printf 'unpruned\t100%%\t0\t%s\t%s\t\t%s\n' "$m" "$p" "$(test_acc "$study/plain" finetuned)" >> "$results"
 fi
+# Methods: one-shot criteria (pruned once, finetuned per seed); search (pare prune --method
+# search: 2 epochs of sandwich training of the width supernet, then the evolutionary search);
+# l1-rounds2 (two geometric rounds, one finetune epoch between them, then FT_EPOCHS-1 per seed);
+# soft-CRITERION[:nu] (soft pruning with a global mask during the FT_EPOCHS finetune, one run
+# per seed, the last mask removed physically at the end).
+row() { read -r m p v < <(macs "$2")
+        printf '%s\t%s%%\t%s\t%s\t%s\t%s\t%s\n' "$1" "$target" "$seed" "$m" "$p" "$v" "$(test_acc "$2" "$3")" >> "$results"; }
 for target in ${TARGETS:-50 40}; do
-  for method in l1 slimming fpgm fpgm-weak:0.9 fpgm-weak:0.7; do
-    name=${method%%:*}; nu=${method#*:}; label=$name; args=(--method "$name")
-    [ "$name" = fpgm-weak ] && { args+=(--nu "$nu"); label="$name-$nu"; }
+  for method in ${METHODS:-l1 slimming fpgm fpgm-weak:0.9 fpgm-weak:0.7 search l1-rounds2 soft-fpgm-weak:0.9}; do
+    name=${method%%:*}; nu=${method#*:}; label=$name
+    [ "$nu" != "$method" ] && label="$name-$nu"
     source=$study/plain; [ "$name" = slimming ] && source=$study/slim
     out=$study/$label-$target
+    case $name in
+      soft-*)
+        for seed in ${SEEDS:-0 1}; do
+          grep -q "^$label	$target%	$seed	" "$results" && continue
+          dir=$out-s$seed
+          step "soft pruning $label to $target% of MACs, seed $seed"
+          rm -rf "$dir" "$dir-pruned"; mkdir -p "$dir"   # starts from the source's finetuned weights
+          cp "$source/model.json" "$dir/"; cp "$source/model.finetuned.safetensors" "$dir/model.safetensors"
+          args=(--soft-prune "${name#soft-}" --target-flops "$target%" --pruned-out "$dir-pruned")
+          [ "$nu" != "$method" ] && args+=(--nu "$nu")
+          $pare finetune "$dir" --epochs "$ft" --seed "$seed" "${args[@]}"
+          row "$label" "$dir-pruned" exported
+        done
+        continue ;;
+      search) args=(--method search --validation-images 2000) ;;
+      l1-rounds2) args=(--method l1 --rounds 2 --finetune-epochs $((ft / 2))) ;;
+      *) args=(--method "$name"); [ "$name" = fpgm-weak ] && args+=(--nu "$nu") ;;
+    esac
     if [ ! -f "$out/model.json" ]; then
       step "prune $label to $target% of MACs"
-      $pare prune "$source" --weights finetuned "${args[@]}" --target-flops "$target%" --out "$out"
+      resume=(); [ -d "$out" ] && resume=(--resume)
+      $pare prune "$source" --weights finetuned "${args[@]}" --target-flops "$target%" --out "$out" "${resume[@]}"
     fi
+    epochs=$ft; [ "$name" = l1-rounds2 ] && epochs=$((ft - ft / 2))
     for seed in ${SEEDS:-0 1}; do
       grep -q "^$label	$target%	$seed	" "$results" && continue
       dir=$out-s$seed
-      rm -rf "$dir"; cp -r "$out" "$dir"
-      step "finetune $label-$target seed $seed"
-      $pare finetune "$dir" --epochs "$ft" --seed "$seed"
-      read -r m p v < <(macs "$dir")
-      printf '%s\t%s%%\t%s\t%s\t%s\t%s\t%s\n' "$label" "$target" "$seed" "$m" "$p" "$v" "$(test_acc "$dir" finetuned)" >> "$results"
+      rm -rf "$dir"; cp -r "$out" "$dir"; rm -rf "$dir/supernet" "$dir/rounds"
+      step "finetune $label-$target seed $seed, $epochs epochs"
+      $pare finetune "$dir" --epochs "$epochs" --seed "$seed"
+      row "$label" "$dir" finetuned
     done
   done
 done

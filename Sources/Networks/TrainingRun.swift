@@ -44,17 +44,28 @@ public struct TrainConfig: Codable, Equatable, Sendable {
 }
 
 /// Soft pruning's settings (stored in run.json): at every epoch start the globally least
-/// important `rate` of the prunable channels by `method` are zeroed and keep training; at
+/// important channels by `method` are zeroed and keep training — `rate` of the prunable
+/// channels, or as many as it takes for the network without them to meet `target` — and at
 /// the end they are removed.
 public struct SoftPruning: Codable, Equatable, Sendable {
+    /// A cost the pruned network must not exceed.
+    public struct Target: Codable, Equatable, Sendable {
+        public enum Metric: String, Codable, Sendable { case macs, parameters }
+        public var metric: Metric
+        public var value: Int
+        public init(metric: Metric, value: Int) { self.metric = metric; self.value = value }
+    }
     /// l1, l2, slimming, fpgm or fpgm-weak.
     public var method: String
     public var rate: Double
     public var nu: Double
     public var theta: Double
     public var minimumWidth: Double
-    public init(method: String, rate: Double, nu: Double, theta: Double, minimumWidth: Double) {
-        self.method = method; self.rate = rate; self.nu = nu; self.theta = theta; self.minimumWidth = minimumWidth
+    /// When set, it decides how many channels are masked, not `rate` (absent in run.json
+    /// files of runs that used a rate).
+    public var target: Target?
+    public init(method: String, rate: Double, nu: Double, theta: Double, minimumWidth: Double, target: Target? = nil) {
+        self.method = method; self.rate = rate; self.nu = nu; self.theta = theta; self.minimumWidth = minimumWidth; self.target = target
     }
 }
 

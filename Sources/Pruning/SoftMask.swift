@@ -24,14 +24,31 @@ public enum SoftMask {
         }
     }
 
-    /// Masks the globally least important `rate` of `model`'s prunable channels by
-    /// `criterion`; returns how many channels it masked.
+    /// How many channels a mask takes: the globally lowest fraction of the prunable ones, or
+    /// the fewest whose removal brings the network to a target.
+    public enum Amount: Sendable {
+        case fraction(Double)
+        case target(PruneTarget)
+    }
+
+    /// Masks `model`'s globally least important channels by `criterion`, `amount` of them;
+    /// returns how many channels it masked.
     @discardableResult
-    public static func step(_ model: Subnet, criterion: any ChannelImportance, rate: Double, minimumFraction: Double) throws -> Int {
+    public static func step(_ model: Subnet, criterion: any ChannelImportance, amount: Amount, minimumFraction: Double) throws -> Int {
         let pruner = Pruner(model: model, minimumFraction: minimumFraction)
         let scores = criterion.scores(pruner.groups, TensorStore(model))
-        let removed = pruner.removedChannels(try pruner.plan(scores: scores, removing: rate), scores: scores)
+        let removed = pruner.removedChannels(try pruner.plan(scores: scores, amount: amount), scores: scores)
         apply(removed, groups: pruner.groups, network: model)
         return removed.reduce(0) { $0 + $1.count }
+    }
+}
+
+extension Pruner {
+    /// The plan that removes `amount` of the channels.
+    public func plan(scores: [[Double]], amount: SoftMask.Amount) throws -> PrunePlan {
+        switch amount {
+        case let .fraction(f): return try plan(scores: scores, removing: f)
+        case let .target(t): return try plan(scores: scores, target: t)
+        }
     }
 }

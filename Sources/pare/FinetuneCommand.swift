@@ -23,9 +23,12 @@ struct FinetuneCommand: ParsableCommand {
     @Option(help: "Data source (default: the one the supernet was trained on, from model.json).") var data: String?
     @Flag(help: "Start from freshly initialised weights instead of the inherited ones.") var fromScratch = false
     @Option(name: .customLong("run"), help: "Run directory for checkpoints and logs (default DIR/finetune, DIR/scratch with --from-scratch).") var runDirectory: String?
-    @Option(help: "Soft pruning with a global mask: at every epoch start zero the globally least important --rate of the prunable channels by this criterion (l1, l2, slimming, fpgm, fpgm-weak); they keep training and may come back; at the end they are removed and the smaller model written to --pruned-out.")
+    @Option(help: "Soft pruning with a global mask: at every epoch start zero the globally least important --rate of the prunable channels (or as many as --target-flops or --target-params needs) by this criterion (l1, l2, slimming, fpgm, fpgm-weak); they keep training and may come back; at the end they are removed and the smaller model written to --pruned-out.")
     var softPrune: String?
     @Option(help: "Soft pruning: fraction of the prunable channels masked (default 0.4).") var rate = 0.4
+    @Option(help: "Soft pruning: mask as many channels as it takes to reach this MACs target instead of --rate, a percentage of the model's (50%) or a count (15M).")
+    var targetFlops: String?
+    @Option(help: "Soft pruning: the same with a parameter target (40%, 120K).") var targetParams: String?
     @Option(help: "Soft pruning with fpgm-weak: weak-layer factor (default 0.9).") var nu = 0.9
     @Option(help: "Soft pruning with fpgm, fpgm-weak: denominator offset (default 1e-8).") var theta = 1e-8
     @Option(help: "Soft pruning: no width below this fraction of its count (default 0.1).") var minWidth = 0.1
@@ -43,6 +46,9 @@ struct FinetuneCommand: ParsableCommand {
             guard nu > 0 && nu <= 1 else { throw ValidationError("--nu must be in (0, 1], got \(nu)") }
             guard minWidth > 0 && minWidth <= 1 else { throw ValidationError("--min-width must be in (0, 1], got \(minWidth)") }
             guard !fromScratch else { throw ValidationError("--soft-prune prunes the exported weights; drop --from-scratch") }
+            guard targetFlops == nil || targetParams == nil else { throw ValidationError("pass at most one of --target-flops and --target-params") }
+        } else if targetFlops != nil || targetParams != nil {
+            throw ValidationError("--target-flops and --target-params set soft pruning's target: add --soft-prune")
         }
         if qat {
             guard !fromScratch, softPrune == nil else { throw ValidationError("--qat finetunes trained weights: drop --from-scratch and --soft-prune") }
@@ -52,7 +58,14 @@ struct FinetuneCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let engine = startEngine(threads: options.threads)
-            let soft = softPrune.map { SoftPruning(method: $0, rate: rate, nu: nu, theta: theta, minimumWidth: minWidth) }
+            var soft = softPrune.map { SoftPruning(method: $0, rate: rate, nu: nu, theta: theta, minimumWidth: minWidth) }
+            if let text = targetFlops ?? targetParams {
+                let d = try ModelDirectory(path: modelDirectory).readDescription()
+                let metric: SoftPruning.Target.Metric = targetFlops != nil ? .macs : .parameters
+                let value = try PruneCommand.target(text, of: metric == .macs ? d.macs : d.parameters,
+                                                    option: targetFlops != nil ? "--target-flops" : "--target-params")
+                soft?.target = .init(metric: metric, value: value)
+            }
             try finetuneModel(modelDirectory, options: options, data: data, fromScratch: fromScratch, runDirectory: runDirectory,
                               softPrune: soft, prunedOut: prunedOut, qat: qat, engine: engine)
         }

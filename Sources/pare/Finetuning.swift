@@ -95,13 +95,26 @@ func softPruning(_ soft: SoftPruning, _ training: TrainingRun) throws -> any Cha
     if var g = criterion as? GeometricMedian { g.theta = soft.theta; criterion = g }
     // Fails here, before training, when nothing can be masked (a ShuffleNet stage alone).
     let pruner = Pruner(model: model, minimumFraction: soft.minimumWidth)
-    _ = try pruner.plan(scores: criterion.scores(pruner.groups, TensorStore(model)), removing: soft.rate)
+    // A target below every width's minimum is refused here, before training.
+    _ = try pruner.plan(scores: criterion.scores(pruner.groups, TensorStore(model)), amount: soft.amount)
     let c = criterion
     training.onEpochStart = { run in
-        let n = try SoftMask.step(model, criterion: c, rate: soft.rate, minimumFraction: soft.minimumWidth)
-        logLine("epoch \(run.epoch + 1): soft mask zeroes \(n) channels (\(soft.method), rate \(soft.rate))")
+        let n = try SoftMask.step(model, criterion: c, amount: soft.amount, minimumFraction: soft.minimumWidth)
+        logLine("epoch \(run.epoch + 1): soft mask zeroes \(n) channels (\(soft.method), \(soft.amountText))")
     }
     return criterion
+}
+
+extension SoftPruning {
+    var amount: SoftMask.Amount {
+        guard let target else { return .fraction(rate) }
+        return .target(PruneTarget(metric: target.metric == .macs ? .macs : .parameters, value: target.value))
+    }
+
+    var amountText: String {
+        guard let target else { return String(format: "%.0f%% of the prunable channels", rate * 100) }
+        return "at most " + (target.metric == .macs ? "\(millions(target.value)) M MACs" : "\(target.value) parameters")
+    }
 }
 
 /// The end of soft pruning: the last mask's channels removed physically, BN recalibrated,
@@ -113,7 +126,7 @@ func removeSoftMasked(_ training: TrainingRun, _ soft: SoftPruning, _ criterion:
     let before = evaluation.accuracy(model)
     let pruner = Pruner(model: model, minimumFraction: soft.minimumWidth)
     let scores = criterion.scores(pruner.groups, TensorStore(model))
-    let plan = try pruner.plan(scores: scores, removing: soft.rate)
+    let plan = try pruner.plan(scores: scores, amount: soft.amount)
     let pruned = try pruner.apply(plan, scores: scores)
     evaluation.recalibrate(pruned)
     let after = evaluation.accuracy(pruned)
@@ -121,7 +134,7 @@ func removeSoftMasked(_ training: TrainingRun, _ soft: SoftPruning, _ criterion:
     let record = ModelDescription.PruningRecord(
         source: source, sourceWeights: "finetuned (soft pruning)", method: "soft-" + soft.method,
         nu: soft.method == "fpgm-weak" ? soft.nu : soft.method == "fpgm" ? 1 : nil, theta: soft.method.hasPrefix("fpgm") ? soft.theta : nil,
-        minimumWidthFraction: soft.minimumWidth, target: String(format: "%.0f%% of the prunable channels", soft.rate * 100),
+        minimumWidthFraction: soft.minimumWidth, target: soft.amountText,
         sourceMacs: d.macs, sourceParameters: d.parameters, widths: widths, round: 1, rounds: 1,
         sourceValidationAccuracy: before, prunedValidationAccuracy: after, calibrationImages: evaluation.indices.count)
     var provenance = d.provenance

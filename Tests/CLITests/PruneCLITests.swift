@@ -63,6 +63,16 @@ import Testing
         let softModel = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: base + "/soft/model.json"))) as! [String: Any]
         #expect((softModel["macs"] as! Int) < (original["macs"] as! Int))
         #expect((softModel["pruning"] as! [String: Any])["method"] as? String == "soft-l1")
+        // ... to a MACs target instead of a rate; a target below every minimum width is refused before training.
+        let softTarget = try CLI.run(["finetune", base + "/model", "--soft-prune", "fpgm", "--target-flops", "60%", "--epochs", "1",
+                                      "--run", base + "/soft-target-run", "--pruned-out", base + "/soft-target"])
+        #expect(softTarget.status == 0 && softTarget.stderr.contains("at most"), "\(softTarget.stderr)")
+        let targeted = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: base + "/soft-target/model.json"))) as! [String: Any]
+        #expect((targeted["macs"] as! Int) * 10 <= (original["macs"] as! Int) * 6 && (targeted["macs"] as! Int) * 10 > (original["macs"] as! Int) * 4)
+        let softTiny = try CLI.run(["finetune", base + "/model", "--soft-prune", "l1", "--target-params", "10", "--epochs", "1",
+                                    "--run", base + "/soft-tiny-run", "--pruned-out", base + "/soft-tiny"])
+        #expect(softTiny.status == 1 && softTiny.stderr.contains("error: target 10 parameters is below the smallest reachable"), "\(softTiny.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: base + "/soft-tiny-run/checkpoints/ckpt-000000001.bin"))
 
         // Prune by search: reorder, width-only supernet, evolutionary search, export.
         let search = ["prune", base + "/model", "--method", "search", "--target-params", "60%", "--out", base + "/searched", "--search-epochs", "1",

@@ -70,7 +70,7 @@ import _TestSupport
         config.softPrune = SoftPruning(method: "fpgm-weak", rate: 0.3, nu: 0.7, theta: 1e-8, minimumWidth: 0.25)
         func run() throws -> TrainingRun {
             let t = try TrainingRun(config: config, train: train, validation: val, normalization: Normalization.fit(train))
-            t.onEpochStart = { run in try SoftMask.step(run.network as! Subnet, criterion: GeometricMedian(nu: 0.7), rate: 0.3, minimumFraction: 0.25) }
+            t.onEpochStart = { run in try SoftMask.step(run.network as! Subnet, criterion: GeometricMedian(nu: 0.7), amount: .fraction(0.3), minimumFraction: 0.25) }
             return t
         }
         func state(_ t: TrainingRun) -> [[Float]] {
