@@ -49,96 +49,128 @@ extension Subnet {
     /// The channel sets of this network, in the order they appear (stem first). Sets of a
     /// ShuffleNet stage are not prunable; their blocks' middle channels are.
     public var channelGroups: [ChannelGroup] {
-        var b = GroupBuilder()
-        let l = layers
-        var current = b.new(.stem, channels: space.stem.channels)
-        b.produce(current, l.stem.weight.name, l.stemNorm.layerName)
-        var input = space.stem.channels
-        for (block, gene) in zip(l.blocks, architecture.genes) {
-            let output = architecture.widths[block.slot.stage]
-            let middle = block.slot.middleWidth(gene, input: input, output: output)
-            let stage = ChannelGroup.Role.stage(block.slot.stage), mid = ChannelGroup.Role.middle(block: block.slot.index)
-            switch block.operators[0] {
-            case let op as PlainOperator:
-                // conv: conv + bn; separable: dw + bn1 on the input's channels, pw + bn2.
-                var out = current
-                for layer in op.main.pairs {
-                    if layer.depthwise {
-                        b.produce(current, layer.weight, layer.norm, depthwise: true)
-                    } else {
-                        b.consume(current, layer.weight)
-                        out = b.new(stage, channels: output)
-                        b.produce(out, layer.weight, layer.norm)
-                    }
-                }
-                current = out
-            case let op as InvertedResidualOperator:
-                let p = op.main.pairs
-                let m = b.new(mid, channels: middle)
-                b.consume(current, p[0].weight)
-                b.produce(m, p[0].weight, p[0].norm)
-                b.produce(m, p[1].weight, p[1].norm, depthwise: true)
-                b.consume(m, p[2].weight)
-                let out = b.new(stage, channels: output)
-                b.produce(out, p[2].weight, p[2].norm)
-                if block.slot.stride == 1 && input == output { b.merge(out, current) }
-                current = out
-            case let op as ResidualOperator:
-                let p = op.main.pairs
-                let m = b.new(mid, channels: middle)
-                b.consume(current, p[0].weight)
-                b.produce(m, p[0].weight, p[0].norm)
-                b.consume(m, p[1].weight)
-                let out = b.new(stage, channels: output)
-                b.produce(out, p[1].weight, p[1].norm)
-                if op.usesProjection(input: input, output: output), let s = op.projection?.pairs.first {
-                    b.consume(current, s.weight)
-                    b.produce(out, s.weight, s.norm)
-                } else {
-                    b.merge(out, current)
-                }
-                current = out
-            case let op as ShuffleOperator:
-                // The split and the shuffle fix where every stage channel goes: only the main
-                // branch's middle sets (between its 1x1 convolutions) can change.
-                b.freeze(current)
-                var inner: Int?
-                let lastDense = op.main.pairs.last(where: { !$0.depthwise })!.weight
-                for layer in op.main.pairs {
-                    if layer.depthwise {
-                        if let inner { b.produce(inner, layer.weight, layer.norm, depthwise: true) }
-                    } else {
-                        if let inner { b.consume(inner, layer.weight) }
-                        inner = layer.weight == lastDense ? nil : b.new(mid, channels: middle)
-                        if let inner { b.produce(inner, layer.weight, layer.norm) }
-                    }
-                }
-                current = b.new(stage, channels: output)
-                b.freeze(current)
-            default:
-                preconditionFailure("channel groups: unknown operator in block \(block.slot.index)")
-            }
-            input = output
+        let widths = architecture.widths
+        return layers.channelGroups { slot, input in
+            let output = widths[slot.stage]
+            return (output, slot.stride == 1 && input == output, slot.stride != 1 || input != output)
         }
-        if let head = l.head, let norm = l.headNorm {
+    }
+}
+
+extension Supernet {
+    /// The channel sets of every operator of every block at the largest widths: a block's
+    /// operators read the same input and write the same output set, each keeps its own middle
+    /// sets. Permuting them (`ChannelOrder`) leaves every candidate that uses the largest
+    /// widths computing what it did; a narrower candidate then runs on the best channels
+    /// instead of the first ones, which is what sorting before width training is for. An
+    /// identity shortcut that some candidate takes merges its input and output sets; where
+    /// they differ in size (a stem narrower than its stage's widest choice) both stay put.
+    public var channelGroups: [ChannelGroup] {
+        layers.channelGroups { slot, input in
+            let output = slot.outputWidths.max()!
+            let identity = slot.stride == 1 && slot.inputWidths.contains { slot.outputWidths.contains($0) }
+            return (output, identity, true)
+        }
+    }
+}
+
+extension NetworkLayers {
+    /// `shape(slot, input)`: the block's output count, whether an identity shortcut joins its
+    /// input and output, and whether a residual block's projection (when allocated) is used.
+    func channelGroups(_ shape: (BlockSlot, _ input: Int) -> (output: Int, identity: Bool, projection: Bool)) -> [ChannelGroup] {
+        var b = GroupBuilder()
+        var current = b.new(.stem, channels: space.stem.channels)
+        b.produce(current, stem.weight.name, stemNorm.layerName)
+        var input = space.stem.channels
+        for block in blocks {
+            let (outputCount, identity, projects) = shape(block.slot, input)
+            let stage = ChannelGroup.Role.stage(block.slot.stage), mid = ChannelGroup.Role.middle(block: block.slot.index)
+            // Every operator of the block writes one output set, made after the first
+            // operator's middle sets (the order sets are listed in); each has its own middles.
+            var made: Int?
+            func output() -> Int {
+                if let made { return made }
+                made = b.new(stage, channels: outputCount)
+                return made!
+            }
+            for op in block.operators {
+                switch op {
+                case let op as PlainOperator:
+                    // conv: conv + bn; separable: dw + bn1 on the input's channels, pw + bn2.
+                    for layer in op.main.pairs {
+                        if layer.depthwise {
+                            b.produce(current, layer.weight, layer.norm, depthwise: true)
+                        } else {
+                            b.consume(current, layer.weight)
+                            b.produce(output(), layer.weight, layer.norm)
+                        }
+                    }
+                case let op as InvertedResidualOperator:
+                    let p = op.main.pairs
+                    let m = b.new(mid, channels: p[0].channels)
+                    b.consume(current, p[0].weight)
+                    b.produce(m, p[0].weight, p[0].norm)
+                    b.produce(m, p[1].weight, p[1].norm, depthwise: true)
+                    b.consume(m, p[2].weight)
+                    b.produce(output(), p[2].weight, p[2].norm)
+                case let op as ResidualOperator:
+                    let p = op.main.pairs
+                    let m = b.new(mid, channels: p[0].channels)
+                    b.consume(current, p[0].weight)
+                    b.produce(m, p[0].weight, p[0].norm)
+                    b.consume(m, p[1].weight)
+                    b.produce(output(), p[1].weight, p[1].norm)
+                    if projects, let s = op.projection?.pairs.first {
+                        b.consume(current, s.weight)
+                        b.produce(output(), s.weight, s.norm)
+                    }
+                case let op as ShuffleOperator:
+                    // The split and the shuffle fix where every stage channel goes: only the main
+                    // branch's middle sets (between its 1x1 convolutions) can change.
+                    b.freeze(current)
+                    var inner: Int?
+                    let lastDense = op.main.pairs.last(where: { !$0.depthwise })!.weight
+                    for layer in op.main.pairs {
+                        if layer.depthwise {
+                            if let inner { b.produce(inner, layer.weight, layer.norm, depthwise: true) }
+                        } else {
+                            if let inner { b.consume(inner, layer.weight) }
+                            inner = layer.weight == lastDense ? nil : b.new(mid, channels: layer.channels)
+                            if let inner { b.produce(inner, layer.weight, layer.norm) }
+                        }
+                    }
+                    b.freeze(output())
+                default:
+                    preconditionFailure("channel groups: unknown operator in block \(block.slot.index)")
+                }
+            }
+            let residual = block.operators.contains { $0 is InvertedResidualOperator || $0 is ResidualOperator }
+            let out = output()
+            if identity && residual {
+                if b.channels(out) == b.channels(current) { b.merge(out, current) } else { b.freeze(out); b.freeze(current) }
+            }
+            current = out
+            input = outputCount
+        }
+        if let head, let headNorm {
             b.consume(current, head.weight.name)
             current = b.new(.head, channels: space.head.channels)
-            b.produce(current, head.weight.name, norm.layerName)
+            b.produce(current, head.weight.name, headNorm.layerName)
         }
-        b.consume(current, l.classifier.weight.name)
+        b.consume(current, classifier.weight.name)
         return b.groups()
     }
 }
 
 extension Chain {
-    /// Each convolution with the BN after it, by tensor names.
-    var pairs: [(weight: String, norm: String, depthwise: Bool)] {
-        var out: [(String, String, Bool)] = []
+    /// Each convolution with the BN after it, by tensor names, and the channels it makes.
+    var pairs: [(weight: String, norm: String, depthwise: Bool, channels: Int)] {
+        var out: [(String, String, Bool, Int)] = []
         for (i, layer) in layers.enumerated() where i + 1 < layers.count {
             guard case let .norm(bn) = layers[i + 1] else { continue }
             switch layer {
-            case let .conv(c, _): out.append((c.weight.name, bn.layerName, false))
-            case let .depthwise(d): out.append((d.weight.name, bn.layerName, true))
+            case let .conv(c, _): out.append((c.weight.name, bn.layerName, false, c.maxOutputChannels))
+            case let .depthwise(d): out.append((d.weight.name, bn.layerName, true, d.maxChannels))
             case .norm: break
             }
         }
@@ -168,6 +200,8 @@ struct GroupBuilder {
     }
 
     mutating func consume(_ set: Int, _ weight: String) { sets[root(set)].consumers.append(weight) }
+
+    mutating func channels(_ set: Int) -> Int { sets[root(set)].channels }
 
     mutating func freeze(_ set: Int) { sets[root(set)].prunable = false }
 

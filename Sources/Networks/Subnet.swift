@@ -9,6 +9,9 @@ public struct StateTensor {
     public let shape: [Int]
     public let pointer: UnsafeMutablePointer<Float>
     public var count: Int { shape.reduce(1, *) }
+    public init(name: String, shape: [Int], pointer: UnsafeMutablePointer<Float>) {
+        self.name = name; self.shape = shape; self.pointer = pointer
+    }
 }
 
 public enum SubnetError: Error, CustomStringConvertible, Equatable {

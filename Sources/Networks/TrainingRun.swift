@@ -32,6 +32,8 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var progressive: ProgressiveShrinking?
     /// Soft pruning with a global mask at every epoch start (standalone models only).
     public var softPrune: SoftPruning?
+    /// Channels sorted by importance once, at an epoch start (supernets).
+    public var channelSorting: ChannelSorting?
     /// Quantization-aware training (standalone models): BN frozen, weights and BN outputs
     /// fake-quantized to int8 / uint8 (nil or false: off).
     public var qat: Bool?
@@ -41,6 +43,16 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         self.spaceFile = spaceFile
         self.data = data
     }
+}
+
+/// Once-for-All's channel sorting before elastic widths: at the start of `epoch` (from 0)
+/// every channel set of the supernet is permuted by `method`'s importance, most important
+/// first, so that a narrower candidate runs on the best channels rather than the first.
+public struct ChannelSorting: Codable, Equatable, Sendable {
+    /// l1, l2, slimming, fpgm or fpgm-weak.
+    public var method: String
+    public var epoch: Int
+    public init(method: String, epoch: Int) { self.method = method; self.epoch = epoch }
 }
 
 /// Soft pruning's settings (stored in run.json): at every epoch start the globally least

@@ -9,6 +9,13 @@ public struct TensorStore {
         for t in network.stateTensors { tensors[t.name] = t }
     }
 
+    /// The parameters' SGD velocities, by the parameters' names.
+    public init(momentumOf network: any Network) {
+        for p in network.parameters { tensors[p.name] = StateTensor(name: p.name, shape: p.shape, pointer: p.velocity) }
+    }
+
+    public func optionalTensor(_ name: String) -> StateTensor? { tensors[name] }
+
     public func tensor(_ name: String) -> StateTensor {
         guard let t = tensors[name] else { preconditionFailure("no tensor '\(name)' in the network") }
         return t

@@ -22,16 +22,37 @@ public enum ChannelOrder {
         }
     }
 
-    /// New channel i of `group` is old channel order[i].
-    public static func permute(_ group: ChannelGroup, order: [Int], in tensors: TensorStore) {
+    /// Sorts `network`'s groups by `criterion` during training: the SGD momentum of every
+    /// permuted parameter moves with it, so the next step is the one the network would take
+    /// had its channels always been in this order. Returns how many channels moved.
+    @discardableResult
+    public static func sort(_ groups: [ChannelGroup], by criterion: any ChannelImportance, in network: any Network) -> Int {
+        let tensors = TensorStore(network), momentum = TensorStore(momentumOf: network)
+        var moved = 0
+        for (g, s) in zip(groups, criterion.scores(groups, tensors)) where g.prunable && s.count == g.channels {
+            let order = descending(s)
+            permute(g, order: order, in: tensors, momentum: momentum)
+            moved += order.enumerated().filter { $0.offset != $0.element }.count
+        }
+        return moved
+    }
+
+    /// New channel i of `group` is old channel order[i] (in `momentum` too, where given:
+    /// the parameters' SGD velocities by the same names).
+    public static func permute(_ group: ChannelGroup, order: [Int], in tensors: TensorStore, momentum: TensorStore? = nil) {
         precondition(order.count == group.channels && Set(order).count == order.count, "a permutation of \(group.channels) channels")
+        let stores = [tensors] + (momentum.map { [$0] } ?? [])
         for p in group.producers {
-            gather(tensors.tensor(p.weight), axis: 0, order: order)
-            for suffix in [".weight", ".bias", ".running_mean", ".running_var"] {
-                gather(tensors.tensor(p.norm + suffix), axis: 0, order: order)
+            for name in [p.weight] + [".weight", ".bias", ".running_mean", ".running_var"].map({ p.norm + $0 }) {
+                // Running statistics have no momentum.
+                for (i, store) in stores.enumerated() {
+                    if let t = i == 0 ? store.tensor(name) : store.optionalTensor(name) { gather(t, axis: 0, order: order) }
+                }
             }
         }
-        for c in group.consumers { gather(tensors.tensor(c), axis: 1, order: order) }
+        for c in group.consumers {
+            for store in stores { gather(store.tensor(c), axis: 1, order: order) }
+        }
     }
 
     /// t[..., i, ...] = old t[..., order[i], ...] along `axis` (0 or 1).

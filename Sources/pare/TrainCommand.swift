@@ -6,6 +6,7 @@ import Runs
 import Search
 import Spaces
 import Networks
+import Pruning
 import TensorCore
 
 struct TrainCommand: ParsableCommand {
@@ -43,6 +44,8 @@ struct TrainCommand: ParsableCommand {
                 return ProgressiveShrinking(kernelEpoch: k, widthEpoch: w, operatorEpoch: o)
             })
     var progressive: ProgressiveShrinking?
+    @Option(help: "Sort every channel set of the supernet by importance once, at the start of an epoch (Once-for-All before elastic widths), so narrower candidates inherit the most important channels: CRITERION[@EPOCH] with CRITERION l1, l2, slimming, fpgm or fpgm-weak, EPOCH from 0 (default: the width epoch of --progressive).")
+    var sortChannels: String?
     @Option(help: "PruningNet (MetaPruning): true generates every block layer's weights from the architecture's encoding with a small fully connected network per layer (default: the space file's pruning_net).")
     var pruningNet: Bool?
     @Flag(help: "Initialise MPI even when no MPI launcher started this process (mpirun does it anyway).") var mpi = false
@@ -76,6 +79,15 @@ struct TrainCommand: ParsableCommand {
                                            dataParallel: parallel, localInterrupt: { Interrupt.requested })
             guard training.totalSteps > 0 else { throw UserError("\(train.count) training images make no batch of \(config.recipe.batchSize)") }
             func say(_ line: String) { if writer { logLine(line) } }
+            if let sorting = config.channelSorting, let supernet = training.supernet {
+                // Every rank sorts its identical copy the same way.
+                let criterion = channelImportance(named: sorting.method, nu: 0.9)!, groups = supernet.channelGroups
+                training.onEpochStart = { run in
+                    guard run.epoch == sorting.epoch else { return }
+                    let moved = ChannelOrder.sort(groups, by: criterion, in: supernet)
+                    say("epoch \(run.epoch + 1): channels sorted by \(sorting.method) importance (\(moved) of \(groups.filter(\.prunable).reduce(0) { $0 + $1.channels }) moved)")
+                }
+            }
             if options.resume {
                 let path = try training.resumeFromNewest(dir, warn: say)
                 say("resumed from \(path) at step \(training.step) of \(training.totalSteps)")
@@ -142,6 +154,10 @@ struct TrainCommand: ParsableCommand {
         if let p = config.progressive, p.operatorEpoch >= config.epochs {
             throw UserError("--progressive \(p): every stage must open before the last epoch (--epochs \(config.epochs))")
         }
+        if let sortChannels { changes.set("--sort-channels", try Self.parseSorting(sortChannels, config), \.channelSorting, in: &config) }
+        if config.channelSorting != nil && config.space.pruningNet {
+            throw UserError("--sort-channels: a PruningNet supernet generates its weights; there are no stored channels to sort")
+        }
         return config
     }
 
@@ -149,6 +165,22 @@ struct TrainCommand: ParsableCommand {
     static let supernetLearningRate: Float = 0.4
     /// The default path sampling of a new supernet run.
     static let defaultSampling = SamplingStrategy.distill(random: 2)
+
+    /// CRITERION[@EPOCH]; the epoch defaults to the width epoch of `config`'s progressive shrinking.
+    static func parseSorting(_ text: String, _ config: TrainConfig) throws -> ChannelSorting {
+        let parts = text.split(separator: "@", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count <= 2, channelImportance(named: parts[0], nu: 0.9) != nil else {
+            throw UserError("--sort-channels: '\(quoted(text))' is not CRITERION[@EPOCH] with CRITERION l1, l2, slimming, fpgm or fpgm-weak")
+        }
+        guard let epoch = parts.count == 2 ? Int(parts[1]) : config.progressive?.widthEpoch else {
+            throw UserError(parts.count == 2 ? "--sort-channels: '\(quoted(parts[1]))' is not an epoch number"
+                                             : "--sort-channels \(text): name the epoch (\(text)@2) or give --progressive (its width epoch)")
+        }
+        guard epoch >= 1 && epoch < config.epochs else {
+            throw UserError("--sort-channels: epoch \(epoch) is not in 1...\(config.epochs - 1) (epochs count from 0; sorting untrained weights does nothing)")
+        }
+        return ChannelSorting(method: parts[0], epoch: epoch)
+    }
 
     /// Parsed with the command line, before anything loads.
     static func parseSampling(_ text: String) throws -> SamplingStrategy {

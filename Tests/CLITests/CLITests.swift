@@ -54,9 +54,11 @@ struct CLI {
     @Test func trainRunsEndToEndOnSyntheticData() throws {
         let dir = NSTemporaryDirectory() + "pare-cli-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let r = try CLI.run(["train", "--space", "reference", "--data", "synthetic", "--epochs", "2", "--probes", "1", "--run", dir])
+        let r = try CLI.run(["train", "--space", "reference", "--data", "synthetic", "--epochs", "2", "--probes", "1", "--run", dir,
+                             "--sort-channels", "l1@1"])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("smallest") && r.stdout.contains("largest") && r.stdout.contains("random0"))
+        #expect(r.stderr.contains("epoch 2: channels sorted by l1 importance"), "\(r.stderr)")
         let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/summary.json"))) as! [String: Any]
         #expect(summary["steps"] as? Int == 2 * (1024 / 128))   // half the 2048 synthetic images held out, drop last
         let lines = try String(contentsOfFile: dir + "/train.jsonl", encoding: .utf8).split(separator: "\n")
@@ -64,6 +66,7 @@ struct CLI {
         #expect(lines.filter { $0.contains("\"kind\":\"epoch\"") }.count == 2)
         let config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/run.json"))) as! [String: Any]
         #expect(config["epochs"] as? Int == 2 && config["data"] as? String == "synthetic")
+        #expect((config["channelSorting"] as? [String: Any])?["epoch"] as? Int == 1)
     }
 
     @Test func benchJSONHasThePeerKeys() throws {

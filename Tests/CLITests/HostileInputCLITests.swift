@@ -58,6 +58,10 @@ import _TestSupport
         try expectOneLineError(base + ["--warmup-epochs", "20", "--epochs", "3"], contains: "--warmup-epochs")
         try expectOneLineError(base + ["--sampling", "distill:99"], contains: "distill")
         try expectOneLineError(base + ["--pruning-net", "maybe"], contains: "pruning-net")
+        try expectOneLineError(base + ["--sort-channels", "l1"], contains: "name the epoch (l1@2) or give --progressive")
+        try expectOneLineError(base + ["--sort-channels", "l3@1"], contains: "CRITERION[@EPOCH]")
+        try expectOneLineError(base + ["--sort-channels", "l1@3", "--epochs", "3"], contains: "epoch 3 is not in 1...2")
+        try expectOneLineError(base + ["--sort-channels", "fpgm@1", "--pruning-net", "true"], contains: "PruningNet")
         // Nothing was started by any of them.
         let checkpoints = (try? FileManager.default.contentsOfDirectory(atPath: tmp.file("r") + "/checkpoints")) ?? []
         #expect(checkpoints.isEmpty)

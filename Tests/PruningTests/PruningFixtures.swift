@@ -1,3 +1,4 @@
+import Datasets
 import Networks
 import Spaces
 import TensorCore
@@ -18,9 +19,17 @@ func fixture(_ text: String) throws -> (SearchSpace, Architecture) {
 /// A standalone network with random weights and BN parameters and statistics away from
 /// their init, so that any misplaced channel changes the output.
 func randomModel(_ space: SearchSpace, _ arch: Architecture, seed: UInt64) -> Subnet {
-    let model = Subnet(space: space, architecture: arch, rng: RNG(seed: seed))
-    let rng = RNG(seed: seed &+ 1)
-    for bn in model.norms {
+    randomizeNorms(Subnet(space: space, architecture: arch, rng: RNG(seed: seed)), seed: seed &+ 1)
+}
+
+/// A supernet the same way.
+func randomSupernet(_ space: SearchSpace, seed: UInt64) -> Supernet {
+    randomizeNorms(Supernet(space: space, rng: RNG(seed: seed)), seed: seed &+ 1)
+}
+
+func randomizeNorms<N: Network>(_ network: N, seed: UInt64) -> N {
+    let rng = RNG(seed: seed)
+    for bn in network.norms {
         for c in 0..<bn.maxChannels {
             bn.gamma.value[c] = 0.5 + Float(rng.uniform())
             bn.beta.value[c] = Float(rng.normal()) * 0.3
@@ -28,7 +37,31 @@ func randomModel(_ space: SearchSpace, _ arch: Architecture, seed: UInt64) -> Su
             bn.runningVariance[c] = 0.5 + Float(rng.uniform())
         }
     }
-    return model
+    return network
+}
+
+/// Trains `config` to the end once straight through and once stopped after `stop` steps,
+/// checkpointed and restored into a fresh run; returns whether every parameter and its
+/// momentum ended bit for bit the same. `prepare` installs the run's epoch-start hook.
+func resumesBitExactly(_ config: TrainConfig, train: Dataset, validation: Dataset, stop: Int,
+                       prepare: (TrainingRun) -> Void) throws -> Bool {
+    func run() throws -> TrainingRun {
+        let t = try TrainingRun(config: config, train: train, validation: validation, normalization: Normalization.fit(train))
+        prepare(t)
+        return t
+    }
+    func state(_ t: TrainingRun) -> [[Float]] {
+        t.network.parameters.flatMap { [Array(UnsafeBufferPointer(start: $0.value, count: $0.count)), Array(UnsafeBufferPointer(start: $0.velocity, count: $0.count))] }
+    }
+    let whole = try run()
+    while !whole.finished { _ = try whole.trainStep() }
+    let first = try run()
+    for _ in 0..<stop { _ = try first.trainStep() }
+    let bytes = try first.checkpoint()
+    let second = try run()
+    try second.restore(from: bytes, path: "mem")
+    while !second.finished { _ = try second.trainStep() }
+    return state(second) == state(whole)
 }
 
 func logits(_ model: Subnet, _ x: OwnedMap) -> [Float] { model.forward(x.map, mode: .inference).toArray() }

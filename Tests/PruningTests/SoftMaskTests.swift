@@ -68,22 +68,8 @@ import _TestSupport
         config.fixedArchitecture = arch
         config.probes = 0
         config.softPrune = SoftPruning(method: "fpgm-weak", rate: 0.3, nu: 0.7, theta: 1e-8, minimumWidth: 0.25)
-        func run() throws -> TrainingRun {
-            let t = try TrainingRun(config: config, train: train, validation: val, normalization: Normalization.fit(train))
+        #expect(try resumesBitExactly(config, train: train, validation: val, stop: stop) { t in
             t.onEpochStart = { run in try SoftMask.step(run.network as! Subnet, criterion: GeometricMedian(nu: 0.7), amount: .fraction(0.3), minimumFraction: 0.25) }
-            return t
-        }
-        func state(_ t: TrainingRun) -> [[Float]] {
-            t.network.parameters.flatMap { [Array(UnsafeBufferPointer(start: $0.value, count: $0.count)), Array(UnsafeBufferPointer(start: $0.velocity, count: $0.count))] }
-        }
-        let whole = try run()
-        while !whole.finished { _ = try whole.trainStep() }
-        let first = try run()
-        for _ in 0..<stop { _ = try first.trainStep() }
-        let bytes = try first.checkpoint()
-        let second = try run()
-        try second.restore(from: bytes, path: "mem")
-        while !second.finished { _ = try second.trainStep() }
-        #expect(state(second) == state(whole))
+        })
     }
 }
