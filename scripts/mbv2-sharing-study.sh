@@ -5,7 +5,8 @@
 # (transform); each scored on the same 12 spread candidates against a short stand-alone
 # reference (1 epoch of 10 000 images per candidate; its noise is large, read tau loosely).
 # Same seed, sampling, schedule and data for all: 5 epochs of uniform single-path sampling
-# on the first 20 000 training images, lr 0.4 with a half-epoch warm-up, 1 thread.
+# on 10 000 training images (--train-limit 20000 keeps the file's first 20 000, of which the
+# last 10 000 are the validation split), lr 0.4 with a half-epoch warm-up, 1 thread.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pare=${PARE:-.build/release/pare}
