@@ -117,7 +117,8 @@ extension SoftPruning {
     }
 }
 
-/// The end of soft pruning: the last mask's channels removed physically, BN recalibrated,
+/// The end of soft pruning: a final mask on the trained weights (soft filter pruning masks at
+/// every epoch end), its channels removed physically, BN recalibrated,
 /// written as a model directory with its pruning record.
 func removeSoftMasked(_ training: TrainingRun, _ soft: SoftPruning, _ criterion: any ChannelImportance, description d: ModelDescription,
                       source: String, train: Dataset, validation: Dataset, out: String) throws {
@@ -142,7 +143,7 @@ func removeSoftMasked(_ training: TrainingRun, _ soft: SoftPruning, _ criterion:
     provenance.inheritedScore = after
     try ModelDirectory(path: out).write(model: pruned, normalization: d.normalization, provenance: provenance, pruning: record,
                                         folded: false, onnx: false)
-    print(String(format: "soft-pruned model: %@ M -> %@ M MACs, %d -> %d params, validation %.4f (masked network) -> %.4f (removed, BN recalibrated)",
+    print(String(format: "soft-pruned model: %@ M -> %@ M MACs, %d -> %d params, validation %.4f (trained, masked channels regrown) -> %.4f (final mask removed, BN recalibrated; finetune it)",
                  millions(d.macs), millions(plan.cost.macs), d.parameters, plan.cost.parameters, before, after))
     print("  \(out)/model.json; finetune further with: pare finetune \(out)")
 }
