@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import _TestSupport
 
 /// A classic network trained, exported and pruned through the CLI on synthetic data.
 @Suite struct PruneCLITests {
@@ -15,10 +16,10 @@ import Testing
         """
 
     @Test func trainExportPruneFinetuneAndResume() throws {
-        let base = NSTemporaryDirectory() + "pare-prune-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: base) }
-        try Self.space.write(toFile: base + "/space.yaml", atomically: true, encoding: .utf8)
+        let tmp = TemporaryDirectory("prune")
+        defer { withExtendedLifetime(tmp) {} }
+        let base = tmp.path
+        tmp.file("space.yaml", Array(Self.space.utf8))
         let trained = try CLI.run(["train", "--space", base + "/space.yaml", "--data", "synthetic", "--epochs", "1", "--run", base + "/run"])
         #expect(trained.status == 0, "\(trained.stderr)")
         #expect(trained.stdout.contains("sampling uniform") || trained.stderr.contains("sampling uniform"), "a fixed network trains one path per step")

@@ -1,13 +1,14 @@
 import Foundation
 import Testing
+import _TestSupport
 
 /// A small network trained, exported, quantized and evaluated in int8 through the CLI.
 @Suite struct QuantizeCLITests {
     @Test func quantizeEvalAndRefusals() throws {
-        let base = NSTemporaryDirectory() + "pare-quantize-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: base) }
-        try PruneCLITests.space.write(toFile: base + "/space.yaml", atomically: true, encoding: .utf8)
+        let tmp = TemporaryDirectory("quantize")
+        defer { withExtendedLifetime(tmp) {} }
+        let base = tmp.path
+        tmp.file("space.yaml", Array(PruneCLITests.space.utf8))
         var r = try CLI.run(["train", "--space", base + "/space.yaml", "--data", "synthetic", "--epochs", "1", "--run", base + "/run"])
         #expect(r.status == 0, "\(r.stderr)")
         let model = base + "/model"
@@ -85,10 +86,10 @@ import Testing
         """
 
     @Test func int8TableAndSearch() throws {
-        let base = NSTemporaryDirectory() + "pare-int8-latency-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: base) }
-        try Self.space.write(toFile: base + "/space.yaml", atomically: true, encoding: .utf8)
+        let tmp = TemporaryDirectory("int8-latency")
+        defer { withExtendedLifetime(tmp) {} }
+        let base = tmp.path
+        tmp.file("space.yaml", Array(Self.space.utf8))
         var r = try CLI.run(["latency", "--space", base + "/space.yaml", "--int8", "--repeats", "3", "--calibrate", "3", "--validate", "4",
                              "--out", base + "/int8.json"])
         #expect(r.status == 0 && r.stdout.contains("int8 on oneDNN") && r.stdout.contains("mean |error|"), "\(r.stdout) \(r.stderr)")
