@@ -18,7 +18,8 @@ public final class SoftmaxCrossEntropy {
         public var loss: Double
         /// Samples whose arg-max logit is the label.
         public var correct: Int
-        /// d(loss)/d(logits), [K, 1, 1, N]; nil unless requested.
+        /// d(loss)/d(logits), [K, 1, 1, N]; nil unless requested. It lives in this loss
+        /// object's buffer: valid while the object lives and until its next `evaluate`.
         public var gradient: FeatureMap?
     }
 

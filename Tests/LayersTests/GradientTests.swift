@@ -164,11 +164,15 @@ import _TestSupport
         // A teacher whose output is the labels' one-hot: exactly plain cross-entropy.
         var oneHot = [Float](repeating: 0, count: 20)
         for (n, l) in labels.enumerated() { oneHot[Int(l) * 4 + n] = 1 }
-        let plain = labels.withUnsafeBufferPointer { SoftmaxCrossEntropy().evaluate(logits: z.map, labels: $0, gradient: true) }
+        // The gradient lives in the loss object's scratch buffer: keep each object alive while
+        // its gradient is read (a temporary's buffer is freed at once).
+        let hardLoss = SoftmaxCrossEntropy(), softLoss = SoftmaxCrossEntropy()
+        let plain = labels.withUnsafeBufferPointer { hardLoss.evaluate(logits: z.map, labels: $0, gradient: true) }
         let plainGradient = plain.gradient!.toArray()
-        let soft = oneHot.withUnsafeBufferPointer { SoftmaxCrossEntropy().evaluate(logits: z.map, targets: $0.baseAddress!, gradient: true) }
+        let soft = oneHot.withUnsafeBufferPointer { softLoss.evaluate(logits: z.map, targets: $0.baseAddress!, gradient: true) }
         #expect(soft.loss == plain.loss && soft.correct == plain.correct)
         #expect(soft.gradient!.toArray() == plainGradient)
+        withExtendedLifetime((hardLoss, softLoss)) {}
         // A soft teacher: the gradient is the finite difference of the loss.
         let teacher = OwnedMap.random(channels: 5, height: 1, width: 1, batch: 4, rng: rng)
         let t = SoftmaxCrossEntropy.softmax(teacher.map)
