@@ -1,3 +1,4 @@
+import Foundation
 import TensorCore
 
 /// Per-channel standardisation: x = (pixel / 255 - mean[c]) / std[c].
@@ -39,13 +40,44 @@ public struct Augmentation: Codable, Equatable, Sendable {
     public var cropPadding: Int
     /// Mirror left-right with probability 1/2.
     public var horizontalFlip: Bool
+    /// Random erasing (Zhong et al. 2017): with this probability, one rectangle of 2–40 % of
+    /// the image, aspect ratio 0.3–3.3, gets uniformly random pixel values (after crop and flip).
+    public var erasing: Double
 
-    public init(cropPadding: Int = 0, horizontalFlip: Bool = false) {
+    public init(cropPadding: Int = 0, horizontalFlip: Bool = false, erasing: Double = 0) {
         self.cropPadding = cropPadding
         self.horizontalFlip = horizontalFlip
+        self.erasing = erasing
     }
 
     public static let none = Augmentation()
+
+    enum CodingKeys: String, CodingKey { case cropPadding, horizontalFlip, erasing }
+
+    /// run.json files written before random erasing existed have no `erasing`: off.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        cropPadding = try c.decode(Int.self, forKey: .cropPadding)
+        horizontalFlip = try c.decode(Bool.self, forKey: .horizontalFlip)
+        erasing = try c.decodeIfPresent(Double.self, forKey: .erasing) ?? 0
+    }
+
+    /// The rectangle random erasing blanks in a `height` × `width` image, as (top, left,
+    /// rows, columns), or nil when this image keeps all its pixels. Draws nothing when
+    /// erasing is off, so runs without it keep their random streams.
+    func erasedRectangle(height: Int, width: Int, rng: RNG) -> (Int, Int, Int, Int)? {
+        guard erasing > 0, rng.uniform() < erasing else { return nil }
+        let area = Double(height * width)
+        // The paper's rejection sampling: a drawn rectangle that does not fit is drawn again.
+        for _ in 0..<10 {
+            let target = area * (0.02 + 0.38 * rng.uniform())
+            let aspect = Foundation.exp(Foundation.log(0.3) + 2 * Foundation.log(1 / 0.3) * rng.uniform())
+            let rows = Int((target * aspect).squareRoot().rounded()), columns = Int((target / aspect).squareRoot().rounded())
+            guard rows >= 1, columns >= 1, rows < height, columns < width else { continue }
+            return (rng.int(below: height - rows + 1), rng.int(below: width - columns + 1), rows, columns)
+        }
+        return nil
+    }
 }
 
 /// Deterministic batching: a shuffled order per epoch drawn from an explicit RNG,
@@ -133,6 +165,15 @@ public final class BatchLoader {
                             let inside = sy >= 0 && sy < d.height && sx >= 0 && sx < d.width
                             let raw: Float = inside ? Float(src[sy * d.width + sx]) : 0
                             x.pointer[((c * d.height + yy) * d.width + xx) * n + j] = raw * scale + shift
+                        }
+                    }
+                }
+            }
+            if let rng, let (top, left, rows, columns) = augmentation.erasedRectangle(height: d.height, width: d.width, rng: rng) {
+                for c in 0..<d.channels {
+                    for yy in top..<(top + rows) {
+                        for xx in left..<(left + columns) {
+                            x.pointer[((c * d.height + yy) * d.width + xx) * n + j] = Float(255 * rng.uniform()) * scales[c] + shifts[c]
                         }
                     }
                 }

@@ -17,6 +17,8 @@ struct TrainingOptions: ParsableArguments {
     var slimming: Float?
     @Option(help: "Random-crop padding (default 0: off).") var cropPadding: Int?
     @Option(help: "Random horizontal flips: true or false (default false).") var flip: Bool?
+    @Option(help: "Random erasing: the probability that an image gets one rectangle of random pixels (default 0: off; 0.5 is the paper's).")
+    var erase: Double?
     @Option(help: "Checkpoint every N steps as well as at epoch ends (default 200; 0: epoch ends only).") var checkpointEvery: Int?
     @Option(help: "Checkpoints kept (default 3).") var keep: Int?
     @Flag(help: "Continue the run from its newest valid checkpoint.") var resume = false
@@ -36,6 +38,7 @@ struct TrainingOptions: ParsableArguments {
         changes.set("--slimming", slimming, \.recipe.slimming, in: &config)
         changes.set("--crop-padding", cropPadding, \.augmentation.cropPadding, in: &config)
         changes.set("--flip", flip, \.augmentation.horizontalFlip, in: &config)
+        changes.set("--erase", erase, \.augmentation.erasing, in: &config)
         changes.set("--checkpoint-every", checkpointEvery, \.checkpointEvery, in: &config)
         changes.set("--keep", keep, \.keepCheckpoints, in: &config)
         // Bookkeeping options may change on resume without affecting the result.
@@ -50,6 +53,8 @@ struct TrainingOptions: ParsableArguments {
         guard config.recipe.warmupEpochs >= 0 && config.recipe.warmupEpochs <= Double(config.epochs) else {
             throw UserError("--warmup-epochs must be between 0 and --epochs (\(config.epochs)), got \(config.recipe.warmupEpochs)")
         }
+        guard config.augmentation.cropPadding >= 0 else { throw UserError("--crop-padding must be at least 0 pixels, got \(config.augmentation.cropPadding)") }
+        guard (0...1).contains(config.augmentation.erasing) else { throw UserError("--erase must be a probability in [0, 1], got \(config.augmentation.erasing)") }
         guard (0..<1).contains(config.recipe.labelSmoothing) else { throw UserError("--label-smoothing must be in [0, 1)") }
         guard config.recipe.optimizer.weightDecay >= 0 && config.recipe.optimizer.weightDecay.isFinite else {
             throw UserError("--weight-decay must be a finite number >= 0")

@@ -62,6 +62,9 @@ import _TestSupport
         try expectOneLineError(base + ["--sort-channels", "l3@1"], contains: "CRITERION[@EPOCH]")
         try expectOneLineError(base + ["--sort-channels", "l1@3", "--epochs", "3"], contains: "epoch 3 is not in 1...2")
         try expectOneLineError(base + ["--sort-channels", "fpgm@1", "--pruning-net", "true"], contains: "PruningNet")
+        try expectOneLineError(base + ["--erase", "1.5"], contains: "--erase must be a probability")
+        try expectOneLineError(base + ["--erase", "nan"], contains: "--erase must be a probability")
+        try expectOneLineError(base + ["--crop-padding=-2"], contains: "--crop-padding")
         // Nothing was started by any of them.
         let checkpoints = (try? FileManager.default.contentsOfDirectory(atPath: tmp.file("r") + "/checkpoints")) ?? []
         #expect(checkpoints.isEmpty)

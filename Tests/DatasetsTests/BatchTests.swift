@@ -57,4 +57,41 @@ import _TestSupport
         #expect(shifted.count == 9)                // 3 x 3 offsets
         #expect(shifted.contains([204, 255, 0, 0, 255, 0, 0, 0, 0]))   // shifted up-left by one, zero-padded
     }
+
+    @Test func randomErasingBlanksOneRectangleOfTheRightSize() throws {
+        // A constant 20 x 20 image, 2 channels: erased pixels are the ones that changed.
+        let size = 20, plane = size * size
+        let image = Dataset(name: "t", channels: 2, height: size, width: size, classes: 2,
+                            pixels: [UInt8](repeating: 128, count: 2 * plane), labels: [0])
+        let norm = Normalization(mean: [0, 0], std: [1, 1])
+        let loader = BatchLoader(dataset: image, batchSize: 1, normalization: norm, augmentation: Augmentation(erasing: 0.5),
+                                 shuffle: false, dropLast: false)
+        let clean = loader.fill(indices: [0], rng: nil).toArray()[0]
+        let rng = RNG(seed: 9)
+        var erasedImages = 0, fractions: [Double] = []
+        for _ in 0..<400 {
+            let v = loader.fill(indices: [0], rng: rng).toArray()
+            let changed = (0..<plane).filter { v[$0] != clean }
+            #expect(changed == (0..<plane).filter { v[plane + $0] != clean })   // every channel, same pixels
+            guard !changed.isEmpty else { continue }
+            erasedImages += 1
+            let rows = changed.map { $0 / size }, columns = changed.map { $0 % size }
+            let box = (rows.max()! - rows.min()! + 1) * (columns.max()! - columns.min()! + 1)
+            #expect(box == changed.count)                                   // one full rectangle
+            #expect(v.allSatisfy { $0 >= 0 && $0 <= 1 })                    // random pixel values, normalized
+            fractions.append(Double(changed.count) / Double(plane))
+        }
+        #expect(erasedImages > 160 && erasedImages < 240)                   // probability 0.5
+        #expect(fractions.min()! >= 0.01 && fractions.max()! <= 0.45)       // 2–40 % of the image, rounded
+        #expect(fractions.reduce(0, +) / Double(fractions.count) > 0.12)    // areas spread over the range
+
+        // Off, it draws nothing: the random stream (and so every older run) is unchanged.
+        let off = BatchLoader(dataset: image, batchSize: 1, normalization: norm, shuffle: false, dropLast: false)
+        let a = RNG(seed: 4), b = RNG(seed: 4)
+        _ = off.fill(indices: [0], rng: a)
+        #expect(a.uniform() == b.uniform())
+        // A run.json written before erasing existed decodes with it off.
+        let old = try JSONDecoder().decode(Augmentation.self, from: Data(#"{"cropPadding": 2, "horizontalFlip": true}"#.utf8))
+        #expect(old == Augmentation(cropPadding: 2, horizontalFlip: true, erasing: 0))
+    }
 }

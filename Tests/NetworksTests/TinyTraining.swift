@@ -25,7 +25,7 @@ func tinyTraining(sampling: SamplingStrategy = .uniform, seed: UInt64 = 5, epoch
     config.recipe.warmupEpochs = warmupEpochs
     config.recipe.slimming = slimming
     config.progressive = progressive
-    config.augmentation = Augmentation(cropPadding: 1, horizontalFlip: true)
+    config.augmentation = Augmentation(cropPadding: 1, horizontalFlip: true, erasing: 0.5)   // resume tests cover every draw
     config.probes = 1
     config.calibrationBatches = 1
     if fixed { config.fixedArchitecture = space.randomArchitecture(RNG(seed: 1)) }
