@@ -6,11 +6,15 @@ public struct Budget: Codable, Equatable, Sendable, CustomStringConvertible {
     public var maxParameters: Int?
     /// Predicted latency in milliseconds (from a latency model).
     public var maxLatencyMs: Double?
+    /// A floor on MACs: the search spends the budget rather than drifting to small candidates
+    /// whose inherited scores happen to be high (SPOS and MetaPruning search a FLOPs band).
+    public var minMACs: Int?
 
-    public init(maxMACs: Int? = nil, maxParameters: Int? = nil, maxLatencyMs: Double? = nil) {
+    public init(maxMACs: Int? = nil, maxParameters: Int? = nil, maxLatencyMs: Double? = nil, minMACs: Int? = nil) {
         self.maxMACs = maxMACs
         self.maxParameters = maxParameters
         self.maxLatencyMs = maxLatencyMs
+        self.minMACs = minMACs
     }
 
     public var description: String { spelled { String($0) } }
@@ -20,6 +24,7 @@ public struct Budget: Codable, Equatable, Sendable, CustomStringConvertible {
 
     private func spelled(_ count: (Int) -> String) -> String {
         var parts: [String] = []
+        if let m = minMACs { parts.append("MACs >= \(count(m))") }
         if let m = maxMACs { parts.append("MACs <= \(count(m))") }
         if let p = maxParameters { parts.append("params <= \(count(p))") }
         if let l = maxLatencyMs { parts.append("latency <= \(l) ms") }
@@ -92,6 +97,7 @@ public struct Constraints {
     }
 
     public func admits(_ m: Measured) -> Bool {
+        if let b = budget.minMACs, m.macs < b { return false }
         if let b = budget.maxMACs, m.macs > b { return false }
         if let b = budget.maxParameters, m.parameters > b { return false }
         if let b = budget.maxLatencyMs, let l = m.latencyMs, l > b { return false }
@@ -99,12 +105,21 @@ public struct Constraints {
     }
 
     /// Throws when even the cheapest candidate breaks the budget (MACs and parameters are
-    /// minimal at the smallest architecture; latency is checked there too).
+    /// minimal at the smallest architecture; latency is checked there too), or when the MACs
+    /// floor is above the most expensive candidate or above the MACs limit.
     func checkFeasible() throws {
         guard budget.maxLatencyMs == nil || latency != nil else { throw SearchError.noLatencyModel }
+        if let floor = budget.minMACs {
+            if let limit = budget.maxMACs, floor > limit { throw SearchError.emptyMACsBand(floor: floor, limit: limit) }
+            let largest = space.largest
+            let most = space.cost(largest).macs
+            if most < floor { throw SearchError.floorAboveLargest(floor: floor, largest: most, architecture: largest.description) }
+        }
         let smallest = space.smallest
         let m = measure(smallest)
-        if !admits(m) {
+        var limited = m
+        limited.macs = max(m.macs, budget.minMACs ?? 0)   // the floor is not the cheapest candidate's to meet
+        if !admits(limited) {
             throw SearchError.infeasible(budget: budget.description,
                                          cheapest: "\(m.macs) MACs, \(m.parameters) params" + (m.latencyMs.map { String(format: ", %.3f ms", $0) } ?? ""),
                                          architecture: smallest.description)
@@ -117,6 +132,8 @@ public enum SearchError: Error, CustomStringConvertible, Equatable {
     case tooFewFeasible(found: Int, wanted: Int, tries: Int, budget: String)
     case noLatencyModel
     case badState(path: String, reason: String)
+    case emptyMACsBand(floor: Int, limit: Int)
+    case floorAboveLargest(floor: Int, largest: Int, architecture: String)
 
     public var description: String {
         switch self {
@@ -128,6 +145,10 @@ public enum SearchError: Error, CustomStringConvertible, Equatable {
             return "a latency budget needs a latency table (run `pare latency` first)"
         case let .badState(path, reason):
             return "\(path): unusable search state (\(reason))"
+        case let .emptyMACsBand(floor, limit):
+            return "the MACs floor \(floor) is above the MACs limit \(limit): no candidate can meet both"
+        case let .floorAboveLargest(floor, largest, arch):
+            return "the MACs floor \(floor) is above the most expensive candidate, \(largest) MACs (\(arch))"
         }
     }
 }

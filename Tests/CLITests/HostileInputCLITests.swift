@@ -43,6 +43,8 @@ import _TestSupport
         try expectOneLineError(["search", "--run", run, "--max-flops", "1e19"], contains: "--max-flops")
         try expectOneLineError(["search", "--run", run, "--max-params", "1e19"], contains: "--max-params")
         try expectOneLineError(["search", "--run", run, "--max-flops", "3M", "--validation-images", "0"], contains: "--validation-images")
+        try expectOneLineError(["search", "--run", run, "--max-flops", "3M", "--min-flops", "4M"], contains: "MACs floor 4000000 is above the MACs limit")
+        try expectOneLineError(["search", "--run", run, "--min-flops", "40M"], contains: "above the most expensive candidate")
         try expectOneLineError(["search", "--run", run, "--max-flops", "3M", "--calibration-images=-5"], contains: "--calibration-images")
         try expectOneLineError(["search", "--run", run, "--max-flops", "3M", "--top=-1"], contains: "--top")
         try expectOneLineError(["train", "--run", run, "--resume", "--weight-decay", "nan", "--override-config"], contains: "--weight-decay")

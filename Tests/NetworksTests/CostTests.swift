@@ -23,7 +23,7 @@ import _TestSupport
         #expect(net.parameters.reduce(0) { $0 + $1.count } == 343_130)
     }
 
-    @Test(arguments: ["reference", "fmnist-shufflenet", "fmnist-mobilenetv2", "cifar10-shufflenet"])
+    @Test(arguments: ["reference", "fmnist-shufflenet", "fmnist-shufflenet-deep", "fmnist-mobilenetv2", "cifar10-shufflenet"])
     func analyticMACsEqualExecutedMACs(spaceName: String) throws {
         BLAS.configure()
         let space = spaceName == "reference" ? SearchSpace.reference : try SpaceFile.load(repositoryFile("search-spaces/\(spaceName).yaml"))

@@ -48,6 +48,28 @@ import Testing
         }
     }
 
+    @Test func macsFloorKeepsEveryCandidateInTheBand() throws {
+        let (banded, _) = try run(seed: 3, budget: Budget(maxMACs: 3_000_000, minMACs: 2_600_000))
+        #expect(banded.evaluated.count > 20)
+        for cand in banded.evaluated { #expect(cand.measured.macs >= 2_600_000 && cand.measured.macs <= 3_000_000) }
+        #expect(Budget(maxMACs: 3_000_000, minMACs: 2_600_000).readable == "MACs >= 2.60 M, MACs <= 3.00 M")
+        // The floor is what keeps them there: without it the same search scores cheaper ones.
+        let (free, _) = try run(seed: 3, budget: Budget(maxMACs: 3_000_000))
+        #expect(free.evaluated.contains { $0.measured.macs < 2_600_000 })
+        // Empty bands are refused before anything is scored.
+        let ev = FakeEvaluator(space: space, maxMACs: nil)
+        #expect(throws: SearchError.emptyMACsBand(floor: 3_000_001, limit: 3_000_000)) {
+            _ = try EvolutionarySearch(space: space, budget: Budget(maxMACs: 3_000_000, minMACs: 3_000_001), config: smallConfig(),
+                                       latency: nil, evaluator: ev, rng: TestRandom(seed: 1))
+        }
+        let most = space.cost(space.largest).macs
+        #expect(throws: SearchError.floorAboveLargest(floor: most + 1, largest: most, architecture: space.largest.description)) {
+            _ = try EvolutionarySearch(space: space, budget: Budget(minMACs: most + 1), config: smallConfig(),
+                                       latency: nil, evaluator: ev, rng: TestRandom(seed: 1))
+        }
+        #expect(ev.calls.isEmpty)
+    }
+
     @Test func resumeEqualsUninterrupted() throws {
         let budget = Budget(maxMACs: 2_500_000)
         let (whole, _) = try run(seed: 9, budget: budget)
