@@ -5,8 +5,9 @@
 #   -> evolutionary search under BUDGET MACs on 10 000 validation images
 #   -> export -> finetune FINETUNE_EPOCHS epochs (lr 0.05, random crops and flips)
 #   -> evaluation on the test split.
-# Environment: SUPERNET_EPOCHS (default 6; a distillation epoch trains 4 paths per batch), BUDGET (default 3M), FINETUNE_EPOCHS
-# (default 40), SEED (default 0), SPACE (default search-spaces/fmnist-shufflenet.yaml).
+# Environment: SUPERNET_EPOCHS (default 6; a distillation epoch trains 4 paths per batch), BUDGET (default 3M),
+# MIN_BUDGET (a MACs floor for the search, default none), FINETUNE_EPOCHS (default 80: what fits the hour),
+# SEED (default 0), SPACE (default search-spaces/fmnist-shufflenet.yaml).
 # docs/supernet-quality.md reports what it reached and where the time went.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,11 +24,11 @@ step "1/4 supernet, ${SUPERNET_EPOCHS:-6} epochs ($run)"
 $pare train --space "${SPACE:-search-spaces/fmnist-shufflenet.yaml}" --data fashion-mnist --run "$run" \
   --epochs "${SUPERNET_EPOCHS:-6}" --sampling distill --lr 0.4 --warmup-epochs 0.5 --probes 0 --seed "$seed"
 step "2/4 evolutionary search under $budget MACs"
-$pare search --run "$run" --max-flops "$budget" --population 30 --generations 10 --parents 10 --mutations 15 --crossovers 15 \
+$pare search --run "$run" --max-flops "$budget" ${MIN_BUDGET:+--min-flops "$MIN_BUDGET"} --population 30 --generations 10 --parents 10 --mutations 15 --crossovers 15 \
   --seed "$seed"
-step "3/4 export and finetune the best subnet, ${FINETUNE_EPOCHS:-40} epochs"
+step "3/4 export and finetune the best subnet, ${FINETUNE_EPOCHS:-80} epochs"
 $pare export --run "$run" --out "$run/model" --onnx --folded
-$pare finetune "$run/model" --epochs "${FINETUNE_EPOCHS:-40}" --lr 0.05 --warmup-epochs 1 --crop-padding 2 --flip true --seed "$seed"
+$pare finetune "$run/model" --epochs "${FINETUNE_EPOCHS:-80}" --lr 0.05 --warmup-epochs 1 --crop-padding 2 --flip true --seed "$seed"
 step "4/4 test accuracy"
 $pare eval "$run/model" --split test
 echo "recipe: $(( ($(date +%s) - start) / 60 )) min in all; everything is in $run" >&2
