@@ -7,7 +7,8 @@ public struct Budget: Codable, Equatable, Sendable, CustomStringConvertible {
     /// Predicted latency in milliseconds (from a latency model).
     public var maxLatencyMs: Double?
     /// A floor on MACs: the search spends the budget rather than drifting to small candidates
-    /// whose inherited scores happen to be high (SPOS and MetaPruning search a FLOPs band).
+    /// whose inherited scores happen to be as high (under a 3 M limit, the deep space's search
+    /// picked 2.0 M MACs without one: docs/supernet-quality.md).
     public var minMACs: Int?
 
     public init(maxMACs: Int? = nil, maxParameters: Int? = nil, maxLatencyMs: Double? = nil, minMACs: Int? = nil) {
