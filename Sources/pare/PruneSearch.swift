@@ -70,10 +70,10 @@ extension PruneCommand {
                         "--calibration-images", "\(calibrationImages)"]
             if let validationImages { args += ["--validation-images", "\(validationImages)"] }
             if FileManager.default.fileExists(atPath: searchDir + "/state.json") { args.append("--resume") }
-            var search = try SearchCommand.parse(args)
+            let search = try SearchCommand.parse(args)
             try search.run()
         }
-        var export = try ExportCommand.parse(["--run", runPath, "--out", out, "--calibration-images", "\(calibrationImages)"]
+        let export = try ExportCommand.parse(["--run", runPath, "--out", out, "--calibration-images", "\(calibrationImages)"]
                                              + (onnx ? ["--onnx"] : []) + (folded ? ["--folded"] : []))
         try export.run()
         let model = ModelDirectory(path: out)
