@@ -21,6 +21,12 @@ public final class SoftmaxCrossEntropy {
         /// d(loss)/d(logits), [K, 1, 1, N]; nil unless requested. It lives in this loss
         /// object's buffer: valid while the object lives and until its next `evaluate`.
         public var gradient: FeatureMap?
+
+        public init(loss: Double, correct: Int, gradient: FeatureMap?) {
+            self.loss = loss
+            self.correct = correct
+            self.gradient = gradient
+        }
     }
 
     public func evaluate(logits z: FeatureMap, labels: UnsafeBufferPointer<Int32>, gradient: Bool) -> Result {

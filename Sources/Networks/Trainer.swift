@@ -63,6 +63,9 @@ public final class Trainer {
     /// (int8 per output channel); the update applies their gradient to the float values
     /// (straight-through estimator; max |w| sets the scale, so nothing is clipped).
     public var fakeQuantizedWeights: [Parameter] = []
+    /// Knowledge distillation: single-path steps learn from this teacher's logits as well
+    /// as the labels (TrainingRun.attach(teacher:)).
+    public internal(set) var teacher: Teacher?
 
     /// Fake-quantizes `fakeQuantizedWeights` in place; returns the float values to restore.
     func quantizeWeights() -> [[Float]] {
@@ -98,8 +101,12 @@ public final class Trainer {
     /// One SGD step on `arch`. Labels are class indices, one per image of the batch.
     public func train(images: FeatureMap, labels: [Int32], arch: Architecture) -> StepResult {
         let saved = quantizeWeights()
+        let soft = teacher?.logits(images)
         let logits = network.forward(images, arch: arch, mode: .training)
-        let result = labels.withUnsafeBufferPointer { loss.evaluate(logits: logits, labels: $0, gradient: true) }
+        let result = labels.withUnsafeBufferPointer { l in
+            if let teacher, let soft { return teacher.loss.evaluate(logits: logits, labels: l, teacher: soft, gradient: true) }
+            return loss.evaluate(logits: logits, labels: l, gradient: true)
+        }
         network.backward(result.gradient!)
         restoreWeights(saved)
         synchronizeGradients?(parameters)

@@ -37,6 +37,8 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     /// Quantization-aware training (standalone models): BN frozen, weights and BN outputs
     /// fake-quantized to int8 / uint8 (nil or false: off).
     public var qat: Bool?
+    /// Knowledge distillation from a trained teacher model (standalone models; nil: off).
+    public var teacher: TeacherDistillation?
 
     public init(space: SearchSpace, spaceFile: String, data: String) {
         self.space = space
@@ -175,6 +177,7 @@ public final class TrainingRun {
     /// One training step (starting a new epoch's data order when needed).
     public func trainStep() throws -> StepInfo {
         precondition(!finished, "training already finished")
+        precondition(config.teacher == nil || trainer.teacher != nil, "the run distills from a teacher: attach it before training")
         if !epochOpen {
             try onEpochStart?(self)
             loader.startEpoch(rng: rng)

@@ -35,6 +35,7 @@ struct FinetuneCommand: ParsableCommand {
     @Option(help: "Soft pruning: where the pruned model goes (default DIR/soft-pruned).") var prunedOut: String?
     @Flag(help: "Quantization-aware finetuning: BN frozen, weights (int8 per channel) and every BN output (uint8, ranges calibrated on 10 training batches first) fake-quantized, straight-through gradients clipped to each range; writes DIR/model.qat.safetensors (run files in DIR/qat). Quantize it with pare quantize DIR --weights qat.")
     var qat = false
+    @OptionGroup var teacher: TeacherOptions
     @OptionGroup var options: TrainingOptions
 
     func validate() throws {
@@ -67,7 +68,7 @@ struct FinetuneCommand: ParsableCommand {
                 soft?.target = .init(metric: metric, value: value)
             }
             try finetuneModel(modelDirectory, options: options, data: data, fromScratch: fromScratch, runDirectory: runDirectory,
-                              softPrune: soft, prunedOut: prunedOut, qat: qat, engine: engine)
+                              softPrune: soft, prunedOut: prunedOut, qat: qat, teacher: try teacher.resolve(), engine: engine)
         }
     }
 }

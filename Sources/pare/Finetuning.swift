@@ -13,9 +13,11 @@ import TensorCore
 /// DIR/scratch), and writes DIR/model.finetuned.safetensors (model.scratch.safetensors).
 /// What `pare finetune` runs, and `pare prune --finetune-epochs` after each round.
 /// With `softPrune`, the globally least important channels are masked at every epoch start
-/// and removed at the end: the physically smaller model goes to `prunedOut`.
+/// and removed at the end: the physically smaller model goes to `prunedOut`. With `teacher`,
+/// every step also learns from that model's outputs (knowledge distillation).
 func finetuneModel(_ modelDirectory: String, options: TrainingOptions, data: String?, fromScratch: Bool, runDirectory: String?,
-                   softPrune: SoftPruning? = nil, prunedOut: String? = nil, qat: Bool = false, engine: Engine) throws {
+                   softPrune: SoftPruning? = nil, prunedOut: String? = nil, qat: Bool = false, teacher: TeacherDistillation? = nil,
+                   engine: Engine) throws {
     let model = ModelDirectory(path: modelDirectory)
     let description = try model.readDescription()
     let arch = try Architecture(parsing: description.architecture, space: description.space)
@@ -38,6 +40,8 @@ func finetuneModel(_ modelDirectory: String, options: TrainingOptions, data: Str
     changes.set("--data", data, \.data, in: &config)
     changes.set("--soft-prune", softPrune, \.softPrune, in: &config)
     changes.set("--qat", qat ? true : nil, \.qat, in: &config)
+    // Only when given: a resume without --teacher keeps the stored one.
+    if let teacher { changes.set("--teacher", Optional(teacher), \.teacher, in: &config) }
     try options.apply(to: &config, changes: &changes, dir: dir)
     guard config.fixedArchitecture == arch, config.space == description.space else {
         throw UserError("\(dir.configPath): finetunes another model than \(model.file(ModelDirectory.descriptionFile))")
@@ -45,6 +49,7 @@ func finetuneModel(_ modelDirectory: String, options: TrainingOptions, data: Str
     let (train, val, source) = try loadSplits(config)
     let training = try TrainingRun(config: config, train: train, validation: val, normalization: description.normalization, engine: engine)
     guard training.totalSteps > 0 else { throw UserError("\(train.count) training images make no batch of \(config.recipe.batchSize)") }
+    if let t = config.teacher { try attachTeacher(t, to: training, student: description, engine: engine) }
     let start: String
     if options.resume {
         let path = try training.resumeFromNewest(dir, warn: logLine)

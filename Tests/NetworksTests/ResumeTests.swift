@@ -11,7 +11,7 @@ import _TestSupport
 @Suite struct ResumeTests {
     init() { BLAS.configure() }
 
-    @Test(arguments: ["uniform", "fair", "sandwich", "band", "fixed", "crop", "transform+warmup", "distill", "distill+progressive", "pruningnet", "fixed+slimming"])
+    @Test(arguments: ["uniform", "fair", "sandwich", "band", "fixed", "crop", "transform+warmup", "distill", "distill+progressive", "pruningnet", "fixed+slimming", "fixed+teacher"])
     func resumeEqualsUninterrupted(strategy: String) throws {
         let sampling: SamplingStrategy
         switch strategy {
@@ -28,7 +28,8 @@ import _TestSupport
             // Progressive: the kernel opens at epoch 1, mid-run; the resume point (step 7) lies after it.
             try tinyTraining(sampling: sampling, seed: seed, fixed: fixed, sharing: sharing, warmupEpochs: warmup,
                              progressive: strategy.hasSuffix("progressive") ? ProgressiveShrinking(kernelEpoch: 1, widthEpoch: 1, operatorEpoch: 1) : nil,
-                             pruningNet: strategy == "pruningnet", slimming: strategy.hasSuffix("slimming") ? 1e-3 : 0)
+                             pruningNet: strategy == "pruningnet", slimming: strategy.hasSuffix("slimming") ? 1e-3 : 0,
+                             teacher: strategy.hasSuffix("teacher"))
         }
         let whole = try run()
         while !whole.finished { _ = try whole.trainStep() }
@@ -47,6 +48,20 @@ import _TestSupport
         let differing = zip(a.indices, zip(a, b)).filter { $1.0 != $1.1 }.map(\.0)
         #expect(differing.isEmpty, "\(strategy): resumed run differs in \(differing.count) of \(a.count) state arrays (first: \(differing.first.map { stateNames(second)[$0] } ?? ""))")
         #expect(second.rng.state == whole.rng.state)
+    }
+
+    /// The teacher changes what a standalone model learns (so the resume test above covers
+    /// a step that uses it), and leaves its own weights and statistics untouched.
+    @Test func aTeacherChangesTraining() throws {
+        let plain = try tinyTraining(fixed: true), taught = try tinyTraining(fixed: true, teacher: true)
+        let teacher = taught.trainer.teacher!.network
+        let before = teacher.parameters.map { Array(UnsafeBufferPointer(start: $0.value, count: $0.count)) }
+        let means = teacher.norms.map { Array(UnsafeBufferPointer(start: $0.runningMean, count: $0.maxChannels)) }
+        while !plain.finished { _ = try plain.trainStep() }
+        while !taught.finished { _ = try taught.trainStep() }
+        #expect(stateSnapshot(plain) != stateSnapshot(taught))
+        #expect(teacher.parameters.map { Array(UnsafeBufferPointer(start: $0.value, count: $0.count)) } == before)
+        #expect(teacher.norms.map { Array(UnsafeBufferPointer(start: $0.runningMean, count: $0.maxChannels)) } == means)
     }
 
     @Test func badCheckpointsAreRejectedAndOlderOnesUsed() throws {

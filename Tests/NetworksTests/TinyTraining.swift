@@ -12,7 +12,8 @@ import _TestSupport
 /// `fixed`: a subnet of one architecture (what `pare finetune` trains).
 func tinyTraining(sampling: SamplingStrategy = .uniform, seed: UInt64 = 5, epochs: Int = 2, fixed: Bool = false,
                   sharing: KernelSharing = .separate, warmupEpochs: Double = 0,
-                  progressive: ProgressiveShrinking? = nil, pruningNet: Bool = false, slimming: Float = 0) throws -> TrainingRun {
+                  progressive: ProgressiveShrinking? = nil, pruningNet: Bool = false, slimming: Float = 0,
+                  teacher: Bool = false) throws -> TrainingRun {
     var space = try tinySpace()
     space.kernelSharing = sharing
     space.pruningNet = pruningNet
@@ -29,7 +30,15 @@ func tinyTraining(sampling: SamplingStrategy = .uniform, seed: UInt64 = 5, epoch
     config.probes = 1
     config.calibrationBatches = 1
     if fixed { config.fixedArchitecture = space.randomArchitecture(RNG(seed: 1)) }
-    return try TrainingRun(config: config, train: train, validation: val, normalization: Normalization.fit(train))
+    if teacher { config.teacher = TeacherDistillation(model: "tiny-teacher", weightsFile: "", weightsCRC32: 0, alpha: 0.8, temperature: 3) }
+    let run = try TrainingRun(config: config, train: train, validation: val, normalization: Normalization.fit(train))
+    if teacher {
+        // The largest architecture with weights of its own seed (BN at its initial statistics).
+        let network = Subnet(space: space, architecture: space.largest, rng: RNG(seed: 9), engine: run.network.engine)
+        run.attach(teacher: Teacher(network: network, architecture: space.largest, alpha: 0.8, temperature: 3,
+                                    labelSmoothing: config.recipe.labelSmoothing))
+    }
+    return run
 }
 
 /// Generated weights (PruningNet) are left out: they hold whatever architecture ran last
