@@ -4,10 +4,12 @@
 #   kernel-shared supernet (crop), in-place distillation, lr 0.4 with warm-up, SUPERNET_EPOCHS epochs
 #   -> evolutionary search under BUDGET MACs on 10 000 validation images
 #   -> export -> finetune FINETUNE_EPOCHS epochs (lr 0.05, random crops and flips)
+#      (with TEACHER_EPOCHS > 0: the supernet's largest path is exported and finetuned that many
+#      epochs first, and the winner's finetune distills from it)
 #   -> evaluation on the test split.
 # Environment: SUPERNET_EPOCHS (default 6; a distillation epoch trains 4 paths per batch), BUDGET (default 3M),
 # MIN_BUDGET (a MACs floor for the search, default none), FINETUNE_EPOCHS (default 80: what fits the hour),
-# SEED (default 0), SPACE (default search-spaces/fmnist-shufflenet.yaml).
+# SEED (default 0), SPACE (default search-spaces/fmnist-shufflenet.yaml), TEACHER_EPOCHS (default 0: no teacher).
 # docs/supernet-quality.md reports what it reached and where the time went.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,9 +28,17 @@ $pare train --space "${SPACE:-search-spaces/fmnist-shufflenet.yaml}" --data fash
 step "2/4 evolutionary search under $budget MACs"
 $pare search --run "$run" --max-flops "$budget" ${MIN_BUDGET:+--min-flops "$MIN_BUDGET"} --population 30 --generations 10 --parents 10 --mutations 15 --crossovers 15 \
   --seed "$seed"
-step "3/4 export and finetune the best subnet, ${FINETUNE_EPOCHS:-80} epochs"
+finetune=(--lr 0.05 --warmup-epochs 1 --crop-padding 2 --flip true --seed "$seed")
+teacher=()
+if [ "${TEACHER_EPOCHS:-0}" -gt 0 ]; then
+  step "3/4 teacher: the supernet's largest path, finetuned $TEACHER_EPOCHS epochs"
+  $pare export --run "$run" --arch largest --out "$run/teacher"
+  $pare finetune "$run/teacher" --epochs "$TEACHER_EPOCHS" "${finetune[@]}"
+  teacher=(--teacher "$run/teacher")
+fi
+step "3/4 export and finetune the best subnet, ${FINETUNE_EPOCHS:-80} epochs${teacher:+, distilling from the teacher}"
 $pare export --run "$run" --out "$run/model" --onnx --folded
-$pare finetune "$run/model" --epochs "${FINETUNE_EPOCHS:-80}" --lr 0.05 --warmup-epochs 1 --crop-padding 2 --flip true --seed "$seed"
+$pare finetune "$run/model" --epochs "${FINETUNE_EPOCHS:-80}" "${finetune[@]}" "${teacher[@]}"
 step "4/4 test accuracy"
 $pare eval "$run/model" --split test
 echo "recipe: $(( ($(date +%s) - start) / 60 )) min in all; everything is in $run" >&2

@@ -2,8 +2,10 @@ import Foundation
 import TensorCore
 
 /// Knowledge distillation from a fixed teacher (Hinton et al. 2015) on logits [K, 1, 1, N]:
-///   loss = (1 - alpha) * CE(q, softmax(z)) + alpha * T^2 * CE(softmax(t / T), softmax(z / T)),
+///   loss = (1 - alpha) * CE(q, softmax(z)) + alpha * T^2 * KL(softmax(t / T) || softmax(z / T)),
 /// q the labels with label smoothing, z the student's logits, t the teacher's (no gradient).
+/// KL rather than cross-entropy: the same gradient, and a loss that reads 0 when the student
+/// matches the teacher instead of carrying T^2 times the teacher's entropy.
 /// The T^2 keeps the soft term's gradient, alpha * T * (softmax(z/T) - softmax(t/T)) / N,
 /// on the scale of the hard term's as T grows. Computed in Double per sample.
 public final class DistillationLoss {
@@ -49,7 +51,7 @@ public final class DistillationLoss {
             for c in 0..<k {
                 let q = (c == label ? 1 - eps : 0) + eps / Double(k), qT = Foundation.exp(logQT[c])
                 hard -= q * logP[c]
-                soft -= qT * logPT[c]
+                if qT > 0 { soft += qT * (logQT[c] - logPT[c]) }
                 if let g {
                     let d = (1 - a) * (Foundation.exp(logP[c]) - q) + a * temp * (Foundation.exp(logPT[c]) - qT)
                     g.pointer[c * n + j] = Float(d / Double(n))

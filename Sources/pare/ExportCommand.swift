@@ -26,7 +26,7 @@ struct ExportCommand: ParsableCommand {
     @Option(name: .customLong("model"), help: "An exported model directory: write --onnx / --folded files of its --weights instead.")
     var modelDirectory: String?
     @Option(help: "With --model: exported, finetuned (default), scratch or a .safetensors file.") var weights: String?
-    @Option(help: "'best' (the search's best.json), a file (best.json, architecture JSON or text) or the text form itself.")
+    @Option(help: "'best' (the search's best.json), 'largest' or 'smallest' (the space's), a file (best.json, architecture JSON or text) or the text form itself.")
     var arch = "best"
     @Option(help: "With --arch best: the search named NAME (RUN/search-NAME).") var search: String?
     @Option(help: "Output directory (default RUN/export, or RUN/export-NAME with --search NAME).") var out: String?
@@ -89,13 +89,17 @@ extension ExportCommand {
     }
 }
 
-/// An architecture named on the command line: 'best' (a search's best.json), a file
-/// (best.json, architecture JSON or its text form) or the text form itself. Returns it with
-/// the file it came from, if any.
+/// An architecture named on the command line: 'best' (a search's best.json), 'largest' or
+/// 'smallest' (the space's extremes: the largest is the natural teacher for
+/// `pare finetune --teacher`), a file (best.json, architecture JSON or its text form) or the
+/// text form itself. Returns it with the file it came from, if any.
 func resolveArchitecture(_ spec: String, run: RunDirectory, search: String?, space: SearchSpace) throws -> (Architecture, String?) {
     var path: String?
     // A classic network's space has one candidate: nothing to search, it is the best.
     if spec == "best", space.isSingleArchitecture, search == nil { return (space.largest, nil) }
+    if spec == "largest" || spec == "smallest", !FileManager.default.fileExists(atPath: spec) {
+        return (spec == "largest" ? space.largest : space.smallest, nil)
+    }
     if spec == "best" {
         let p = run.file(search.map { "search-" + $0 } ?? "search") + "/best.json"
         guard FileManager.default.fileExists(atPath: p) else {

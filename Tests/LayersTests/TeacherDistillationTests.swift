@@ -22,7 +22,8 @@ import _TestSupport
         #expect(abs(a.loss - b.loss) < 1e-6 && a.correct == b.correct)
         #expect(maxAbsDifference(a.gradient!.toArray(), b.gradient!.toArray()) < 1e-7)
         // Weight 1, temperature 1, no smoothing, a teacher whose softmax is the labels' one-hot
-        // (logit 80 on the label, 0 elsewhere: the rest is below 1e-34): plain cross-entropy.
+        // (logit 80 on the label, 0 elsewhere: the rest is below 1e-34): plain cross-entropy
+        // (the KL to a one-hot target is its cross-entropy: the target's entropy is 0).
         var oneHot = [Float](repeating: 0, count: 30)
         for (n, l) in labels.enumerated() { oneHot[Int(l) * 6 + n] = 80 }
         let sharp = OwnedMap(channels: 5, height: 1, width: 1, batch: 6, values: oneHot)
@@ -31,10 +32,14 @@ import _TestSupport
         let d = labels.withUnsafeBufferPointer { kd1.evaluate(logits: z.map, labels: $0, teacher: sharp.map, gradient: true) }
         #expect(abs(c.loss - d.loss) < 1e-6 && c.correct == d.correct)
         #expect(maxAbsDifference(c.gradient!.toArray(), d.gradient!.toArray()) < 1e-7)
-        // A different teacher changes the loss (the check above can fail).
+        // A different teacher changes the loss (the check above can fail); a student that
+        // matches its teacher has no soft loss at any temperature.
         let e = labels.withUnsafeBufferPointer { kd1.evaluate(logits: z.map, labels: $0, teacher: teacher.map, gradient: false) }
         #expect(abs(e.loss - c.loss) > 1e-3)
-        withExtendedLifetime((smoothed, kd0, plain, kd1)) {}
+        let kd3 = DistillationLoss(alpha: 1, temperature: 3)
+        let f = labels.withUnsafeBufferPointer { kd3.evaluate(logits: z.map, labels: $0, teacher: z.map, gradient: true) }
+        #expect(abs(f.loss) < 1e-12 && f.gradient!.toArray().allSatisfy { abs($0) < 1e-7 })
+        withExtendedLifetime((smoothed, kd0, plain, kd1, kd3)) {}
     }
 
     @Test(arguments: [(Float(0.7), Float(3)), (0.9, 4), (0.5, 0.5)])
