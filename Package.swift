@@ -25,7 +25,7 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // oneDNN (no pkg-config file in Debian): int8 convolutions of the quantized inference path.
         .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
-        .target(name: "TensorCore", dependencies: ["CBLAS", "CGSL", "CDNNL"], swiftSettings: engineFlags),
+        .target(name: "TensorCore", dependencies: ["CBLAS", "CGSL"], swiftSettings: engineFlags),
         .target(name: "Layers", dependencies: ["TensorCore"], swiftSettings: engineFlags),
         // Dataset readers (IDX, CIFAR-10), splits, normalization, augmentation, batching.
         .target(name: "Datasets", dependencies: ["TensorCore", "CZlib"], swiftSettings: engineFlags),

@@ -26,13 +26,6 @@ static inline void pare_dnnl_set_threads(int n) {
     if (set) set(n);
 }
 
-/// Once per calling thread: oneDNN calls made from this thread (sgemm) run on it alone.
-/// The engine's own threads split the work around them.
-static inline void pare_dnnl_single_thread(void) {
-    static __thread int done = 0;
-    if (!done) { pare_dnnl_set_threads(1); done = 1; }
-}
-
 static inline dnnl_engine_t pare_dnnl_engine(void) {
     dnnl_engine_t e = NULL;
     if (dnnl_engine_create(&e, dnnl_cpu, 0) != dnnl_success) return NULL;

@@ -1,9 +1,8 @@
-// The only file that calls cblas_* or dnnl_sgemm. Row-major single-precision GEMM with
-// the engine's own two-way split across threads; the libraries always run single-threaded,
-// because calling a multi-threaded BLAS from several threads oversubscribes the cores
+// The only file that calls cblas_*. Row-major single-precision GEMM with the engine's
+// own two-way split across threads; OpenBLAS itself always runs single-threaded, because
+// calling a multi-threaded BLAS from several threads oversubscribes the cores
 // (NUMERICS-FACTS §4) and our elementwise kernels already use both cores.
 import CBLAS
-import CDNNL
 import Foundation
 
 public enum BLAS {
@@ -37,25 +36,6 @@ public enum BLAS {
         return true
     }()
 
-    /// Which library multiplies the wide products (op(B) not transposed: convolution
-    /// forward and input gradients, where n = batch·H·W is long and m, k are channel counts).
-    public enum Backend: String, Sendable, CaseIterable {
-        /// oneDNN's JIT sgemm: 10–45 % faster than OpenBLAS 0.3.21 on those skinny shapes
-        /// (docs/benchmarks.md); slower on the weight gradients' long reductions, which
-        /// therefore stay on OpenBLAS.
-        case onednn
-        /// OpenBLAS for every product.
-        case openblas
-    }
-
-    /// The default of every engine: `PARE_GEMM=openblas` in the environment selects OpenBLAS
-    /// for every product (to compare the two); anything else, or nothing, oneDNN for the
-    /// wide ones.
-    public static let defaultBackend: Backend = {
-        guard let value = getenv("PARE_GEMM") else { return .onednn }
-        return Backend(rawValue: String(cString: value)) ?? .onednn
-    }()
-
     /// Plain single-threaded sgemm: C = alpha * op(A) * op(B) + beta * C, row-major.
     /// op(A) is m x k, op(B) is k x n, C is m x n.
     @inlinable
@@ -63,28 +43,16 @@ public enum BLAS {
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
         alpha: Float, a: UnsafePointer<Float>, lda: Int,
         b: UnsafePointer<Float>, ldb: Int,
-        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, backend: Backend = defaultBackend
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
         guard m > 0, n > 0 else { return }
         if k == 0 {
             scaleMatrix(c, rows: m, cols: n, ld: ldc, by: beta)
             return
         }
-        if !transB && n >= wideColumns && backend == .onednn {
-            // oneDNN parallelises with OpenMP inside the call; the calling thread (one of
-            // the engine's) must give it a team of one.
-            pare_dnnl_single_thread()
-            let status = dnnl_sgemm(transA ? 84 : 78, 78, Int64(m), Int64(n), Int64(k), alpha, a, Int64(lda),
-                                    b, Int64(ldb), beta, c, Int64(ldc))
-            precondition(status == dnnl_success, "dnnl_sgemm failed (\(status)) on \(m)x\(n)x\(k)")
-            return
-        }
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
-
-    /// Products narrower than this stay on OpenBLAS (batch-1 inference, linear layers).
-    public static let wideColumns = 256
 
     @usableFromInline
     static func scaleMatrix(_ c: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ld: Int, by beta: Float) {
@@ -113,7 +81,7 @@ public enum GEMM {
         let work = m * n * k
         if threads < 2 || work < splitThreshold {
             BLAS.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
-                       a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, backend: engine.gemm)
+                       a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
             return
         }
         if n >= 64 && n >= k / 8 {
@@ -124,7 +92,7 @@ public enum GEMM {
                 let nn = part == 0 ? half : n - half
                 let bPart = transB ? b + j0 * ldb : b + j0
                 BLAS.sgemm(transA: transA, transB: transB, m: m, n: nn, k: k, alpha: alpha,
-                           a: a, lda: lda, b: bPart, ldb: ldb, beta: beta, c: c + j0, ldc: ldc, backend: engine.gemm)
+                           a: a, lda: lda, b: bPart, ldb: ldb, beta: beta, c: c + j0, ldc: ldc)
             }
         } else if let scratch {
             // Reduction split: C = beta*C + A0*B0 on one thread, T = A1*B1 on the other, C += T.
@@ -149,7 +117,7 @@ public enum GEMM {
             }
         } else {
             BLAS.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
-                       a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, backend: engine.gemm)
+                       a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
         }
     }
 }

@@ -27,8 +27,6 @@ public struct Engine: Sendable {
     /// Data-parallel training with synchronized BatchNorm: sums the per-channel batch
     /// statistics over every process of the job (nil: each process's own batch).
     public var batchStatistics: CrossProcessSum?
-    /// The library behind the wide GEMMs (BLAS.Backend).
-    public var gemm: BLAS.Backend = BLAS.defaultBackend
 
     public init(threads: Int = Engine.availableCores, profiler: Profiler? = nil) {
         self.threads = max(1, threads)

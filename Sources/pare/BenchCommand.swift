@@ -35,7 +35,7 @@ struct BenchCommand: ParsableCommand {
                     throw UserError("--rows: unknown row '\(bad)' (known: \(known.sorted().joined(separator: ", ")))")
                 }
             }
-            logLine("pare bench: GEMM \(engine.gemm == .onednn ? "oneDNN (wide) + " : "")OpenBLAS core \(BLAS.coreName), \(engine.threads) threads")
+            logLine("pare bench: OpenBLAS core \(BLAS.coreName), \(engine.threads) threads")
             if kernels {
                 KernelBench().run { print($0) }
                 return
