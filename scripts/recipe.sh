@@ -5,7 +5,8 @@
 #   -> evolutionary search under BUDGET MACs on 10 000 validation images
 #   -> export -> finetune FINETUNE_EPOCHS epochs (lr 0.05, random crops and flips)
 #      (with TEACHER_EPOCHS > 0: the supernet's largest path is exported and finetuned that many
-#      epochs first, and the winner's finetune distills from it)
+#      epochs first, and the winner's finetune distills from it: weight 0.5, temperature 2, which
+#      tied the labels alone in docs/supernet-quality.md and costs 1.33x per epoch)
 #   -> evaluation on the test split.
 # Environment: SUPERNET_EPOCHS (default 6; a distillation epoch trains 4 paths per batch), BUDGET (default 3M),
 # MIN_BUDGET (a MACs floor for the search, default none), FINETUNE_EPOCHS (default 80: what fits the hour),

@@ -12,9 +12,9 @@ struct TeacherOptions: ParsableArguments {
     var teacher: String?
     @Option(help: "With --teacher: the teacher's weights, exported, finetuned (the default when present) or a file.")
     var teacherWeights: String?
-    @Option(help: "With --teacher: weight of the teacher's term in the loss, in [0, 1] (default 0.9; the labels' term gets the rest).")
+    @Option(help: "With --teacher: weight of the teacher's term in the loss, in [0, 1] (default 0.5; the labels' term gets the rest).")
     var distillWeight: Float?
-    @Option(help: "With --teacher: softmax temperature of the teacher's term (default 4).") var temperature: Float?
+    @Option(help: "With --teacher: softmax temperature of the teacher's term (default 2).") var temperature: Float?
 
     func validate() throws {
         if teacher == nil {
@@ -36,7 +36,7 @@ struct TeacherOptions: ParsableArguments {
         let path = URL(fileURLWithPath: name.hasPrefix("/") ? name : dir.file(name)).standardizedFileURL.path
         guard let data = FileManager.default.contents(atPath: path) else { throw UserError("\(path): the teacher's weights cannot be read") }
         return TeacherDistillation(model: teacher, weightsFile: path, weightsCRC32: CheckpointFile.crc(data),
-                                   alpha: distillWeight ?? 0.9, temperature: temperature ?? 4)
+                                   alpha: distillWeight ?? 0.5, temperature: temperature ?? 2)
     }
 }
 
