@@ -6,7 +6,7 @@ import TensorCore
 /// (`pare finetune --teacher`), as stored in run.json: a resume loads the same teacher and
 /// refuses one whose weights file changed.
 public struct TeacherDistillation: Codable, Equatable, Sendable, CustomStringConvertible {
-    /// The teacher's model directory, as given.
+    /// The teacher's model directory (absolute path).
     public var model: String
     /// Its weights file (absolute path) and that file's CRC-32.
     public var weightsFile: String

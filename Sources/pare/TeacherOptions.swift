@@ -35,7 +35,8 @@ struct TeacherOptions: ParsableArguments {
         let name = try resolveWeights(teacherWeights, in: dir) ?? d.weights
         let path = URL(fileURLWithPath: name.hasPrefix("/") ? name : dir.file(name)).standardizedFileURL.path
         guard let data = FileManager.default.contents(atPath: path) else { throw UserError("\(path): the teacher's weights cannot be read") }
-        return TeacherDistillation(model: teacher, weightsFile: path, weightsCRC32: CheckpointFile.crc(data),
+        // Absolute paths: a resume may start from another directory.
+        return TeacherDistillation(model: URL(fileURLWithPath: teacher).standardizedFileURL.path, weightsFile: path, weightsCRC32: CheckpointFile.crc(data),
                                    alpha: distillWeight ?? 0.5, temperature: temperature ?? 2)
     }
 }
