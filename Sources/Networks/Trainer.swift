@@ -16,10 +16,13 @@ public struct Recipe: Codable, Equatable, Sendable {
     /// Network slimming (Liu et al. 2017): an L1 penalty of this weight on every BatchNorm
     /// scale, so that unimportant channels' scales go to zero (0: off).
     public var slimming: Float = 0
+    /// Decay of an exponential moving average of the weights (and BN statistics) that
+    /// validation and the written weights use (0: off; `WeightAverage`).
+    public var averageDecay: Float = 0
 
     public init() {}
 
-    enum CodingKeys: String, CodingKey { case optimizer, learningRate, labelSmoothing, batchSize, warmupEpochs, slimming }
+    enum CodingKeys: String, CodingKey { case optimizer, learningRate, labelSmoothing, batchSize, warmupEpochs, slimming, averageDecay }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -30,6 +33,7 @@ public struct Recipe: Codable, Equatable, Sendable {
         // Stored before warm-up existed: none.
         warmupEpochs = try c.decodeIfPresent(Double.self, forKey: .warmupEpochs) ?? 0
         slimming = try c.decodeIfPresent(Float.self, forKey: .slimming) ?? 0
+        averageDecay = try c.decodeIfPresent(Float.self, forKey: .averageDecay) ?? 0
     }
 }
 

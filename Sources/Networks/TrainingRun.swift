@@ -118,6 +118,8 @@ public final class TrainingRun {
     /// the network's state alone, so that a resumed run calls it exactly where an
     /// uninterrupted one did.
     public var onEpochStart: ((TrainingRun) throws -> Void)?
+    /// The moving average of the weights that validation uses (`config.recipe.averageDecay` > 0).
+    public let average: WeightAverage?
 
     /// Data parallelism over a job's processes (nil: this process alone).
     let parallel: DataParallelStep?
@@ -143,6 +145,7 @@ public final class TrainingRun {
                              augmentation: config.augmentation, shuffle: true, dropLast: true)
         totalSteps = loader.batchesPerEpoch * config.epochs
         trainer = Trainer(network: network, recipe: config.recipe, totalSteps: max(totalSteps, 1), stepsPerEpoch: loader.batchesPerEpoch)
+        average = config.recipe.averageDecay > 0 ? WeightAverage(network: network, decay: config.recipe.averageDecay) : nil
         if let parallel {
             precondition(config.recipe.batchSize % parallel.plan.size == 0, "batch \(config.recipe.batchSize) over \(parallel.plan.size) processes")
             trainer.synchronizeGradients = { parallel.reduce($0) }
@@ -192,6 +195,7 @@ public final class TrainingRun {
         let (images, labels) = parallel?.shard(batch.images, batch.labels) ?? (batch.images, batch.labels)
         let r = paths.count == 1 ? trainer.train(images: images, labels: labels, arch: arch)
             : trainer.train(images: images, labels: labels, distilling: paths)
+        average?.update(afterStep: trainer.step)
         let ended = loader.position + loader.batchSize > loader.dataset.count
         let info = StepInfo(step: trainer.step, epoch: epoch + 1, loss: r.loss, correct: r.correct, batch: labels.count,
                             learningRate: r.learningRate, architecture: arch, endedEpoch: ended)
@@ -204,8 +208,10 @@ public final class TrainingRun {
 
     /// Validation accuracy of the probe architectures after BN recalibration. The
     /// supernet's running statistics are restored afterwards, so probing never changes
-    /// the training state.
+    /// the training state. With a weight average, the average is what gets evaluated.
     public func evaluateProbes() -> [ProbeResult] {
+        average?.swap()
+        defer { average?.swap() }
         let norms = network.norms
         let saved = norms.map { bn in
             (Array(UnsafeBufferPointer(start: bn.runningMean, count: bn.maxChannels)),
@@ -255,7 +261,7 @@ public final class TrainingRun {
         for bn in network.norms {
             for c in 0..<bn.maxChannels where !bn.runningMean[c].isFinite || !bn.runningVariance[c].isFinite { return false }
         }
-        return true
+        return average?.isFinite ?? true
     }
 
     /// The complete training state as a checkpoint file's bytes; `TrainingError.nonFinite`
@@ -272,6 +278,7 @@ public final class TrainingRun {
             w.append("running_mean:" + bn.gamma.name, floats: bn.runningMean, count: bn.maxChannels)
             w.append("running_var:" + bn.gamma.name, floats: bn.runningVariance, count: bn.maxChannels)
         }
+        average?.write(into: &w)
         w.append("rng", bytes: rng.state)
         w.append("loader.order", int32s: loader.order.map { Int32($0) })
         let header = CheckpointHeader(space: config.space, step: step, epoch: epoch, epochOpen: epochOpen,
@@ -306,6 +313,7 @@ public final class TrainingRun {
                 throw RunError.badCheckpoint(path: path, reason: "tensor velocity:\(p.name) holds non-finite values (a diverged state)")
             }
         }
+        try average?.check(reader, path: path)
         let probe = RNG(seed: 0)
         do { try probe.restore(rngState) } catch {
             throw RunError.badCheckpoint(path: path, reason: "RNG state of \(rngState.count) bytes")
@@ -316,6 +324,7 @@ public final class TrainingRun {
             try reader.readFloats("velocity:" + p.name, into: p.velocity, count: p.count)
             p.hasVelocity = hv
         }
+        try average?.read(reader)
         try rng.restore(rngState)
         loader.restore(order: order, position: header.loaderPosition)
         sampler.restore(header.sampler)

@@ -14,10 +14,11 @@ import TensorCore
 /// What `pare finetune` runs, and `pare prune --finetune-epochs` after each round.
 /// With `softPrune`, the globally least important channels are masked at every epoch start
 /// and removed at the end: the physically smaller model goes to `prunedOut`. With `teacher`,
-/// every step also learns from that model's outputs (knowledge distillation).
+/// every step also learns from that model's outputs (knowledge distillation). With `average`,
+/// a moving average of the weights with that decay is validated and written.
 func finetuneModel(_ modelDirectory: String, options: TrainingOptions, data: String?, fromScratch: Bool, runDirectory: String?,
                    softPrune: SoftPruning? = nil, prunedOut: String? = nil, qat: Bool = false, teacher: TeacherDistillation? = nil,
-                   engine: Engine) throws {
+                   average: Float? = nil, engine: Engine) throws {
     let model = ModelDirectory(path: modelDirectory)
     let description = try model.readDescription()
     let arch = try Architecture(parsing: description.architecture, space: description.space)
@@ -40,6 +41,7 @@ func finetuneModel(_ modelDirectory: String, options: TrainingOptions, data: Str
     changes.set("--data", data, \.data, in: &config)
     changes.set("--soft-prune", softPrune, \.softPrune, in: &config)
     changes.set("--qat", qat ? true : nil, \.qat, in: &config)
+    changes.set("--ema", average, \.recipe.averageDecay, in: &config)
     // Only when given: a resume without --teacher keeps the stored one.
     if let teacher { changes.set("--teacher", Optional(teacher), \.teacher, in: &config) }
     try options.apply(to: &config, changes: &changes, dir: dir)
@@ -69,19 +71,24 @@ func finetuneModel(_ modelDirectory: String, options: TrainingOptions, data: Str
                 for (t, s) in zip(targets, sources) { t.pointer.update(from: s.pointer, count: t.count) }
             }
         }
+        training.average?.reset()
         try AtomicFile.writeJSON(encodable: config, to: dir.configPath)
         start = fromScratch ? "from scratch" : qat && FileManager.default.fileExists(atPath: model.file(ModelDirectory.finetunedFile)) ? "from the finetuned weights" : "from the exported weights"
     }
     let criterion = try config.softPrune.map { try softPruning($0, training) }
     if config.qat == true { try prepareQAT(training, dir, train: train, normalization: description.normalization, resumed: options.resume) }
-    logLine("pare finetune: \(arch) (\(String(format: "%.3f", Double(description.macs) / 1e6)) M MACs, \(description.parameters) params) on \(source), \(train.count) train / \(val.count) validation, \(config.epochs) epochs, \(start)")
+    logLine("pare finetune: \(arch) (\(String(format: "%.3f", Double(description.macs) / 1e6)) M MACs, \(description.parameters) params) on \(source), \(train.count) train / \(val.count) validation, \(config.epochs) epochs, \(start)"
+            + (training.average.map { ", validating and writing the weights' moving average (decay \($0.decay))" } ?? ""))
     let isQAT = config.qat == true
     try runTrainingLoop(training, dir, command: "pare finetune \(modelDirectory) --resume" + (fromScratch ? " --from-scratch" : "") + (isQAT ? " --qat" : "")
                         + (runDirectory.map { " --run \($0)" } ?? ""))
+    // The average is the model (validated at every epoch end, now written).
+    training.average?.swap()
     let weights = fromScratch ? ModelDirectory.scratchFile : isQAT ? ModelDirectory.qatFile : ModelDirectory.finetunedFile
     let label = fromScratch ? "scratch" : isQAT ? "qat" : "finetuned"
     var metadata = ["architecture": arch.description, "trained": fromScratch ? "from scratch" : "from the exported weights", "epochs": "\(config.epochs)"]
     if isQAT { metadata["trained"] = "quantization-aware finetuning" }
+    if let a = training.average { metadata["weight_average_decay"] = "\(a.decay)" }
     try model.writeWeights(training.network, to: weights, metadata: metadata)
     try model.recordWeights(weights, weights: label)
     print("weights: \(model.file(weights)) (" + (isQAT ? "quantize with: pare quantize \(modelDirectory) --weights qat" : "evaluate with: pare eval \(modelDirectory) --weights \(label)") + ")")

@@ -11,7 +11,7 @@ import _TestSupport
 @Suite struct ResumeTests {
     init() { BLAS.configure() }
 
-    @Test(arguments: ["uniform", "fair", "sandwich", "band", "fixed", "crop", "transform+warmup", "distill", "distill+progressive", "pruningnet", "fixed+slimming", "fixed+teacher"])
+    @Test(arguments: ["uniform", "fair", "sandwich", "band", "fixed", "crop", "transform+warmup", "distill", "distill+progressive", "pruningnet", "fixed+slimming", "fixed+teacher", "fixed+ema"])
     func resumeEqualsUninterrupted(strategy: String) throws {
         let sampling: SamplingStrategy
         switch strategy {
@@ -29,7 +29,7 @@ import _TestSupport
             try tinyTraining(sampling: sampling, seed: seed, fixed: fixed, sharing: sharing, warmupEpochs: warmup,
                              progressive: strategy.hasSuffix("progressive") ? ProgressiveShrinking(kernelEpoch: 1, widthEpoch: 1, operatorEpoch: 1) : nil,
                              pruningNet: strategy == "pruningnet", slimming: strategy.hasSuffix("slimming") ? 1e-3 : 0,
-                             teacher: strategy.hasSuffix("teacher"))
+                             teacher: strategy.hasSuffix("teacher"), average: strategy.hasSuffix("ema") ? 0.9 : 0)
         }
         let whole = try run()
         while !whole.finished { _ = try whole.trainStep() }

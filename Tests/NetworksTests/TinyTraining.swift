@@ -13,7 +13,7 @@ import _TestSupport
 func tinyTraining(sampling: SamplingStrategy = .uniform, seed: UInt64 = 5, epochs: Int = 2, fixed: Bool = false,
                   sharing: KernelSharing = .separate, warmupEpochs: Double = 0,
                   progressive: ProgressiveShrinking? = nil, pruningNet: Bool = false, slimming: Float = 0,
-                  teacher: Bool = false) throws -> TrainingRun {
+                  teacher: Bool = false, average: Float = 0) throws -> TrainingRun {
     var space = try tinySpace()
     space.kernelSharing = sharing
     space.pruningNet = pruningNet
@@ -25,6 +25,7 @@ func tinyTraining(sampling: SamplingStrategy = .uniform, seed: UInt64 = 5, epoch
     config.recipe.batchSize = 32
     config.recipe.warmupEpochs = warmupEpochs
     config.recipe.slimming = slimming
+    config.recipe.averageDecay = average
     config.progressive = progressive
     config.augmentation = Augmentation(cropPadding: 1, horizontalFlip: true, erasing: 0.5)   // resume tests cover every draw
     config.probes = 1
@@ -42,8 +43,16 @@ func tinyTraining(sampling: SamplingStrategy = .uniform, seed: UInt64 = 5, epoch
 }
 
 /// Generated weights (PruningNet) are left out: they hold whatever architecture ran last
-/// (a probe, say) and are rewritten by the next forward.
+/// (a probe, say) and are rewritten by the next forward. A weight average comes last.
 func stateSnapshot(_ t: TrainingRun) -> [[Float]] {
+    let live = liveState(t)
+    guard let average = t.average else { return live }
+    average.swap()
+    defer { average.swap() }
+    return live + liveState(t)   // (the velocities again with the average: harmless)
+}
+
+private func liveState(_ t: TrainingRun) -> [[Float]] {
     t.network.parameters.filter { !$0.generated }.flatMap { p in
         [Array(UnsafeBufferPointer(start: p.value, count: p.count)), Array(UnsafeBufferPointer(start: p.velocity, count: p.count))]
     } + t.network.norms.flatMap { bn in
@@ -53,6 +62,7 @@ func stateSnapshot(_ t: TrainingRun) -> [[Float]] {
 
 /// Names of `stateSnapshot`'s arrays, in its order.
 func stateNames(_ t: TrainingRun) -> [String] {
-    t.network.parameters.filter { !$0.generated }.flatMap { [$0.name, $0.name + " (velocity)"] }
+    let names = t.network.parameters.filter { !$0.generated }.flatMap { [$0.name, $0.name + " (velocity)"] }
         + t.network.norms.flatMap { [$0.layerName + ".running_mean", $0.layerName + ".running_var"] }
+    return t.average == nil ? names : names + names.map { "average of " + $0 }
 }
