@@ -10,7 +10,7 @@
 #      tied the labels alone in docs/supernet-quality.md and costs 1.33x per epoch)
 #   -> evaluation on the test split.
 # Environment: SUPERNET_EPOCHS (default 6; a distillation epoch trains 4 paths per batch), BUDGET (default 3M),
-# MIN_BUDGET (a MACs floor for the search, default none), FINETUNE_EPOCHS (default 80: what fits the hour),
+# MIN_BUDGET (a MACs floor for the search, default none), FINETUNE_EPOCHS (default 80: the test accuracy is flat after, docs/supernet-quality.md),
 # SEED (default 0), SPACE (default search-spaces/fmnist-shufflenet.yaml), TEACHER_EPOCHS (default 0: no teacher).
 # docs/supernet-quality.md reports what it reached and where the time went.
 set -euo pipefail
