@@ -151,6 +151,9 @@ public struct ModelDirectory {
     public static let qatFile = "model.qat.safetensors"
     public static let onnxFile = "model.onnx"
     public static let int8ONNXFile = "model.int8.onnx"
+    /// Weights-file metadata set to "true" when the validation split was trained on
+    /// (`pare finetune --include-validation`): their validation accuracy is not held out.
+    public static let validationTrainedKey = "validation_in_training"
 
     public let path: String
     public init(path: String) { self.path = path }
@@ -270,8 +273,7 @@ public struct ModelDirectory {
         for (t, e) in zip(state, d.tensors) where t.shape != e.shape {
             throw ModelFileError.badModel(path: jsonPath, field: "tensors.\(e.name).shape", reason: "\(e.shape), the architecture has \(t.shape)")
         }
-        let name = weightsName ?? d.weights
-        let weightsPath = name.hasPrefix("/") ? name : file(name)
+        let weightsPath = weightsFile(weightsName, d)
         let (tensors, _) = try Safetensors.read(weightsPath)
         for t in state {
             guard let w = tensors[t.name] else { throw ModelFileError.missingTensor(path: weightsPath, tensor: t.name) }
@@ -282,5 +284,18 @@ public struct ModelDirectory {
         }
         for t in state { tensors[t.name]!.values.withUnsafeBufferPointer { t.pointer.update(from: $0.baseAddress!, count: t.count) } }
         return (d, model)
+    }
+
+    /// The path of `weightsName` (a file of the directory or an absolute path; default: the
+    /// weights model.json names).
+    func weightsFile(_ weightsName: String?, _ d: ModelDescription) -> String {
+        let name = weightsName ?? d.weights
+        return name.hasPrefix("/") ? name : file(name)
+    }
+
+    /// Whether the weights were trained on the validation split (their metadata says so).
+    public func weightsTrainedOnValidation(_ weightsName: String?) throws -> Bool {
+        let (_, metadata) = try Safetensors.readRaw(weightsFile(weightsName, try readDescription()))
+        return metadata[ModelDirectory.validationTrainedKey] == "true"
     }
 }

@@ -39,6 +39,10 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var qat: Bool?
     /// Knowledge distillation from a trained teacher model (standalone models; nil: off).
     public var teacher: TeacherDistillation?
+    /// Train on the validation split too (standalone models, nil or false: off): the final
+    /// model, once its settings are chosen, learns from every training image; the epoch-end
+    /// scores then measure images it trains on.
+    public var includeValidation: Bool?
 
     public init(space: SearchSpace, spaceFile: String, data: String) {
         self.space = space

@@ -56,6 +56,9 @@ struct EvalCommand: ParsableCommand {
                 dataset = try loadTestSplit(config)
             case "val":
                 dataset = try loadSplits(config).validation
+                if try dir.weightsTrainedOnValidation(weightsName) {
+                    logLine("warning: these weights were trained on the validation split too (pare finetune --include-validation): its accuracy is not a held-out measure; use --split test")
+                }
             default:
                 throw UserError("--split: '\(split)', expected test or val")
             }

@@ -37,6 +37,8 @@ struct FinetuneCommand: ParsableCommand {
     var qat = false
     @Option(help: "Average the weights (and BN statistics) over the steps with this exponential decay, e.g. 0.999; validation and the written weights use the average (default: off).")
     var ema: Float?
+    @Flag(help: "Train on the validation split too, every image of the training file: for the final model once its settings are chosen on validation (the epoch-end scores then measure images it trains on; judge it with pare eval --split test).")
+    var includeValidation = false
     @OptionGroup var teacher: TeacherOptions
     @OptionGroup var options: TrainingOptions
 
@@ -74,7 +76,8 @@ struct FinetuneCommand: ParsableCommand {
                 soft?.target = .init(metric: metric, value: value)
             }
             try finetuneModel(modelDirectory, options: options, data: data, fromScratch: fromScratch, runDirectory: runDirectory,
-                              softPrune: soft, prunedOut: prunedOut, qat: qat, teacher: try teacher.resolve(), average: ema, engine: engine)
+                              softPrune: soft, prunedOut: prunedOut, qat: qat, teacher: try teacher.resolve(), average: ema,
+                              includeValidation: includeValidation, engine: engine)
         }
     }
 }

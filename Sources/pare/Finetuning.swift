@@ -15,10 +15,11 @@ import TensorCore
 /// With `softPrune`, the globally least important channels are masked at every epoch start
 /// and removed at the end: the physically smaller model goes to `prunedOut`. With `teacher`,
 /// every step also learns from that model's outputs (knowledge distillation). With `average`,
-/// a moving average of the weights with that decay is validated and written.
+/// a moving average of the weights with that decay is validated and written. With
+/// `includeValidation`, the validation split is trained on too.
 func finetuneModel(_ modelDirectory: String, options: TrainingOptions, data: String?, fromScratch: Bool, runDirectory: String?,
                    softPrune: SoftPruning? = nil, prunedOut: String? = nil, qat: Bool = false, teacher: TeacherDistillation? = nil,
-                   average: Float? = nil, engine: Engine) throws {
+                   average: Float? = nil, includeValidation: Bool = false, engine: Engine) throws {
     let model = ModelDirectory(path: modelDirectory)
     let description = try model.readDescription()
     let arch = try Architecture(parsing: description.architecture, space: description.space)
@@ -42,6 +43,7 @@ func finetuneModel(_ modelDirectory: String, options: TrainingOptions, data: Str
     changes.set("--soft-prune", softPrune, \.softPrune, in: &config)
     changes.set("--qat", qat ? true : nil, \.qat, in: &config)
     changes.set("--ema", average, \.recipe.averageDecay, in: &config)
+    changes.set("--include-validation", includeValidation ? true : nil, \.includeValidation, in: &config)
     // Only when given: a resume without --teacher keeps the stored one.
     if let teacher { changes.set("--teacher", Optional(teacher), \.teacher, in: &config) }
     try options.apply(to: &config, changes: &changes, dir: dir)
@@ -77,7 +79,8 @@ func finetuneModel(_ modelDirectory: String, options: TrainingOptions, data: Str
     }
     let criterion = try config.softPrune.map { try softPruning($0, training) }
     if config.qat == true { try prepareQAT(training, dir, train: train, normalization: description.normalization, resumed: options.resume) }
-    logLine("pare finetune: \(arch) (\(String(format: "%.3f", Double(description.macs) / 1e6)) M MACs, \(description.parameters) params) on \(source), \(train.count) train / \(val.count) validation, \(config.epochs) epochs, \(start)"
+    logLine("pare finetune: \(arch) (\(String(format: "%.3f", Double(description.macs) / 1e6)) M MACs, \(description.parameters) params) on \(source), \(train.count) train / \(val.count) validation"
+            + (config.includeValidation == true ? " (trained on too)" : "") + ", \(config.epochs) epochs, \(start)"
             + (training.average.map { ", validating and writing the weights' moving average (decay \($0.decay))" } ?? ""))
     let isQAT = config.qat == true
     try runTrainingLoop(training, dir, command: "pare finetune \(modelDirectory) --resume" + (fromScratch ? " --from-scratch" : "") + (isQAT ? " --qat" : "")
@@ -89,6 +92,7 @@ func finetuneModel(_ modelDirectory: String, options: TrainingOptions, data: Str
     var metadata = ["architecture": arch.description, "trained": fromScratch ? "from scratch" : "from the exported weights", "epochs": "\(config.epochs)"]
     if isQAT { metadata["trained"] = "quantization-aware finetuning" }
     if let a = training.average { metadata["weight_average_decay"] = "\(a.decay)" }
+    if config.includeValidation == true { metadata[ModelDirectory.validationTrainedKey] = "true" }
     try model.writeWeights(training.network, to: weights, metadata: metadata)
     try model.recordWeights(weights, weights: label)
     print("weights: \(model.file(weights)) (" + (isQAT ? "quantize with: pare quantize \(modelDirectory) --weights qat" : "evaluate with: pare eval \(modelDirectory) --weights \(label)") + ")")

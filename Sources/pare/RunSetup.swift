@@ -24,7 +24,8 @@ func loadSplits(_ config: TrainConfig) throws -> (train: Dataset, validation: Da
     if config.trainLimit > 0 && config.trainLimit < trainFile.count { trainFile = trainFile.subset(0..<config.trainLimit) }
     let (train, val) = try trainFile.splitValidation(min(config.validation, trainFile.count / 2))
     try check(train, from: source, fits: config.space)
-    return (train, val, source)
+    // The split is still made so that the validation images stay the same ones.
+    return (config.includeValidation == true ? trainFile : train, val, source)
 }
 
 /// The test file of a run's data, checked against its space.

@@ -101,6 +101,7 @@ func runTrainingLoop(_ training: TrainingRun, _ dir: RunDirectory, command: Stri
     var recent: [Double] = []
     var lastProbes: [ProbeResult] = []
     var probeSeconds = 0.0
+    let scoreLabel = config.includeValidation == true ? "val acc (trained on)" : "val acc"
     while !training.finished {
         let info = try training.trainStep()
         guard info.loss.isFinite else {
@@ -119,7 +120,7 @@ func runTrainingLoop(_ training: TrainingRun, _ dir: RunDirectory, command: Stri
             lastProbes = writer ? training.evaluateProbes() : []
             probeSeconds += Date().timeIntervalSince(probeStart)
             for p in lastProbes {
-                logLine(String(format: "epoch %d %-9@ %6.3f M MACs  val acc %.4f  loss %.4f", info.epoch, p.name, Double(p.macs) / 1e6, p.accuracy, p.loss))
+                logLine(String(format: "epoch %d %-9@ %6.3f M MACs  %@ %.4f  loss %.4f", info.epoch, p.name, Double(p.macs) / 1e6, scoreLabel, p.accuracy, p.loss))
             }
             try metrics?.append(["kind": "epoch", "epoch": info.epoch, "step": info.step, "seconds": Date().timeIntervalSince(start),
                                 "probes": lastProbes.map { ["name": $0.name, "arch": $0.architecture, "macs": $0.macs, "val_accuracy": $0.accuracy, "val_loss": $0.loss] }])
@@ -153,7 +154,7 @@ func runTrainingLoop(_ training: TrainingRun, _ dir: RunDirectory, command: Stri
                  training.step - firstStep, seconds, summary["images_per_second"] as! Double,
                  summary["training_images_per_second"] as! Double, probeSeconds, summary["peak_rss_mib"] as! Double))
     for p in lastProbes {
-        print(String(format: "%-9@ %6.3f M MACs %7d params  val acc %.4f  | %@", p.name, Double(p.macs) / 1e6, p.parameters, p.accuracy, p.architecture))
+        print(String(format: "%-9@ %6.3f M MACs %7d params  %@ %.4f  | %@", p.name, Double(p.macs) / 1e6, p.parameters, scoreLabel, p.accuracy, p.architecture))
     }
     print("run: \(dir.path) (run.json, train.jsonl, checkpoints/, summary.json)")
     return lastProbes

@@ -7,14 +7,8 @@ import Testing
     @Test func finetuneWritesTheAverageAndResumesIt() throws {
         let base = NSTemporaryDirectory() + "pare-ema-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: base) }
-        let run = base + "/run"
-        var r = try CLI.run(["train", "--space", "reference", "--data", "synthetic", "--epochs", "1", "--probes", "0", "--run", run])
-        #expect(r.status == 0, "\(r.stderr)")
-        let small = "32/64/128:shuffle3@0.4,shuffle3@0.4,shuffle3@0.4,shuffle3@0.4,shuffle3@0.4,shuffle3@0.4"
-        for out in ["averaged", "copy", "plain"] {
-            r = try CLI.run(["export", "--run", run, "--arch", small, "--out", base + "/" + out, "--calibration-images", "256"])
-            #expect(r.status == 0, "\(r.stderr)")
-        }
+        try CLI.exportedModels(base, [(CLI.small, "averaged"), (CLI.small, "copy"), (CLI.small, "plain")])
+        var r: (status: Int32, stdout: String, stderr: String)
         let options = ["--epochs", "20", "--checkpoint-every", "5", "--lr", "0.05", "--ema", "0.9"]
         r = try CLI.run(["finetune", base + "/averaged"] + options)
         #expect(r.status == 0 && r.stderr.contains("moving average (decay 0.9)"), "\(r.stderr)")

@@ -26,6 +26,20 @@ struct CLI {
         p.waitUntilExit()
         return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
     }
+
+    /// A small architecture of the reference space (1.3 M MACs).
+    static let small = "32/64/128:shuffle3@0.4,shuffle3@0.4,shuffle3@0.4,shuffle3@0.4,shuffle3@0.4,shuffle3@0.4"
+
+    /// The finetune tests' start: a 1-epoch reference supernet on synthetic data in
+    /// BASE/run, and each (architecture, name) exported from it to BASE/name.
+    static func exportedModels(_ base: String, _ models: [(arch: String, name: String)]) throws {
+        var r = try run(["train", "--space", "reference", "--data", "synthetic", "--epochs", "1", "--probes", "0", "--run", base + "/run"])
+        #expect(r.status == 0, "\(r.stderr)")
+        for (arch, name) in models {
+            r = try run(["export", "--run", base + "/run", "--arch", arch, "--out", base + "/" + name, "--calibration-images", "256"])
+            #expect(r.status == 0, "\(r.stderr)")
+        }
+    }
 }
 
 @Suite struct CLITests {

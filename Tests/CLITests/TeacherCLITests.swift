@@ -7,16 +7,10 @@ import Testing
     @Test func finetuneDistillsFromATeacherAndResumesWithIt() throws {
         let base = NSTemporaryDirectory() + "pare-teacher-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: base) }
-        let run = base + "/run"
-        var r = try CLI.run(["train", "--space", "reference", "--data", "synthetic", "--epochs", "1", "--probes", "0", "--run", run])
-        #expect(r.status == 0, "\(r.stderr)")
-        let small = "32/64/128:shuffle3@0.4,shuffle3@0.4,shuffle3@0.4,shuffle3@0.4,shuffle3@0.4,shuffle3@0.4"
         // The teacher: the space's largest architecture, by name.
         let large = "32/64/128:shuffle7@2.0,xception@2.0,shuffle7@2.0,xception@2.0,shuffle7@2.0,xception@2.0"
-        for (arch, out) in [(small, "student"), ("largest", "teacher"), (small, "plain")] {
-            r = try CLI.run(["export", "--run", run, "--arch", arch, "--out", base + "/" + out, "--calibration-images", "256"])
-            #expect(r.status == 0, "\(r.stderr)")
-        }
+        try CLI.exportedModels(base, [(CLI.small, "student"), ("largest", "teacher"), (CLI.small, "plain")])
+        var r: (status: Int32, stdout: String, stderr: String)
         try FileManager.default.copyItem(atPath: base + "/student", toPath: base + "/copy")
         let teacher = base + "/teacher"
         let options = ["--epochs", "20", "--checkpoint-every", "5", "--lr", "0.01", "--teacher", teacher, "--distill-weight", "0.7", "--temperature", "2"]
