@@ -93,7 +93,7 @@ extension PruneCommand {
             var o = options
             o.epochs = finetuneEpochs
             o.resume = options.resume && FileManager.default.fileExists(atPath: model.file("finetune/run.json"))
-            try finetuneModel(out, options: o, data: data, fromScratch: false, runDirectory: nil, engine: engine)
+            try finetuneModel(out, options: o, data: data, fromScratch: false, runDirectory: nil, average: ema, engine: engine)
         }
     }
 }

@@ -27,9 +27,11 @@ import _TestSupport
         #expect(exported.status == 0, "\(exported.stderr)")
 
         let args = ["prune", base + "/model", "--method", "fpgm-weak", "--nu", "0.7", "--target-flops", "50%", "--rounds", "2",
-                    "--finetune-epochs", "1", "--out", base + "/pruned", "--calibration-images", "256"]
+                    "--finetune-epochs", "1", "--ema", "0.9", "--out", base + "/pruned", "--calibration-images", "256"]
         let pruned = try CLI.run(args + ["--onnx"])
         #expect(pruned.status == 0, "\(pruned.stderr)")
+        // Both rounds' finetuning kept and wrote the weights' moving average.
+        #expect(pruned.stderr.components(separatedBy: "moving average (decay 0.9)").count == 3, "\(pruned.stderr)")
         let model = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: base + "/pruned/model.json"))) as! [String: Any]
         let original = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: base + "/model/model.json"))) as! [String: Any]
         #expect((model["macs"] as! Int) * 2 <= original["macs"] as! Int)
@@ -55,6 +57,9 @@ import _TestSupport
         let tiny = try CLI.run(["prune", base + "/model", "--target-params", "10", "--out", base + "/tiny"])
         #expect(tiny.status == 1 && tiny.stderr.contains("error: target 10 parameters is below the smallest reachable"), "\(tiny.stderr)")
         #expect(!FileManager.default.fileExists(atPath: base + "/tiny"))
+        let unaveraged = try CLI.run(["prune", base + "/model", "--target-flops", "50%", "--ema", "0.9", "--out", base + "/no-finetune"])
+        #expect(unaveraged.status != 0 && unaveraged.stderr.contains("--ema averages the weights of the finetuning: add --finetune-epochs")
+                && unaveraged.stderr.split(separator: "\n").count == 1, "\(unaveraged.stderr)")
 
         // Soft pruning while finetuning: masked every epoch, removed at the end.
         let soft = try CLI.run(["finetune", base + "/model", "--soft-prune", "l1", "--rate", "0.3", "--epochs", "2", "--run", base + "/soft-run",
