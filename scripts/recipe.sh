@@ -4,7 +4,8 @@
 #   kernel-shared supernet (crop), in-place distillation, lr 0.4 with warm-up, SUPERNET_EPOCHS epochs
 #   -> evolutionary search under BUDGET MACs on 10 000 validation images
 #   -> export -> finetune FINETUNE_EPOCHS epochs (lr 0.1, weight decay 5e-4, random crops and flips,
-#      validating and keeping a moving average of the weights)
+#      a moving average of the weights; on the whole training file, the validation split
+#      included: the search has used it, and the settings were chosen on it before)
 #      (with TEACHER_EPOCHS > 0: the supernet's largest path is exported and finetuned that many
 #      epochs first, and the winner's finetune distills from it: weight 0.5, temperature 2, which
 #      tied the labels alone in docs/supernet-quality.md and costs 1.33x per epoch)
@@ -30,7 +31,7 @@ $pare train --space "${SPACE:-search-spaces/fmnist-shufflenet.yaml}" --data fash
 step "2/4 evolutionary search under $budget MACs"
 $pare search --run "$run" --max-flops "$budget" ${MIN_BUDGET:+--min-flops "$MIN_BUDGET"} --population 30 --generations 10 --parents 10 --mutations 15 --crossovers 15 \
   --seed "$seed"
-finetune=(--lr 0.1 --weight-decay 5e-4 --ema 0.999 --warmup-epochs 1 --crop-padding 2 --flip true --seed "$seed")
+finetune=(--lr 0.1 --weight-decay 5e-4 --ema 0.999 --warmup-epochs 1 --crop-padding 2 --flip true --include-validation --seed "$seed")
 teacher=()
 if [ "${TEACHER_EPOCHS:-0}" -gt 0 ]; then
   step "3/4 teacher: the supernet's largest path, finetuned $TEACHER_EPOCHS epochs"
