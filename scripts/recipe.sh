@@ -12,7 +12,11 @@
 #   -> evaluation on the test split.
 # Environment: SUPERNET_EPOCHS (default 6; a distillation epoch trains 4 paths per batch), BUDGET (default 3M),
 # MIN_BUDGET (a MACs floor for the search, default none), FINETUNE_EPOCHS (default 80: the test accuracy is flat after, docs/supernet-quality.md),
-# SEED (default 0), SPACE (default search-spaces/fmnist-shufflenet.yaml), TEACHER_EPOCHS (default 0: no teacher).
+# SEED (default 0), SPACE (default search-spaces/fmnist-shufflenet.yaml), TEACHER_EPOCHS (default 0: no teacher),
+# ARCH (an architecture to finetune instead of searching one, e.g. uniform scaling
+# 32/64/128:shuffle3@1.8 x6, which ties or beats the searched model with this finetune:
+# docs/supernet-quality.md).
+# Example: ARCH=32/64/128:shuffle3@1.8,shuffle3@1.8,shuffle3@1.8,shuffle3@1.8,shuffle3@1.8,shuffle3@1.8 scripts/recipe.sh
 # docs/supernet-quality.md reports what it reached and where the time went.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,9 +32,13 @@ start=$(date +%s)
 step "1/4 supernet, ${SUPERNET_EPOCHS:-6} epochs ($run)"
 $pare train --space "${SPACE:-search-spaces/fmnist-shufflenet.yaml}" --data fashion-mnist --run "$run" \
   --epochs "${SUPERNET_EPOCHS:-6}" --sampling distill --lr 0.4 --warmup-epochs 0.5 --probes 0 --seed "$seed"
-step "2/4 evolutionary search under $budget MACs"
-$pare search --run "$run" --max-flops "$budget" ${MIN_BUDGET:+--min-flops "$MIN_BUDGET"} --population 30 --generations 10 --parents 10 --mutations 15 --crossovers 15 \
-  --seed "$seed"
+if [ -n "${ARCH:-}" ]; then
+  step "2/4 no search: ARCH=$ARCH"
+else
+  step "2/4 evolutionary search under $budget MACs"
+  $pare search --run "$run" --max-flops "$budget" ${MIN_BUDGET:+--min-flops "$MIN_BUDGET"} --population 30 --generations 10 --parents 10 --mutations 15 --crossovers 15 \
+    --seed "$seed"
+fi
 finetune=(--lr 0.1 --weight-decay 5e-4 --ema 0.999 --warmup-epochs 1 --crop-padding 2 --flip true --include-validation --seed "$seed")
 teacher=()
 if [ "${TEACHER_EPOCHS:-0}" -gt 0 ]; then
@@ -39,8 +47,8 @@ if [ "${TEACHER_EPOCHS:-0}" -gt 0 ]; then
   $pare finetune "$run/teacher" --epochs "$TEACHER_EPOCHS" "${finetune[@]}"
   teacher=(--teacher "$run/teacher")
 fi
-step "3/4 export and finetune the best subnet, ${FINETUNE_EPOCHS:-80} epochs${teacher:+, distilling from the teacher}"
-$pare export --run "$run" --out "$run/model" --onnx --folded
+step "3/4 export and finetune ${ARCH:-the best subnet}, ${FINETUNE_EPOCHS:-80} epochs${teacher:+, distilling from the teacher}"
+$pare export --run "$run" --arch "${ARCH:-best}" --out "$run/model" --onnx --folded
 $pare finetune "$run/model" --epochs "${FINETUNE_EPOCHS:-80}" "${finetune[@]}" "${teacher[@]}"
 step "4/4 test accuracy"
 $pare eval "$run/model" --split test
