@@ -10,12 +10,17 @@ public struct Budget: Codable, Equatable, Sendable, CustomStringConvertible {
     /// whose inherited scores happen to be as high (under a 3 M limit, the deep space's search
     /// picked 2.0 M MACs without one: docs/supernet-quality.md).
     public var minMACs: Int?
+    /// A floor on parameters: under a MACs limit, inherited scores favour small models that
+    /// train fast early over ones with more capacity (docs/supernet-quality.md).
+    public var minParameters: Int?
 
-    public init(maxMACs: Int? = nil, maxParameters: Int? = nil, maxLatencyMs: Double? = nil, minMACs: Int? = nil) {
+    public init(maxMACs: Int? = nil, maxParameters: Int? = nil, maxLatencyMs: Double? = nil, minMACs: Int? = nil,
+                minParameters: Int? = nil) {
         self.maxMACs = maxMACs
         self.maxParameters = maxParameters
         self.maxLatencyMs = maxLatencyMs
         self.minMACs = minMACs
+        self.minParameters = minParameters
     }
 
     public var description: String { spelled { String($0) } }
@@ -27,6 +32,7 @@ public struct Budget: Codable, Equatable, Sendable, CustomStringConvertible {
         var parts: [String] = []
         if let m = minMACs { parts.append("MACs >= \(count(m))") }
         if let m = maxMACs { parts.append("MACs <= \(count(m))") }
+        if let p = minParameters { parts.append("params >= \(count(p))") }
         if let p = maxParameters { parts.append("params <= \(count(p))") }
         if let l = maxLatencyMs { parts.append("latency <= \(l) ms") }
         return parts.isEmpty ? "no budget" : parts.joined(separator: ", ")
@@ -100,6 +106,7 @@ public struct Constraints {
     public func admits(_ m: Measured) -> Bool {
         if let b = budget.minMACs, m.macs < b { return false }
         if let b = budget.maxMACs, m.macs > b { return false }
+        if let b = budget.minParameters, m.parameters < b { return false }
         if let b = budget.maxParameters, m.parameters > b { return false }
         if let b = budget.maxLatencyMs, let l = m.latencyMs, l > b { return false }
         return true
@@ -107,19 +114,23 @@ public struct Constraints {
 
     /// Throws when even the cheapest candidate breaks the budget (MACs and parameters are
     /// minimal at the smallest architecture; latency is checked there too), or when the MACs
-    /// floor is above the most expensive candidate or above the MACs limit.
+    /// floor (or the parameters floor) is above the largest candidate or above its limit.
     func checkFeasible() throws {
         guard budget.maxLatencyMs == nil || latency != nil else { throw SearchError.noLatencyModel }
-        if let floor = budget.minMACs {
-            if let limit = budget.maxMACs, floor > limit { throw SearchError.emptyMACsBand(floor: floor, limit: limit) }
-            let largest = space.largest
-            let most = space.cost(largest).macs
-            if most < floor { throw SearchError.floorAboveLargest(floor: floor, largest: most, architecture: largest.description) }
+        let largest = space.largest
+        let most = space.cost(largest)
+        for (quantity, floor, limit, top) in [("MACs", budget.minMACs, budget.maxMACs, most.macs),
+                                              ("params", budget.minParameters, budget.maxParameters, most.parameters)] {
+            guard let floor else { continue }
+            if let limit, floor > limit { throw SearchError.emptyBand(quantity: quantity, floor: floor, limit: limit) }
+            if top < floor { throw SearchError.floorAboveLargest(quantity: quantity, floor: floor, largest: top, architecture: largest.description) }
         }
         let smallest = space.smallest
         let m = measure(smallest)
         var limited = m
-        limited.macs = max(m.macs, budget.minMACs ?? 0)   // the floor is not the cheapest candidate's to meet
+        // The floors are not the cheapest candidate's to meet.
+        limited.macs = max(m.macs, budget.minMACs ?? 0)
+        limited.parameters = max(m.parameters, budget.minParameters ?? 0)
         if !admits(limited) {
             throw SearchError.infeasible(budget: budget.description,
                                          cheapest: "\(m.macs) MACs, \(m.parameters) params" + (m.latencyMs.map { String(format: ", %.3f ms", $0) } ?? ""),
@@ -133,8 +144,8 @@ public enum SearchError: Error, CustomStringConvertible, Equatable {
     case tooFewFeasible(found: Int, wanted: Int, tries: Int, budget: String)
     case noLatencyModel
     case badState(path: String, reason: String)
-    case emptyMACsBand(floor: Int, limit: Int)
-    case floorAboveLargest(floor: Int, largest: Int, architecture: String)
+    case emptyBand(quantity: String, floor: Int, limit: Int)
+    case floorAboveLargest(quantity: String, floor: Int, largest: Int, architecture: String)
 
     public var description: String {
         switch self {
@@ -146,10 +157,10 @@ public enum SearchError: Error, CustomStringConvertible, Equatable {
             return "a latency budget needs a latency table (run `pare latency` first)"
         case let .badState(path, reason):
             return "\(path): unusable search state (\(reason))"
-        case let .emptyMACsBand(floor, limit):
-            return "the MACs floor \(floor) is above the MACs limit \(limit): no candidate can meet both"
-        case let .floorAboveLargest(floor, largest, arch):
-            return "the MACs floor \(floor) is above the most expensive candidate, \(largest) MACs (\(arch))"
+        case let .emptyBand(quantity, floor, limit):
+            return "the \(quantity) floor \(floor) is above the \(quantity) limit \(limit): no candidate can meet both"
+        case let .floorAboveLargest(quantity, floor, largest, arch):
+            return "the \(quantity) floor \(floor) is above the largest candidate's \(largest) \(quantity) (\(arch))"
         }
     }
 }

@@ -25,6 +25,8 @@ struct SearchCommand: ParsableCommand {
     @Option(help: "Smallest MACs per image, e.g. 2.7M: search the band up to --max-flops rather than everything below it.", transform: { try countArgument($0) })
     var minFlops: Int?
     @Option(help: "Largest parameter count, e.g. 80K.", transform: { try countArgument($0) }) var maxParams: Int?
+    @Option(help: "Smallest parameter count, e.g. 85K: keep capacity that inherited scores do not reward (docs/supernet-quality.md).", transform: { try countArgument($0) })
+    var minParams: Int?
     @Option(help: "Largest predicted latency, e.g. 1.2ms or 800us (needs --latency-table).", transform: { try durationArgument($0) })
     var maxLatency: Double?
     @Option(help: "Latency table written by `pare latency` for this run's space.") var latencyTable: String?
@@ -73,7 +75,8 @@ struct SearchCommand: ParsableCommand {
             func say(_ line: String) { if writer { logLine(line) } }
             if job.size > 1 { say("MPI: \(job.size) ranks, \(engine.threads) engine threads each; candidates of each generation spread over the ranks") }
             let (dir, config) = try openTrainedRun(runDirectory)
-            let budget = Budget(maxMACs: maxFlops, maxParameters: maxParams, maxLatencyMs: maxLatency, minMACs: minFlops)
+            let budget = Budget(maxMACs: maxFlops, maxParameters: maxParams, maxLatencyMs: maxLatency, minMACs: minFlops,
+                                minParameters: minParams)
             var latency: LatencyTable?
             if let latencyTable {
                 guard let data = FileManager.default.contents(atPath: latencyTable) else { throw UserError("\(latencyTable): file not found") }

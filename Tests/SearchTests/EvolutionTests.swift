@@ -58,13 +58,35 @@ import Testing
         #expect(free.evaluated.contains { $0.measured.macs < 2_600_000 })
         // Empty bands are refused before anything is scored.
         let ev = FakeEvaluator(space: space, maxMACs: nil)
-        #expect(throws: SearchError.emptyMACsBand(floor: 3_000_001, limit: 3_000_000)) {
+        #expect(throws: SearchError.emptyBand(quantity: "MACs", floor: 3_000_001, limit: 3_000_000)) {
             _ = try EvolutionarySearch(space: space, budget: Budget(maxMACs: 3_000_000, minMACs: 3_000_001), config: smallConfig(),
                                        latency: nil, evaluator: ev, rng: TestRandom(seed: 1))
         }
         let most = space.cost(space.largest).macs
-        #expect(throws: SearchError.floorAboveLargest(floor: most + 1, largest: most, architecture: space.largest.description)) {
+        #expect(throws: SearchError.floorAboveLargest(quantity: "MACs", floor: most + 1, largest: most, architecture: space.largest.description)) {
             _ = try EvolutionarySearch(space: space, budget: Budget(minMACs: most + 1), config: smallConfig(),
+                                       latency: nil, evaluator: ev, rng: TestRandom(seed: 1))
+        }
+        #expect(ev.calls.isEmpty)
+    }
+
+    @Test func parametersFloorKeepsCapacity() throws {
+        // The fake scores favour cheap candidates within the MACs limit, as inherited scores do.
+        let budget = Budget(maxMACs: 3_000_000, minParameters: 100_000)
+        let (floored, _) = try run(seed: 4, budget: budget)
+        #expect(floored.evaluated.count > 20)
+        for cand in floored.evaluated { #expect(cand.measured.parameters >= 100_000 && cand.measured.macs <= 3_000_000) }
+        #expect(budget.readable == "MACs <= 3.00 M, params >= 100.0 K")
+        let (free, _) = try run(seed: 4, budget: Budget(maxMACs: 3_000_000))
+        #expect(free.evaluated.contains { $0.measured.parameters < 100_000 })
+        let ev = FakeEvaluator(space: space, maxMACs: nil)
+        #expect(throws: SearchError.emptyBand(quantity: "params", floor: 90_001, limit: 90_000)) {
+            _ = try EvolutionarySearch(space: space, budget: Budget(maxParameters: 90_000, minParameters: 90_001), config: smallConfig(),
+                                       latency: nil, evaluator: ev, rng: TestRandom(seed: 1))
+        }
+        let most = space.cost(space.largest).parameters
+        #expect(throws: SearchError.floorAboveLargest(quantity: "params", floor: most + 1, largest: most, architecture: space.largest.description)) {
+            _ = try EvolutionarySearch(space: space, budget: Budget(minParameters: most + 1), config: smallConfig(),
                                        latency: nil, evaluator: ev, rng: TestRandom(seed: 1))
         }
         #expect(ev.calls.isEmpty)
