@@ -35,7 +35,8 @@ struct FinetuneCommand: ParsableCommand {
     @Option(help: "Soft pruning: where the pruned model goes (default DIR/soft-pruned).") var prunedOut: String?
     @Flag(help: "Quantization-aware finetuning: BN frozen, weights (int8 per channel) and every BN output (uint8, ranges calibrated on 10 training batches first) fake-quantized, straight-through gradients clipped to each range; writes DIR/model.qat.safetensors (run files in DIR/qat). Quantize it with pare quantize DIR --weights qat.")
     var qat = false
-    @Option(help: "Average the weights (and BN statistics) over the steps with this exponential decay, e.g. 0.999; validation and the written weights use the average (default: off).")
+    @Option(help: "Average the weights (and BN statistics) over the steps with this exponential decay, e.g. 0.999; validation and the written weights use the average (default: off).",
+            transform: { try emaDecayArgument($0) })
     var ema: Float?
     @Flag(help: "Train on the validation split too, every image of the training file: for the final model once its settings are chosen on validation (the epoch-end scores then measure images it trains on; judge it with pare eval --split test).")
     var includeValidation = false
@@ -58,8 +59,7 @@ struct FinetuneCommand: ParsableCommand {
         if qat {
             guard !fromScratch, softPrune == nil else { throw ValidationError("--qat finetunes trained weights: drop --from-scratch and --soft-prune") }
         }
-        if let ema {
-            guard ema > 0 && ema < 1 else { throw ValidationError("--ema must be a decay in (0, 1), e.g. 0.999; got \(ema)") }
+        if ema != nil {
             guard !qat, softPrune == nil else { throw ValidationError("--ema cannot be combined with --qat or --soft-prune") }
         }
     }

@@ -43,7 +43,8 @@ struct PruneCommand: ParsableCommand {
     @Option(help: "Training images for the BN recalibration of the pruned network (default 2560).") var calibrationImages = 2560
     @Option(help: "Prune in N rounds (default 1: one shot).") var rounds = 1
     @Option(help: "Finetune each round's pruned model for E epochs before the next round prunes it (default 0).") var finetuneEpochs = 0
-    @Option(help: "With --finetune-epochs: validate and write a moving average of the weights with this decay, as pare finetune --ema (default: off).") var ema: Float?
+    @Option(help: "With --finetune-epochs: validate and write a moving average of the weights with this decay, as pare finetune --ema (default: off).",
+            transform: { try emaDecayArgument($0) }) var ema: Float?
     @Flag(help: "Also write model.onnx.") var onnx = false
     @Flag(help: "Also write the BN-folded inference weights.") var folded = false
     @OptionGroup var options: TrainingOptions
@@ -67,9 +68,8 @@ struct PruneCommand: ParsableCommand {
         guard minWidth > 0 && minWidth <= 1 else { throw ValidationError("--min-width must be in (0, 1], got \(minWidth)") }
         guard (1...20).contains(rounds) else { throw ValidationError("--rounds must be in 1...20, got \(rounds)") }
         guard finetuneEpochs >= 0 else { throw ValidationError("--finetune-epochs must be at least 0") }
-        if let ema {
-            guard finetuneEpochs > 0 else { throw ValidationError("--ema averages the weights of the finetuning: add --finetune-epochs") }
-            guard ema > 0 && ema < 1 else { throw ValidationError("--ema must be a decay in (0, 1), e.g. 0.999; got \(ema)") }
+        if ema != nil && finetuneEpochs == 0 {
+            throw ValidationError("--ema averages the weights of the finetuning: add --finetune-epochs")
         }
         guard options.epochs == nil else { throw ValidationError("use --finetune-epochs for the finetuning of each round, not --epochs") }
         guard calibrationImages >= 1 else { throw ValidationError("--calibration-images must be at least 1") }

@@ -39,7 +39,7 @@ import Testing
         #expect(try weights("averaged") == weights("copy"), "a resumed average must end with the same weights")
 
         // Refusals, one line each.
-        for (args, message) in [(["--ema", "1"], "--ema must be a decay in (0, 1), e.g. 0.999; got 1.0"),
+        for (args, message) in [(["--ema", "1"], "--ema must be a decay in (0, 1), e.g. 0.999; got '1'"),
                                 (["--ema", "0.9", "--qat"], "--ema cannot be combined with --qat or --soft-prune")] {
             r = try CLI.run(["finetune", base + "/plain", "--run", base + "/refused"] + args)
             #expect(r.status != 0 && r.stderr.contains(message) && r.stderr.split(separator: "\n").count == 1, "\(args): \(r.stderr)")
