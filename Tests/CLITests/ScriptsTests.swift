@@ -1,0 +1,20 @@
+import Foundation
+import Testing
+import _TestSupport
+
+/// The README tells users to run scripts/*.sh as commands: each must be executable in the
+/// checkout (git keeps the mode; a lost bit once made `scripts/recipe.sh` say "Permission
+/// denied" on a fresh clone) and parse as bash.
+@Suite struct ScriptsTests {
+    @Test func everyShellScriptIsExecutableAndParses() throws {
+        let dir = repositoryFile("scripts")
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".sh") }.sorted()
+        #expect(names.contains("recipe.sh") && names.contains("demo.sh") && names.contains("test.sh"))
+        for name in names {
+            let path = dir + "/" + name
+            #expect(FileManager.default.isExecutableFile(atPath: path), "\(path) is not executable (git update-index --chmod=+x)")
+            let check = try runProgram("/bin/bash", ["-n", path])
+            #expect(check.status == 0, "\(path): \(check.output)")
+        }
+    }
+}
