@@ -11,7 +11,7 @@
 #      tied the labels alone in docs/supernet-quality.md and costs 1.33x per epoch)
 #   -> evaluation on the test split.
 # Environment: SUPERNET_EPOCHS (default 6; a distillation epoch trains 4 paths per batch), BUDGET (default 3M),
-# MIN_BUDGET (a MACs floor for the search, default none), FINETUNE_EPOCHS (default 80: the test accuracy is flat after, docs/supernet-quality.md),
+# MIN_BUDGET (a MACs floor for the search, default none), MIN_PARAMS (a parameters floor, default none), FINETUNE_EPOCHS (default 80: the test accuracy is flat after, docs/supernet-quality.md),
 # SEED (default 0), SPACE (default search-spaces/fmnist-shufflenet.yaml), TEACHER_EPOCHS (default 0: no teacher),
 # ARCH (an architecture to finetune instead of searching one, e.g. uniform scaling
 # 32/64/128:shuffle3@1.8 x6, which ties or beats the searched model with this finetune:
@@ -36,7 +36,8 @@ if [ -n "${ARCH:-}" ]; then
   step "2/4 no search: ARCH=$ARCH"
 else
   step "2/4 evolutionary search under $budget MACs"
-  $pare search --run "$run" --max-flops "$budget" ${MIN_BUDGET:+--min-flops "$MIN_BUDGET"} --population 30 --generations 10 --parents 10 --mutations 15 --crossovers 15 \
+  $pare search --run "$run" --max-flops "$budget" ${MIN_BUDGET:+--min-flops "$MIN_BUDGET"} \
+    ${MIN_PARAMS:+--min-params "$MIN_PARAMS"} --population 30 --generations 10 --parents 10 --mutations 15 --crossovers 15 \
     --seed "$seed"
 fi
 finetune=(--lr 0.1 --weight-decay 5e-4 --ema 0.999 --warmup-epochs 1 --crop-padding 2 --flip true --include-validation --seed "$seed")

@@ -144,6 +144,7 @@ public enum SearchError: Error, CustomStringConvertible, Equatable {
     case tooFewFeasible(found: Int, wanted: Int, tries: Int, budget: String)
     case noLatencyModel
     case badState(path: String, reason: String)
+    case latencyTableForOtherSpace(path: String, tableSpace: String, space: String)
     case emptyBand(quantity: String, floor: Int, limit: Int)
     case floorAboveLargest(quantity: String, floor: Int, largest: Int, architecture: String)
 
@@ -157,6 +158,8 @@ public enum SearchError: Error, CustomStringConvertible, Equatable {
             return "a latency budget needs a latency table (run `pare latency` first)"
         case let .badState(path, reason):
             return "\(path): unusable search state (\(reason))"
+        case let .latencyTableForOtherSpace(path, tableSpace, space):
+            return "\(path): a latency table measured for space '\(tableSpace)', not for this definition of '\(space)' (measure one with: pare latency --space FILE)"
         case let .emptyBand(quantity, floor, limit):
             return "the \(quantity) floor \(floor) is above the \(quantity) limit \(limit): no candidate can meet both"
         case let .floorAboveLargest(quantity, floor, largest, arch):

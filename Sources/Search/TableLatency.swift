@@ -8,7 +8,7 @@ extension LatencyTable: LatencyModel {
     /// Throws unless the table was measured for exactly this space.
     public func checkCovers(_ other: SearchSpace, path: String) throws {
         guard other == space else {
-            throw SearchError.badState(path: path, reason: "latency table measured for space '\(space.name)', not this run's '\(other.name)' definition")
+            throw SearchError.latencyTableForOtherSpace(path: path, tableSpace: space.name, space: other.name)
         }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Search
 import Spaces
 
 struct InfoCommand: ParsableCommand {
@@ -11,10 +12,13 @@ struct InfoCommand: ParsableCommand {
     var space: String
     @Option(help: "An architecture in text form (WIDTHS:OP@RATIO,...) to validate and cost.")
     var arch: String?
+    @Option(help: "A latency table of this space (pare latency): also print each architecture's predicted latency, as pare search --max-latency budgets it.")
+    var latencyTable: String?
 
     func run() throws {
         try reportingErrors {
             let s = try loadSpace(space)
+            let table = try latencyTable.map { try loadLatencyTable($0, for: s) }
             print("space \(s.name): input \(s.inputChannels)x\(s.inputSize)x\(s.inputSize), \(s.classes) classes")
             print("stem: conv\(s.stem.kernel)x\(s.stem.kernel) \(s.inputChannels)->\(s.stem.channels), stride \(s.stem.stride), BN, ReLU")
             for (i, st) in s.stages.enumerated() {
@@ -33,7 +37,8 @@ struct InfoCommand: ParsableCommand {
             print(String(format: "candidates: 10^%.2f", s.log10Candidates))
             func show(_ label: String, _ a: Architecture) {
                 let c = s.cost(a)
-                print(String(format: "%@ %.3f M MACs, %d params: %@", label, Double(c.macs) / 1e6, c.parameters, a.description))
+                let ms = table.map { String(format: ", %.3f ms predicted (%@, batch %d, %d threads)", $0.latencyMs(a), $0.precision, $0.batch, $0.threads) } ?? ""
+                print(String(format: "%@ %.3f M MACs, %d params%@: %@", label, Double(c.macs) / 1e6, c.parameters, ms, a.description))
             }
             show("smallest:", s.smallest)
             show("largest: ", s.largest)

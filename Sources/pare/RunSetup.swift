@@ -48,6 +48,17 @@ func loadSpace(_ name: String) throws -> SearchSpace {
     name == "reference" ? SearchSpace.reference : try SpaceFile.load(name)
 }
 
+/// A latency table written by `pare latency`, checked to be measured for `space`.
+func loadLatencyTable(_ path: String, for space: SearchSpace) throws -> LatencyTable {
+    guard let data = FileManager.default.contents(atPath: path) else { throw UserError("\(path): file not found") }
+    let table: LatencyTable
+    do { table = try JSONDecoder().decode(LatencyTable.self, from: data) } catch {
+        throw UserError("\(path): not a latency table written by `pare latency`")
+    }
+    try table.checkCovers(space, path: path)
+    return table
+}
+
 /// A finished (or stopped) supernet run, locked, with its stored configuration: what
 /// search, correlate and export start from.
 func openTrainedRun(_ path: String) throws -> (RunDirectory, TrainConfig) {

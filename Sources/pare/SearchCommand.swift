@@ -79,11 +79,7 @@ struct SearchCommand: ParsableCommand {
                                 minParameters: minParams)
             var latency: LatencyTable?
             if let latencyTable {
-                guard let data = FileManager.default.contents(atPath: latencyTable) else { throw UserError("\(latencyTable): file not found") }
-                do { latency = try JSONDecoder().decode(LatencyTable.self, from: data) } catch {
-                    throw UserError("\(latencyTable): not a latency table written by `pare latency`")
-                }
-                try latency!.checkCovers(config.space, path: latencyTable)
+                latency = try loadLatencyTable(latencyTable, for: config.space)
                 if int8 != (latency!.precision == "int8") {
                     throw UserError(int8 ? "\(latencyTable): a \(latency!.precision) table; --int8 needs one from pare latency --int8"
                                          : "\(latencyTable): an int8 table; pass --int8 to budget int8 latency, or use a float table")

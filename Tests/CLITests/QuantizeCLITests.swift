@@ -99,6 +99,12 @@ import _TestSupport
         #expect(!entries.isEmpty && entries.allSatisfy { ($0["milliseconds"] as! Double) > 0 })
         r = try CLI.run(["latency", "--space", base + "/space.yaml", "--repeats", "2", "--calibrate", "2", "--validate", "0", "--out", base + "/float.json"])
         #expect(r.status == 0, "\(r.stderr)")
+        // pare info prints what the table predicts, the figure a --max-latency budget compares.
+        r = try CLI.run(["info", "--space", base + "/space.yaml", "--latency-table", base + "/float.json", "--arch", "16:shuffle3@1.0,xception@0.5"])
+        let predicted = r.stdout.split(separator: "\n").filter { $0.contains("ms predicted (float32, batch 1") }
+        #expect(r.status == 0 && predicted.count == 3 && predicted.last!.hasPrefix("arch:"), "\(r.stdout) \(r.stderr)")
+        r = try CLI.run(["info", "--space", "reference", "--latency-table", base + "/float.json"])
+        #expect(r.status == 1 && r.stderr.contains("measured for space 'small-shuffle'") && r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
         r = try CLI.run(["latency", "--space", base + "/space.yaml", "--engine", "onednn", "--repeats", "2", "--calibrate", "2", "--validate", "2",
                          "--out", base + "/onednn.json"])
         #expect(r.status == 0 && r.stdout.contains("in float on oneDNN"), "\(r.stdout) \(r.stderr)")
