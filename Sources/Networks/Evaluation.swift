@@ -46,3 +46,37 @@ public struct ArchitectureEvaluator {
         }
     }
 }
+
+/// The training images BN recalibration reads: the same records, in the same batches, for
+/// every candidate of a search, the exported winner, a pruned network and the bench, so that
+/// "exported accuracy == search score" holds by construction rather than by repeated literals.
+public struct CalibrationSet: Sendable, Equatable {
+    /// 20 batches of 128: what every command recalibrates with unless told otherwise.
+    public static let defaultImages = 2560
+    public static let batchSize = 128
+    /// Batch of validation passes (inference only: larger batches, fewer calls).
+    public static let validationBatchSize = 500
+
+    public var images: Int
+    public var seed: UInt64
+    public init(images: Int = CalibrationSet.defaultImages, seed: UInt64 = 0) {
+        self.images = images
+        self.seed = seed
+    }
+
+    /// The records of a training set of `count` images that are read: a seeded permutation's
+    /// first `images` (all of them when fewer).
+    public func indices(count: Int) -> [Int] {
+        Array(RNG(seed: seed &+ 0x5EA4C4).permutation(count).prefix(images))
+    }
+
+    /// The loader the calibration passes read `train` through (no augmentation, in order).
+    public static func loader(_ train: Dataset, normalization: Normalization) -> BatchLoader {
+        BatchLoader(dataset: train, batchSize: batchSize, normalization: normalization, shuffle: false, dropLast: false)
+    }
+
+    /// The loader of validation passes over `validation` (in order, last partial batch included).
+    public static func validationLoader(_ validation: Dataset, normalization: Normalization) -> BatchLoader {
+        BatchLoader(dataset: validation, batchSize: validationBatchSize, normalization: normalization, shuffle: false, dropLast: false)
+    }
+}

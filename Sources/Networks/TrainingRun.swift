@@ -303,6 +303,16 @@ public final class TrainingRun {
         guard header.hasVelocity.count == params.count, header.step <= totalSteps else {
             throw RunError.badCheckpoint(path: path, reason: "state for another network or schedule (step \(header.step) of \(totalSteps))")
         }
+        // The epoch is implied by the step: a finished epoch ends at a multiple of the epoch's
+        // batches, an open one lies strictly inside. Otherwise a resume would train nothing
+        // (epoch past the end) or the wrong schedule, silently.
+        let perEpoch = loader.batchesPerEpoch
+        let epochFits = header.epoch >= 0 && header.epoch <= config.epochs && (header.epochOpen
+            ? header.epoch * perEpoch < header.step && header.step < (header.epoch + 1) * perEpoch
+            : header.step == header.epoch * perEpoch)
+        guard epochFits else {
+            throw RunError.badCheckpoint(path: path, reason: "epoch \(header.epoch)\(header.epochOpen ? " (open)" : "") disagrees with step \(header.step) at \(perEpoch) steps per epoch")
+        }
         let order = try reader.int32s("loader.order").map(Int.init)
         guard order.count == loader.dataset.count, Set(order).count == order.count, order.allSatisfy({ $0 >= 0 && $0 < order.count }),
               header.loaderPosition >= 0, header.loaderPosition <= order.count else {

@@ -144,14 +144,32 @@ public struct GeometricMedian: ChannelImportance {
     }
 }
 
-/// The criterion a command-line name stands for.
-public func channelImportance(named name: String, nu: Double) -> (any ChannelImportance)? {
-    switch name {
-    case "l1": return FilterNorm(p: 1)
-    case "l2": return FilterNorm(p: 2)
-    case "slimming": return BatchNormScale()
-    case "fpgm": return GeometricMedian(nu: 1)
-    case "fpgm-weak": return GeometricMedian(nu: nu)
-    default: return nil
+/// The importance criteria by name: what `--method`, `--importance`, `--soft-prune` and
+/// `--sort-channels` choose from, typed once so that no caller parses or downcasts.
+public enum ImportanceCriterion: String, Codable, CaseIterable, Sendable {
+    case l1, l2, slimming, fpgm
+    case fpgmWeak = "fpgm-weak"
+
+    /// The criterion, with the weak-layer factor `nu` (fpgm-weak only) and the geometric
+    /// median's denominator offset `theta` (fpgm and fpgm-weak).
+    public func make(nu: Double, theta: Double = 1e-8) -> any ChannelImportance {
+        switch self {
+        case .l1: return FilterNorm(p: 1)
+        case .l2: return FilterNorm(p: 2)
+        case .slimming: return BatchNormScale()
+        case .fpgm: return GeometricMedian(nu: 1, theta: theta)
+        case .fpgmWeak: return GeometricMedian(nu: nu, theta: theta)
+        }
     }
+
+    /// "l1, l2, slimming, fpgm or fpgm-weak", for messages.
+    public static var names: String {
+        let all = allCases.map(\.rawValue)
+        return all.dropLast().joined(separator: ", ") + " or " + all.last!
+    }
+}
+
+/// The criterion a command-line name stands for.
+public func channelImportance(named name: String, nu: Double, theta: Double = 1e-8) -> (any ChannelImportance)? {
+    ImportanceCriterion(rawValue: name)?.make(nu: nu, theta: theta)
 }

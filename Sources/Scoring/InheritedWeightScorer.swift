@@ -34,9 +34,9 @@ public final class InheritedWeightScorer: CandidateEvaluator {
         self.recipe = r
         settings = ScoringSettings(calibrationImages: min(calibrationImages, train.count), validationImages: validation.count,
                                    finetuneSteps: finetuneSteps, finetuneLearningRate: finetuneLearningRate)
-        calibrationLoader = BatchLoader(dataset: train, batchSize: 128, normalization: normalization, shuffle: false, dropLast: false)
-        calibrationIndices = Array(RNG(seed: seed &+ 0x5EA4C4).permutation(train.count).prefix(calibrationImages))
-        validationLoader = BatchLoader(dataset: validation, batchSize: 500, normalization: normalization, shuffle: false, dropLast: false)
+        calibrationLoader = CalibrationSet.loader(train, normalization: normalization)
+        calibrationIndices = CalibrationSet(images: calibrationImages, seed: seed).indices(count: train.count)
+        validationLoader = CalibrationSet.validationLoader(validation, normalization: normalization)
         finetuneLoader = BatchLoader(dataset: train, batchSize: recipe.batchSize, normalization: normalization,
                                      augmentation: augmentation, shuffle: true, dropLast: true)
         finetuneSeed = seed &+ 0xF1E7

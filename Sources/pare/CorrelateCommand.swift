@@ -60,7 +60,7 @@ struct CorrelateCommand: ParsableCommand {
             let validation = validationImages.map { val.subset(0..<min(max($0, 1), val.count)) } ?? val
             let scorers = variants.map {
                 InheritedWeightScorer(network: trained.network, train: trainAll, validation: validation, normalization: norm,
-                                      calibrationImages: 2560, seed: seed, finetuneSteps: $0, finetuneLearningRate: finetuneLr,
+                                      calibrationImages: CalibrationSet.defaultImages, seed: seed, finetuneSteps: $0, finetuneLearningRate: finetuneLr,
                                       recipe: config.recipe, augmentation: config.augmentation)
             }
             let reused = try standaloneFrom.map { try StandaloneReference.load($0, space: config.space, validationImages: validation.count) }

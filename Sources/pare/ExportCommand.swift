@@ -4,6 +4,7 @@ import Export
 import Foundation
 import Runs
 import Scoring
+import Search
 import Spaces
 import Networks
 import TensorCore
@@ -32,7 +33,7 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "Output directory (default RUN/export, or RUN/export-NAME with --search NAME).") var out: String?
     @Flag(help: "Also write the BN-folded inference weights.") var folded = false
     @Flag(help: "Also write model.onnx.") var onnx = false
-    @Option(help: "Training images for BN recalibration (default 2560, as pare search).") var calibrationImages = 2560
+    @Option(help: "Training images for BN recalibration (default 2560, as pare search).") var calibrationImages = CalibrationSet.defaultImages
     @Option(help: "Seed of the calibration images (default 0, as pare search).") var seed: UInt64 = 0
     @Option(help: "Engine threads (default: all cores).") var threads: Int?
 
@@ -101,7 +102,7 @@ func resolveArchitecture(_ spec: String, run: RunDirectory, search: String?, spa
         return (spec == "largest" ? space.largest : space.smallest, nil)
     }
     if spec == "best" {
-        let p = run.file(search.map { "search-" + $0 } ?? "search") + "/best.json"
+        let p = SearchRun.path(runPath: run.path, name: search) + "/best.json"
         guard FileManager.default.fileExists(atPath: p) else {
             throw UserError("\(p): not found; run `pare search --run \(run.path)` first, or pass --arch FILE|TEXT")
         }

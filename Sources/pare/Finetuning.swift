@@ -105,10 +105,9 @@ func finetuneModel(_ modelDirectory: String, options: TrainingOptions, data: Str
 /// Soft pruning's epoch-start mask on `training` (a standalone model), and its criterion.
 func softPruning(_ soft: SoftPruning, _ training: TrainingRun) throws -> any ChannelImportance {
     guard let model = training.network as? Subnet else { throw UserError("--soft-prune needs a standalone model (pare finetune)") }
-    guard var criterion = channelImportance(named: soft.method, nu: soft.nu) else {
+    guard let criterion = channelImportance(named: soft.method, nu: soft.nu, theta: soft.theta) else {
         throw UserError("--soft-prune: '\(quoted(soft.method))', expected l1, l2, slimming, fpgm or fpgm-weak")
     }
-    if var g = criterion as? GeometricMedian { g.theta = soft.theta; criterion = g }
     // Fails here, before training, when nothing can be masked (a ShuffleNet stage alone).
     let pruner = Pruner(model: model, minimumFraction: soft.minimumWidth)
     // A target below every width's minimum is refused here, before training.
@@ -139,7 +138,7 @@ extension SoftPruning {
 func removeSoftMasked(_ training: TrainingRun, _ soft: SoftPruning, _ criterion: any ChannelImportance, description d: ModelDescription,
                       source: String, train: Dataset, validation: Dataset, out: String) throws {
     let model = training.network as! Subnet
-    let evaluation = Evaluation(train: train, validation: validation, normalization: d.normalization, calibrationImages: 2560)
+    let evaluation = Evaluation(train: train, validation: validation, normalization: d.normalization, calibrationImages: CalibrationSet.defaultImages)
     let before = evaluation.accuracy(model)
     let pruner = Pruner(model: model, minimumFraction: soft.minimumWidth)
     let scores = criterion.scores(pruner.groups, TensorStore(model))

@@ -27,7 +27,7 @@ struct PruneCommand: ParsableCommand {
     @Argument(help: "Model directory to prune (written by pare export or pare prune).") var modelDirectory: String
     @Option(help: "Importance criterion: l1, l2 (filter norms), slimming (BN |gamma|), fpgm or fpgm-weak (geometric median; weak layers scaled by --nu); or search (per-layer widths by evolutionary search on a width-only supernet holding the model, channels ordered by --importance).")
     var method = "l1"
-    @Option(help: "--method search: the criterion that orders channels before the width supernet inherits them (default l1).") var importance = "l1"
+    @Option(help: "--method search: the criterion that orders channels before the width supernet inherits them (default l1).") var importance: ImportanceCriterion = .l1
     @Option(help: "--method search: epochs of sandwich training of the width supernet (default 2).") var searchEpochs = 2
     @Option(help: "--method search: population of the evolutionary search (default 30).") var population = 30
     @Option(help: "--method search: generations of the evolutionary search (default 10).") var generations = 10
@@ -40,7 +40,7 @@ struct PruneCommand: ParsableCommand {
     @Option(help: "Weights to prune: exported, finetuned, scratch or a .safetensors file (default: finetuned if present).") var weights: String?
     @Option(help: "Output model directory.") var out: String
     @Option(help: "Data source (default: the one in model.json).") var data: String?
-    @Option(help: "Training images for the BN recalibration of the pruned network (default 2560).") var calibrationImages = 2560
+    @Option(help: "Training images for the BN recalibration of the pruned network (default 2560).") var calibrationImages = CalibrationSet.defaultImages
     @Option(help: "Prune in N rounds (default 1: one shot).") var rounds = 1
     @Option(help: "Finetune each round's pruned model for E epochs before the next round prunes it (default 0).") var finetuneEpochs = 0
     @Option(help: "With --finetune-epochs: validate and write a moving average of the weights with this decay, as pare finetune --ema (default: off).",
@@ -53,9 +53,6 @@ struct PruneCommand: ParsableCommand {
         guard (targetFlops == nil) != (targetParams == nil) else { throw ValidationError("pass exactly one of --target-flops and --target-params") }
         guard method == "search" || channelImportance(named: method, nu: nu) != nil else {
             throw ValidationError("--method: '\(quoted(method))', expected l1, l2, slimming, fpgm, fpgm-weak or search")
-        }
-        guard channelImportance(named: importance, nu: nu) != nil else {
-            throw ValidationError("--importance: '\(quoted(importance))', expected l1, l2, slimming, fpgm or fpgm-weak")
         }
         if method == "search" {
             guard rounds == 1 else { throw ValidationError("--method search finds its widths in one search; drop --rounds") }
@@ -109,10 +106,9 @@ struct PruneCommand: ParsableCommand {
                 return
             }
             logLine("pare prune: \(d.architecture) (\(millions(d.macs)) M MACs, \(d.parameters) params, validation \(String(format: "%.4f", sourceAccuracy))) on \(dataSource), \(method) to \(targetText(finalTarget, metric, full)) in \(rounds) round\(rounds == 1 ? "" : "s")")
-            let criterion = channelImportance(named: method, nu: nu).map { c -> any ChannelImportance in
-                if var g = c as? GeometricMedian { g.theta = theta; return g }
-                return c
-            }!
+            guard let criterion = channelImportance(named: method, nu: nu, theta: theta) else {
+                throw UserError("--method: '\(quoted(method))', expected \(ImportanceCriterion.names) or search")
+            }
             let originalCounts = Pruner(model: original).counts
             var current = original
             for round in 1...rounds {
@@ -200,9 +196,10 @@ struct Evaluation {
     let indices: [Int]
 
     init(train: Dataset, validation val: Dataset, normalization: Normalization, calibrationImages: Int) {
-        validation = BatchLoader(dataset: val, batchSize: 500, normalization: normalization, shuffle: false, dropLast: false)
-        calibration = BatchLoader(dataset: train, batchSize: 128, normalization: normalization, shuffle: false, dropLast: false)
-        indices = Array(RNG(seed: 0x5EA4C4).permutation(train.count).prefix(calibrationImages))
+        // Seed 0: the calibration set of a search and export with their default --seed.
+        validation = CalibrationSet.validationLoader(val, normalization: normalization)
+        calibration = CalibrationSet.loader(train, normalization: normalization)
+        indices = CalibrationSet(images: calibrationImages, seed: 0).indices(count: train.count)
     }
 
     func accuracy(_ model: Subnet) -> Double {

@@ -28,7 +28,7 @@ extension PruneCommand {
             let config: TrainConfig
             if fresh {
                 let groups = original.channelGroups
-                let criterion = channelImportance(named: importance, nu: nu)!
+                let criterion = importance.make(nu: nu)
                 ChannelOrder.sort(groups, scores: criterion.scores(groups, TensorStore(original)), in: TensorStore(original))
                 var c = TrainConfig(space: try WidthSpace.make(from: original), spaceFile: "width space of \(modelDirectory)",
                                     data: data ?? d.provenance.data)
@@ -82,7 +82,7 @@ extension PruneCommand {
         let (_, pruned) = try model.load(engine: engine)
         let after = Pruner(model: pruned).counts
         description.pruning = ModelDescription.PruningRecord(
-            source: modelDirectory, sourceWeights: label, method: "search (\(importance) order)", nu: importance == "fpgm-weak" ? nu : nil,
+            source: modelDirectory, sourceWeights: label, method: "search (\(importance.rawValue) order)", nu: importance == .fpgmWeak ? nu : nil,
             theta: nil, minimumWidthFraction: Double(WidthSpace.defaultFractions[0]) / 10, target: targetText(target, metric, metric == .macs ? d.macs : d.parameters),
             sourceMacs: d.macs, sourceParameters: d.parameters,
             widths: before.keys.sorted().map { .init(width: $0.description, before: before[$0]!, after: after[$0] ?? before[$0]!) },

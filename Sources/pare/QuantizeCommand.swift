@@ -25,7 +25,7 @@ struct QuantizeCommand: ParsableCommand {
     @Argument(help: "Model directory written by pare export (or pare prune).") var modelDirectory: String
     @Option(help: "exported, finetuned, scratch, qat (pare finetune --qat) or a .safetensors file (default: finetuned if present, else exported).") var weights: String?
     @Option(help: "Batches of 100 training images the activation ranges are calibrated on (default 20).") var calibrationBatches = 20
-    @Option(help: "Activation range observer: minmax, percentile or kl (default minmax).") var observer = "minmax"
+    @Option(help: "Activation range observer: minmax, percentile or kl (default minmax).") var observer: RangeObserver = .minmax
     @Option(help: "--observer percentile: the percentile kept at the top (and 100 minus it at the bottom; default 99.99).") var percentile = 99.99
     @Flag(help: "Round every scale up to a power of two (requantization becomes a shift).") var powerOfTwo = false
     @Flag(help: "Also write model.int8.onnx (QuantizeLinear / DequantizeLinear form).") var onnx = false
@@ -36,7 +36,6 @@ struct QuantizeCommand: ParsableCommand {
 
     func validate() throws {
         guard (1...1000).contains(calibrationBatches) else { throw ValidationError("--calibration-batches must be in 1...1000, got \(calibrationBatches)") }
-        guard RangeObserver(rawValue: observer) != nil else { throw ValidationError("--observer: '\(quoted(observer))', expected minmax, percentile or kl") }
         guard percentile > 50 && percentile <= 100 else { throw ValidationError("--percentile must be in (50, 100], got \(percentile)") }
         guard (1...10_000).contains(errorImages) else { throw ValidationError("--error-images must be in 1...10000") }
     }
@@ -52,8 +51,8 @@ struct QuantizeCommand: ParsableCommand {
             let graph = try model.inferenceGraph(model.architecture, mean: d.normalization.mean, std: d.normalization.std).foldingInputNormalization()
             let count = min(train.count, calibrationBatches * 100)
             let draw = RNG(seed: seed).permutation(train.count).prefix(count)
-            let settings = QuantizationSettings(observer: RangeObserver(rawValue: observer)!, percentile: percentile, powerOfTwo: powerOfTwo)
-            logLine("pare quantize: \(d.architecture) [\(label)], \(observer) ranges on \(count) training images of \(source)")
+            let settings = QuantizationSettings(observer: observer, percentile: percentile, powerOfTwo: powerOfTwo)
+            logLine("pare quantize: \(d.architecture) [\(label)], \(observer.rawValue) ranges on \(count) training images of \(source)")
             let started = Date()
             let q = try Calibration.quantize(graph, images: ImageSource(dataset: train, indices: Array(draw)), settings: settings, engine: engine)
             let calibrationSeconds = Date().timeIntervalSince(started)

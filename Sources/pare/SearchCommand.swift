@@ -39,7 +39,7 @@ struct SearchCommand: ParsableCommand {
     @Option(help: "Crossovers per generation (default 25).") var crossovers = 25
     @Flag(help: "Search the accuracy x MACs front (NSGA-II) instead of the single best.") var pareto = false
     @Option(help: "Validation images scored per candidate (default: the whole validation split).") var validationImages: Int?
-    @Option(help: "Training images for BN recalibration (default 2560 = 20 batches of 128).") var calibrationImages = 2560
+    @Option(help: "Training images for BN recalibration (default 2560 = 20 batches of 128).") var calibrationImages = CalibrationSet.defaultImages
     @Option(help: "SGD steps on each candidate alone (a copy of its inherited weights, the same batches for all) before it is scored (default 0: inherited weights as they are). Slower; can rank better (measure with `pare correlate --finetune-steps`).")
     var finetuneSteps = 0
     @Option(help: "Peak learning rate of those steps, cosine to 0 (default 0.01).") var finetuneLr: Float = 0.01

@@ -81,7 +81,10 @@ struct TrainCommand: ParsableCommand {
             func say(_ line: String) { if writer { logLine(line) } }
             if let sorting = config.channelSorting, let supernet = training.supernet {
                 // Every rank sorts its identical copy the same way.
-                let criterion = channelImportance(named: sorting.method, nu: 0.9)!, groups = supernet.channelGroups
+                guard let criterion = channelImportance(named: sorting.method, nu: 0.9) else {
+                    throw UserError("\(dir.configPath): channelSorting.method '\(quoted(sorting.method))', expected \(ImportanceCriterion.names)")
+                }
+                let groups = supernet.channelGroups
                 training.onEpochStart = { run in
                     guard run.epoch == sorting.epoch else { return }
                     let moved = ChannelOrder.sort(groups, by: criterion, in: supernet)

@@ -53,7 +53,10 @@ struct TrainingOptions: ParsableArguments {
         guard config.recipe.warmupEpochs >= 0 && config.recipe.warmupEpochs <= Double(config.epochs) else {
             throw UserError("--warmup-epochs must be between 0 and --epochs (\(config.epochs)), got \(config.recipe.warmupEpochs)")
         }
-        guard config.augmentation.cropPadding >= 0 else { throw UserError("--crop-padding must be at least 0 pixels, got \(config.augmentation.cropPadding)") }
+        // More padding than the image is wide would crop pure padding (and size a huge buffer).
+        guard (0...config.space.inputSize).contains(config.augmentation.cropPadding) else {
+            throw UserError("--crop-padding must be between 0 and the input size (\(config.space.inputSize) pixels), got \(config.augmentation.cropPadding)")
+        }
         guard (0...1).contains(config.augmentation.erasing) else { throw UserError("--erase must be a probability in [0, 1], got \(config.augmentation.erasing)") }
         guard (0..<1).contains(config.recipe.labelSmoothing) else { throw UserError("--label-smoothing must be in [0, 1)") }
         guard config.recipe.optimizer.weightDecay >= 0 && config.recipe.optimizer.weightDecay.isFinite else {

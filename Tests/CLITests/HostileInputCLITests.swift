@@ -57,6 +57,8 @@ import _TestSupport
         defer { withExtendedLifetime(tmp) {} }
         let base = ["train", "--space", "reference", "--data", "synthetic", "--run", tmp.file("r")]
         try expectOneLineError(base + ["--kernel-sharing", "elastic"], contains: "none, crop or transform")
+        // Padding beyond the 28-pixel input would crop padding only (and size a huge buffer).
+        try expectOneLineError(base + ["--crop-padding", "100000"], contains: "--crop-padding must be between 0 and the input size (28 pixels)")
         try expectOneLineError(base + ["--progressive", "3,2,1"], contains: "0 <= K <= W <= O")
         try expectOneLineError(base + ["--progressive", "1,2,5", "--epochs", "3"], contains: "--progressive 1,2,5")
         try expectOneLineError(base + ["--warmup-epochs", "20", "--epochs", "3"], contains: "--warmup-epochs")

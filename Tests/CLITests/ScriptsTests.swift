@@ -17,4 +17,16 @@ import _TestSupport
             #expect(check.status == 0, "\(path): \(check.output)")
         }
     }
+
+    /// The README's set-up paragraph names what `scripts/setup.sh` installs (it once listed
+    /// five packages of nine).
+    @Test func readmeNamesEveryPackageSetupInstalls() throws {
+        let setup = try String(contentsOfFile: repositoryFile("scripts/setup.sh"), encoding: .utf8)
+        let line = try #require(setup.split(separator: "\n").first { $0.hasPrefix("packages=(") })
+        let packages = line.dropFirst("packages=(".count).prefix { $0 != ")" }.split(separator: " ").map(String.init)
+        #expect(packages.count >= 9)
+        let readme = try String(contentsOfFile: repositoryFile("README.md"), encoding: .utf8)
+        let words = Set(readme.split(whereSeparator: { " \n`(),:".contains($0) }).map(String.init))
+        for p in packages { #expect(words.contains(p), "README.md does not name \(p), which scripts/setup.sh installs") }
+    }
 }

@@ -55,6 +55,19 @@ import _TestSupport
         #expect(header.contains("-5"))
         let negative = CheckpointFile.encode(header: Data(header.utf8), payload: payload)
         #expect(throws: RunError.self) { try (try tinyTraining()).restore(from: negative, path: "negative.bin") }
+        // An epoch that disagrees with the step (2^62 would resume past the end and train
+        // nothing; 1 is a finished epoch at a step inside the first), under a valid checksum.
+        let text = String(decoding: headerData, as: UTF8.self)
+        #expect(text.contains("\"epoch\":0,"))
+        for epoch in ["4611686018427387904", "1", "-1"] {
+            let bad = CheckpointFile.encode(header: Data(text.replacingOccurrences(of: "\"epoch\":0,", with: "\"epoch\":\(epoch),").utf8), payload: payload)
+            let target = try tinyTraining()
+            let before = stateSnapshot(target)
+            #expect(throws: RunError.self, "epoch \(epoch)") { try target.restore(from: bad, path: "epoch.bin") }
+            #expect(stateSnapshot(target) == before)
+        }
+        // The unchanged header still loads.
+        try (try tinyTraining()).restore(from: good, path: "good.bin")
         // Writing a diverged state is refused too.
         t.network.parameters[0].value[0] = .infinity
         #expect(throws: TrainingError.nonFinite(step: 2)) { _ = try t.checkpoint() }
