@@ -106,7 +106,7 @@ func finetuneModel(_ modelDirectory: String, options: TrainingOptions, data: Str
 func softPruning(_ soft: SoftPruning, _ training: TrainingRun) throws -> any ChannelImportance {
     guard let model = training.network as? Subnet else { throw UserError("--soft-prune needs a standalone model (pare finetune)") }
     guard let criterion = channelImportance(named: soft.method, nu: soft.nu, theta: soft.theta) else {
-        throw UserError("--soft-prune: '\(quoted(soft.method))', expected l1, l2, slimming, fpgm or fpgm-weak")
+        throw UserError("--soft-prune: '\(quoted(soft.method))', expected \(ImportanceCriterion.names)")
     }
     // Fails here, before training, when nothing can be masked (a ShuffleNet stage alone).
     let pruner = Pruner(model: model, minimumFraction: soft.minimumWidth)

@@ -52,7 +52,7 @@ struct PruneCommand: ParsableCommand {
     func validate() throws {
         guard (targetFlops == nil) != (targetParams == nil) else { throw ValidationError("pass exactly one of --target-flops and --target-params") }
         guard method == "search" || channelImportance(named: method, nu: nu) != nil else {
-            throw ValidationError("--method: '\(quoted(method))', expected l1, l2, slimming, fpgm, fpgm-weak or search")
+            throw ValidationError("--method: '\(quoted(method))', expected \(ImportanceCriterion.allCases.map(\.rawValue).joined(separator: ", ")) or search")
         }
         if method == "search" {
             guard rounds == 1 else { throw ValidationError("--method search finds its widths in one search; drop --rounds") }
@@ -107,7 +107,7 @@ struct PruneCommand: ParsableCommand {
             }
             logLine("pare prune: \(d.architecture) (\(millions(d.macs)) M MACs, \(d.parameters) params, validation \(String(format: "%.4f", sourceAccuracy))) on \(dataSource), \(method) to \(targetText(finalTarget, metric, full)) in \(rounds) round\(rounds == 1 ? "" : "s")")
             guard let criterion = channelImportance(named: method, nu: nu, theta: theta) else {
-                throw UserError("--method: '\(quoted(method))', expected \(ImportanceCriterion.names) or search")
+                throw UserError("--method: '\(quoted(method))', expected \(ImportanceCriterion.allCases.map(\.rawValue).joined(separator: ", ")) or search")
             }
             let originalCounts = Pruner(model: original).counts
             var current = original

@@ -6,6 +6,21 @@ import Testing
 import _TestSupport
 
 @Suite("Importance criteria") struct ImportanceTests {
+    @Test("Every criterion by name: the one it builds carries that name, nu and theta (no caller patches it)")
+    func criteriaByName() throws {
+        #expect(ImportanceCriterion.allCases.map(\.rawValue) == ["l1", "l2", "slimming", "fpgm", "fpgm-weak"])
+        #expect(ImportanceCriterion.names == "l1, l2, slimming, fpgm or fpgm-weak")
+        for c in ImportanceCriterion.allCases {
+            let made = c.make(nu: 0.9, theta: 0.25)
+            #expect(made.name == c.rawValue)
+            #expect(channelImportance(named: c.rawValue, nu: 0.9)?.name == c.rawValue)
+            if let g = made as? GeometricMedian {
+                #expect(g.theta == 0.25 && g.nu == (c == .fpgm ? 1 : 0.9))
+            }
+        }
+        #expect(channelImportance(named: "search", nu: 0.9) == nil)
+    }
+
     @Test("FPGM: a filter equal to the mean of the others is nearest the geometric median (smallest R)")
     func geometricMedian() {
         let rng = RNG(seed: 8)
