@@ -48,7 +48,7 @@ public struct ArchitectureEvaluator {
 }
 
 /// The training images BN recalibration reads: the same records, in the same batches, for
-/// every candidate of a search, the exported winner, a pruned network and the bench, so that
+/// every candidate of a search, the exported winner and a pruned network, so that
 /// "exported accuracy == search score" holds by construction rather than by repeated literals.
 public struct CalibrationSet: Sendable, Equatable {
     /// 20 batches of 128: what every command recalibrates with unless told otherwise.
