@@ -52,10 +52,14 @@ let package = Package(
         // from Networks): the same width mechanism as the supernet's.
         .target(name: "Pruning", dependencies: ["TensorCore", "Layers", "Spaces", "Networks"], swiftSettings: engineFlags),
         .target(name: "Bench", dependencies: ["TensorCore", "Layers", "Datasets", "Spaces", "Networks", "Scoring"], swiftSettings: engineFlags),
+        // The application layer: typed requests in, typed results out, progress through a
+        // log callback (supernet training, search, export, finetune, prune). No ArgumentParser:
+        // tests drive every workflow as a library call.
+        .target(name: "Workflows", dependencies: ["TensorCore", "Layers", "Datasets", "Spaces", "Runs", "Networks", "Search", "Scoring", "Export", "Pruning", "Quantization", "Distributed"], swiftSettings: engineFlags),
         .executableTarget(
             name: "pare",
             dependencies: [
-                "TensorCore", "Layers", "Datasets", "Spaces", "Runs", "Networks", "Search", "Scoring", "Export", "Bench", "Pruning", "Distributed", "Quantization",
+                "TensorCore", "Layers", "Datasets", "Spaces", "Runs", "Networks", "Search", "Scoring", "Export", "Bench", "Pruning", "Distributed", "Quantization", "Workflows",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: engineFlags),
@@ -70,6 +74,7 @@ let package = Package(
         .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "Layers", "Networks", "Export", "Datasets", "Spaces", "_TestSupport"], swiftSettings: engineFlags),
         .testTarget(name: "PruningTests", dependencies: ["Pruning", "Networks", "Spaces", "Datasets", "Export", "Runs", "_TestSupport"], swiftSettings: engineFlags),
+        .testTarget(name: "WorkflowsTests", dependencies: ["Workflows", "Distributed", "Networks", "Spaces", "Datasets", "Runs", "Export", "Search", "_TestSupport"], swiftSettings: engineFlags),
         // Runs the built binary; depending on `pare` makes `swift test` build it first.
         .testTarget(name: "CLITests", dependencies: ["pare", "Datasets", "Runs", "Export", "_TestSupport"], swiftSettings: engineFlags),
     ]

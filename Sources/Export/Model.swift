@@ -91,6 +91,15 @@ public struct ModelDescription: Codable, Equatable, Sendable {
         public var minimumWidthFraction: Double
         /// e.g. "50% of MACs (15.511 M)".
         public var target: String
+        /// The same target as a cost and its value (what a resumed prune is checked against;
+        /// absent in models pruned before it was recorded).
+        public var goal: Goal?
+        public struct Goal: Codable, Equatable, Sendable {
+            public enum Metric: String, Codable, Sendable { case macs, parameters }
+            public var metric: Metric
+            public var value: Int
+            public init(metric: Metric, value: Int) { self.metric = metric; self.value = value }
+        }
         public var sourceMacs: Int
         public var sourceParameters: Int
         public var widths: [Width]

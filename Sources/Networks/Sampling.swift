@@ -26,6 +26,23 @@ public enum SamplingStrategy: Equatable, Sendable, Codable, CustomStringConverti
         case let .distill(r): return r == 2 ? "distill" : "distill:\(r)"
         }
     }
+
+    /// The inverse of `description`; flops-band also takes counts such as 1.5M-3M.
+    public init?(parsing text: String, count: (String) -> Int? = { Int($0) }) {
+        switch text {
+        case "uniform": self = .uniform
+        case "fair": self = .fair
+        case "sandwich": self = .sandwich
+        case "distill": self = .distill(random: 2)
+        default:
+            if text.hasPrefix("distill:"), let r = Int(text.dropFirst(8)), (0...8).contains(r) { self = .distill(random: r); return }
+            let parts = text.hasPrefix("flops-band:") ? text.dropFirst(11).split(separator: "-").map(String.init) : []
+            guard parts.count == 2, let lo = count(parts[0]), let hi = count(parts[1]) else { return nil }
+            self = .flopsBand(minMACs: lo, maxMACs: hi)
+        }
+    }
+
+    public static let nameHelp = "uniform, fair, sandwich, distill[:RANDOM 0-8] or flops-band:MIN-MAX (e.g. flops-band:1.5M-3M)"
 }
 
 public enum SamplingError: Error, CustomStringConvertible, Equatable {

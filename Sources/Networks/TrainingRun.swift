@@ -154,7 +154,7 @@ public final class TrainingRun {
             precondition(config.recipe.batchSize % parallel.plan.size == 0, "batch \(config.recipe.batchSize) over \(parallel.plan.size) processes")
             trainer.synchronizeGradients = { parallel.reduce($0) }
         }
-        validationLoader = BatchLoader(dataset: validation, batchSize: 500, normalization: normalization, shuffle: false, dropLast: false)
+        validationLoader = CalibrationSet.validationLoader(validation, normalization: normalization)
         calibrationLoader = BatchLoader(dataset: train, batchSize: 128, normalization: normalization, shuffle: false, dropLast: false)
         // Fixed for the whole run: the same calibration images and probes at every epoch.
         let side = RNG(seed: config.seed &+ 0x9E37_79B9)

@@ -24,7 +24,7 @@ public final class InheritedWeightScorer: CandidateEvaluator {
     public var scoring: ScoringSettings? { settings }
 
     public init(network: Supernet, train: Dataset, validation: Dataset, normalization: Normalization,
-                calibrationImages: Int, seed: UInt64,
+                calibration: CalibrationSet,
                 finetuneSteps: Int = 0, finetuneLearningRate: Float = 0.01,
                 recipe: Recipe = Recipe(), augmentation: Augmentation = .none) {
         precondition(finetuneSteps >= 0 && finetuneLearningRate > 0, "finetune steps \(finetuneSteps), lr \(finetuneLearningRate)")
@@ -32,14 +32,14 @@ public final class InheritedWeightScorer: CandidateEvaluator {
         var r = recipe
         r.learningRate = finetuneLearningRate
         self.recipe = r
-        settings = ScoringSettings(calibrationImages: min(calibrationImages, train.count), validationImages: validation.count,
+        settings = ScoringSettings(calibrationImages: min(calibration.images, train.count), validationImages: validation.count,
                                    finetuneSteps: finetuneSteps, finetuneLearningRate: finetuneLearningRate)
         calibrationLoader = CalibrationSet.loader(train, normalization: normalization)
-        calibrationIndices = CalibrationSet(images: calibrationImages, seed: seed).indices(count: train.count)
+        calibrationIndices = calibration.indices(count: train.count)
         validationLoader = CalibrationSet.validationLoader(validation, normalization: normalization)
         finetuneLoader = BatchLoader(dataset: train, batchSize: recipe.batchSize, normalization: normalization,
                                      augmentation: augmentation, shuffle: true, dropLast: true)
-        finetuneSeed = seed &+ 0xF1E7
+        finetuneSeed = calibration.seed &+ 0xF1E7
     }
 
     public func score(_ arch: Architecture) throws -> Double {

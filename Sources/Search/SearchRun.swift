@@ -24,7 +24,9 @@ public final class SearchRun {
     }
 
     public func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
-    public var statePath: String { file("state.json") }
+    /// The files a search writes: the saved state and the best candidate (what export reads).
+    public static let stateFile = "state.json", bestFile = "best.json"
+    public var statePath: String { file(Self.stateFile) }
     public var historyPath: String { file("history.jsonl") }
     public static let resultFiles = ["best.txt", "best.json", "history.jsonl", "plot.svg", "state.json"]
 

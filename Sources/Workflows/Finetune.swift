@@ -8,20 +8,57 @@ import Networks
 import Pruning
 import TensorCore
 
-/// Trains the model of an exported directory from its exported weights (or from scratch),
-/// with progress, metrics and checkpoints in `runDirectory` (default DIR/finetune or
-/// DIR/scratch), and writes DIR/model.finetuned.safetensors (model.scratch.safetensors).
-/// What `pare finetune` runs, and `pare prune --finetune-epochs` after each round.
-/// With `softPrune`, the globally least important channels are masked at every epoch start
-/// and removed at the end: the physically smaller model goes to `prunedOut`. With `teacher`,
-/// every step also learns from that model's outputs (knowledge distillation). With `average`,
-/// a moving average of the weights with that decay is validated and written. With
-/// `includeValidation`, the validation split is trained on too.
-func finetuneModel(_ modelDirectory: String, options: TrainingOptions, data: String?, fromScratch: Bool, runDirectory: String?,
-                   softPrune: SoftPruning? = nil, prunedOut: String? = nil, qat: Bool = false, teacher: TeacherDistillation? = nil,
-                   average: Float? = nil, includeValidation: Bool = false, engine: Engine) throws {
+/// What `pare finetune` runs, and `pare prune --finetune-epochs` after each round: the model
+/// of an exported directory trained from its exported weights (or from scratch).
+public struct FinetuneRequest: Sendable {
+    /// The model directory (pare export, pare prune).
+    public var model: String
+    public var recipe = RecipeOverrides()
+    /// Data source (default: the model's, from model.json).
+    public var data: String?
+    public var fromScratch = false
+    /// Checkpoints and logs (default DIR/finetune, DIR/scratch or DIR/qat).
+    public var runDirectory: String?
+    /// The globally least important channels are masked at every epoch start and removed at
+    /// the end: the physically smaller model goes to `prunedOut` (default DIR/soft-pruned).
+    public var softPrune: SoftPruning?
+    /// Soft pruning to a cost target instead of its rate: a share of the model's cost or a count.
+    public var softPruneTarget: (metric: SoftPruning.Target.Metric, amount: CostAmount)?
+    public var prunedOut: String?
+    /// Quantization-aware finetuning.
+    public var qat = false
+    /// Every step also learns from this model's outputs (knowledge distillation).
+    public var teacher: TeacherDistillation?
+    /// A moving average of the weights with this decay is validated and written.
+    public var average: Float?
+    /// The validation split is trained on too.
+    public var includeValidation = false
+    public init(model: String) { self.model = model }
+}
+
+/// A finished finetune: the training, the weights written and, with soft pruning, the pruned model.
+public struct FinetuneResult: Sendable {
+    /// The model directory finetuned.
+    public var model: String
+    public var training: TrainingSummary
+    /// The file written, and its `--weights` name (finetuned, scratch or qat).
+    public var weightsPath: String
+    public var weights: String
+    public var softPruned: SoftPruneResult?
+}
+
+/// Progress, metrics and checkpoints go to the run directory; the weights to
+/// DIR/model.finetuned.safetensors (model.scratch, model.qat).
+public func finetune(_ request: FinetuneRequest, engine: Engine, log: @escaping Log) throws -> FinetuneResult {
+    let modelDirectory = request.model, options = request.recipe, data = request.data, fromScratch = request.fromScratch
+    let runDirectory = request.runDirectory, qat = request.qat, teacher = request.teacher
+    let average = request.average, includeValidation = request.includeValidation
     let model = ModelDirectory(path: modelDirectory)
     let description = try model.readDescription()
+    var softPrune = request.softPrune
+    if let t = request.softPruneTarget {
+        softPrune?.target = .init(metric: t.metric, value: t.amount.value(of: t.metric == .macs ? description.macs : description.parameters))
+    }
     let arch = try Architecture(parsing: description.architecture, space: description.space)
     let dir = try RunDirectory(path: runDirectory ?? model.file(fromScratch ? "scratch" : qat ? "qat" : "finetune"))
     try dir.lock()
@@ -53,11 +90,11 @@ func finetuneModel(_ modelDirectory: String, options: TrainingOptions, data: Str
     let (train, val, source) = try loadSplits(config)
     let training = try TrainingRun(config: config, train: train, validation: val, normalization: description.normalization, engine: engine)
     guard training.totalSteps > 0 else { throw UserError("\(train.count) training images make no batch of \(config.recipe.batchSize)") }
-    if let t = config.teacher { try attachTeacher(t, to: training, student: description, engine: engine) }
+    if let t = config.teacher { try attachTeacher(t, to: training, student: description, engine: engine, log: log) }
     let start: String
     if options.resume {
-        let path = try training.resumeFromNewest(dir, warn: logLine)
-        logLine("resumed from \(path) at step \(training.step) of \(training.totalSteps)")
+        let path = try training.resumeFromNewest(dir, warn: log)
+        log("resumed from \(path) at step \(training.step) of \(training.totalSteps)")
         start = "resumed"
     } else {
         if !fromScratch {
@@ -77,14 +114,14 @@ func finetuneModel(_ modelDirectory: String, options: TrainingOptions, data: Str
         try AtomicFile.writeJSON(encodable: config, to: dir.configPath)
         start = fromScratch ? "from scratch" : qat && FileManager.default.fileExists(atPath: model.file(ModelDirectory.finetunedFile)) ? "from the finetuned weights" : "from the exported weights"
     }
-    let criterion = try config.softPrune.map { try softPruning($0, training) }
-    if config.qat == true { try prepareQAT(training, dir, train: train, normalization: description.normalization, resumed: options.resume) }
-    logLine("pare finetune: \(arch) (\(String(format: "%.3f", Double(description.macs) / 1e6)) M MACs, \(description.parameters) params) on \(source), \(train.count) train / \(val.count) validation"
+    let criterion = try config.softPrune.map { try softPruning($0, training, log: log) }
+    if config.qat == true { try prepareQAT(training, dir, train: train, normalization: description.normalization, resumed: options.resume, log: log) }
+    log("pare finetune: \(arch) (\(String(format: "%.3f", Double(description.macs) / 1e6)) M MACs, \(description.parameters) params) on \(source), \(train.count) train / \(val.count) validation"
             + (config.includeValidation == true ? " (trained on too)" : "") + ", \(config.epochs) epochs, \(start)"
             + (training.average.map { ", validating and writing the weights' moving average (decay \($0.decay))" } ?? ""))
     let isQAT = config.qat == true
-    try runTrainingLoop(training, dir, command: "pare finetune \(modelDirectory) --resume" + (fromScratch ? " --from-scratch" : "") + (isQAT ? " --qat" : "")
-                        + (runDirectory.map { " --run \($0)" } ?? ""))
+    let summary = try runTrainingLoop(training, dir, resume: "pare finetune \(modelDirectory) --resume" + (fromScratch ? " --from-scratch" : "") + (isQAT ? " --qat" : "")
+                        + (runDirectory.map { " --run \($0)" } ?? ""), log: log)!
     // The average is the model (validated at every epoch end, now written).
     training.average?.swap()
     let weights = fromScratch ? ModelDirectory.scratchFile : isQAT ? ModelDirectory.qatFile : ModelDirectory.finetunedFile
@@ -95,15 +132,16 @@ func finetuneModel(_ modelDirectory: String, options: TrainingOptions, data: Str
     if config.includeValidation == true { metadata[ModelDirectory.validationTrainedKey] = "true" }
     try model.writeWeights(training.network, to: weights, metadata: metadata)
     try model.recordWeights(weights, weights: label)
-    print("weights: \(model.file(weights)) (" + (isQAT ? "quantize with: pare quantize \(modelDirectory) --weights qat" : "evaluate with: pare eval \(modelDirectory) --weights \(label)") + ")")
+    var result = FinetuneResult(model: modelDirectory, training: summary, weightsPath: model.file(weights), weights: label)
     if let soft = config.softPrune, let criterion {
-        try removeSoftMasked(training, soft, criterion, description: description, source: modelDirectory, train: train, validation: val,
-                             out: prunedOut ?? model.file("soft-pruned"))
+        result.softPruned = try removeSoftMasked(training, soft, criterion, description: description, source: modelDirectory, train: train,
+                                                 validation: val, out: request.prunedOut ?? model.file("soft-pruned"))
     }
+    return result
 }
 
 /// Soft pruning's epoch-start mask on `training` (a standalone model), and its criterion.
-func softPruning(_ soft: SoftPruning, _ training: TrainingRun) throws -> any ChannelImportance {
+func softPruning(_ soft: SoftPruning, _ training: TrainingRun, log: @escaping Log) throws -> any ChannelImportance {
     guard let model = training.network as? Subnet else { throw UserError("--soft-prune needs a standalone model (pare finetune)") }
     guard let criterion = channelImportance(named: soft.method, nu: soft.nu, theta: soft.theta) else {
         throw UserError("--soft-prune: '\(quoted(soft.method))', expected \(ImportanceCriterion.names)")
@@ -115,28 +153,38 @@ func softPruning(_ soft: SoftPruning, _ training: TrainingRun) throws -> any Cha
     let c = criterion
     training.onEpochStart = { run in
         let n = try SoftMask.step(model, criterion: c, amount: soft.amount, minimumFraction: soft.minimumWidth)
-        logLine("epoch \(run.epoch + 1): soft mask zeroes \(n) channels (\(soft.method), \(soft.amountText))")
+        log("epoch \(run.epoch + 1): soft mask zeroes \(n) channels (\(soft.method), \(soft.amountText))")
     }
     return criterion
 }
 
 extension SoftPruning {
-    var amount: SoftMask.Amount {
+    public var amount: SoftMask.Amount {
         guard let target else { return .fraction(rate) }
         return .target(PruneTarget(metric: target.metric == .macs ? .macs : .parameters, value: target.value))
     }
 
-    var amountText: String {
+    public var amountText: String {
         guard let target else { return String(format: "%.0f%% of the prunable channels", rate * 100) }
         return "at most " + (target.metric == .macs ? "\(millions(target.value)) M MACs" : "\(target.value) parameters")
     }
+}
+
+/// The smaller model soft pruning wrote, and what its removal cost.
+public struct SoftPruneResult: Sendable {
+    public var out: String
+    public var macs: (before: Int, after: Int)
+    public var parameters: (before: Int, after: Int)
+    /// Validation accuracy as trained (masked channels regrown), then with the final mask
+    /// removed and BN recalibrated.
+    public var accuracy: (before: Double, after: Double)
 }
 
 /// The end of soft pruning: a final mask on the trained weights (soft filter pruning masks at
 /// every epoch end), its channels removed physically, BN recalibrated,
 /// written as a model directory with its pruning record.
 func removeSoftMasked(_ training: TrainingRun, _ soft: SoftPruning, _ criterion: any ChannelImportance, description d: ModelDescription,
-                      source: String, train: Dataset, validation: Dataset, out: String) throws {
+                      source: String, train: Dataset, validation: Dataset, out: String) throws -> SoftPruneResult {
     let model = training.network as! Subnet
     let evaluation = Evaluation(train: train, validation: validation, normalization: d.normalization, calibrationImages: CalibrationSet.defaultImages)
     let before = evaluation.accuracy(model)
@@ -158,16 +206,14 @@ func removeSoftMasked(_ training: TrainingRun, _ soft: SoftPruning, _ criterion:
     provenance.inheritedScore = after
     try ModelDirectory(path: out).write(model: pruned, normalization: d.normalization, provenance: provenance, pruning: record,
                                         folded: false, onnx: false)
-    print(String(format: "soft-pruned model: %@ M -> %@ M MACs, %d -> %d params, validation %.4f (trained, masked channels regrown) -> %.4f (final mask removed, BN recalibrated; finetune it)",
-                 millions(d.macs), millions(plan.cost.macs), d.parameters, plan.cost.parameters, before, after))
-    print("  \(out)/model.json; finetune further with: pare finetune \(out)")
+    return SoftPruneResult(out: out, macs: (d.macs, plan.cost.macs), parameters: (d.parameters, plan.cost.parameters), accuracy: (before, after))
 }
 
 /// Quantization-aware finetuning's set-up: every BatchNorm frozen and fake-quantizing its
 /// output on the grid calibrated here (the min/max of its output over 10 batches of 100
 /// training images, as `pare quantize` would choose it), stored in RUN/qat-ranges.json so a
 /// resumed run uses the same grids; every convolution and classifier weight fake-quantized.
-func prepareQAT(_ training: TrainingRun, _ dir: RunDirectory, train: Dataset, normalization: Normalization, resumed: Bool) throws {
+func prepareQAT(_ training: TrainingRun, _ dir: RunDirectory, train: Dataset, normalization: Normalization, resumed: Bool, log: Log) throws {
     guard let arch = training.config.fixedArchitecture else { throw UserError("--qat needs a standalone model (pare finetune)") }
     let network = training.network
     let norms = network.norms
@@ -202,5 +248,5 @@ func prepareQAT(_ training: TrainingRun, _ dir: RunDirectory, train: Dataset, no
         bn.fakeQuantization = grid
     }
     training.trainer.fakeQuantizedWeights = network.parameters.filter { $0.decays && $0.shape.count >= 2 }
-    logLine("quantization-aware: \(norms.count) BatchNorms frozen with fake-quantized outputs, \(training.trainer.fakeQuantizedWeights.count) weights fake-quantized (int8 per channel)")
+    log("quantization-aware: \(norms.count) BatchNorms frozen with fake-quantized outputs, \(training.trainer.fakeQuantizedWeights.count) weights fake-quantized (int8 per channel)")
 }

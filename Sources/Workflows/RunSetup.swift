@@ -1,4 +1,4 @@
-import ArgumentParser
+import Export
 import Datasets
 import Foundation
 import Runs
@@ -8,7 +8,7 @@ import Networks
 import TensorCore
 
 /// The run's stored configuration (`run.json`).
-func loadTrainConfig(_ dir: RunDirectory, hint: String) throws -> TrainConfig {
+public func loadTrainConfig(_ dir: RunDirectory, hint: String) throws -> TrainConfig {
     guard let data = FileManager.default.contents(atPath: dir.configPath) else {
         throw UserError("\(dir.configPath): not found; \(hint)")
     }
@@ -18,7 +18,7 @@ func loadTrainConfig(_ dir: RunDirectory, hint: String) throws -> TrainConfig {
 }
 
 /// The training and validation splits of a run's data, checked against its space.
-func loadSplits(_ config: TrainConfig) throws -> (train: Dataset, validation: Dataset, source: DataSource) {
+public func loadSplits(_ config: TrainConfig) throws -> (train: Dataset, validation: Dataset, source: DataSource) {
     let source = try DataSource(parsing: config.data)
     var (trainFile, _) = try source.load()
     if config.trainLimit > 0 && config.trainLimit < trainFile.count { trainFile = trainFile.subset(0..<config.trainLimit) }
@@ -28,15 +28,25 @@ func loadSplits(_ config: TrainConfig) throws -> (train: Dataset, validation: Da
     return (config.includeValidation == true ? trainFile : train, val, source)
 }
 
+
+/// The training, validation and test splits of an exported model's data.
+public func loadModelData(_ d: ModelDescription, data: String?) throws -> (train: Dataset, validation: Dataset, test: Dataset, source: DataSource) {
+    var config = TrainConfig(space: d.space, spaceFile: d.provenance.spaceFile, data: data ?? d.provenance.data)
+    config.validation = d.provenance.validation
+    config.trainLimit = d.provenance.trainLimit
+    let (train, val, source) = try loadSplits(config)
+    return (train, val, try loadTestSplit(config), source)
+}
+
 /// The test file of a run's data, checked against its space.
-func loadTestSplit(_ config: TrainConfig) throws -> Dataset {
+public func loadTestSplit(_ config: TrainConfig) throws -> Dataset {
     let source = try DataSource(parsing: config.data)
     let test = try source.load().test
     try check(test, from: source, fits: config.space)
     return test
 }
 
-func check(_ d: Dataset, from source: DataSource, fits sp: SearchSpace) throws {
+public func check(_ d: Dataset, from source: DataSource, fits sp: SearchSpace) throws {
     guard d.channels == sp.inputChannels && d.height == sp.inputSize && d.width == sp.inputSize else {
         throw UserError("\(source): images are \(d.channels)x\(d.height)x\(d.width), space '\(sp.name)' takes \(sp.inputChannels)x\(sp.inputSize)x\(sp.inputSize)")
     }
@@ -44,12 +54,12 @@ func check(_ d: Dataset, from source: DataSource, fits sp: SearchSpace) throws {
 }
 
 /// Loads a search space from a file path or the name `reference`.
-func loadSpace(_ name: String) throws -> SearchSpace {
+public func loadSpace(_ name: String) throws -> SearchSpace {
     name == "reference" ? SearchSpace.reference : try SpaceFile.load(name)
 }
 
 /// A latency table written by `pare latency`, checked to be measured for `space`.
-func loadLatencyTable(_ path: String, for space: SearchSpace) throws -> LatencyTable {
+public func loadLatencyTable(_ path: String, for space: SearchSpace) throws -> LatencyTable {
     guard let data = FileManager.default.contents(atPath: path) else { throw UserError("\(path): file not found") }
     let table: LatencyTable
     do { table = try JSONDecoder().decode(LatencyTable.self, from: data) } catch {
@@ -61,46 +71,33 @@ func loadLatencyTable(_ path: String, for space: SearchSpace) throws -> LatencyT
 
 /// A finished (or stopped) supernet run, locked, with its stored configuration: what
 /// search, correlate and export start from.
-func openTrainedRun(_ path: String) throws -> (RunDirectory, TrainConfig) {
+public func openTrainedRun(_ path: String) throws -> (RunDirectory, TrainConfig) {
     let dir = try RunDirectory(path: path, create: false)
     try dir.lock(shared: true)
     return (dir, try loadTrainConfig(dir, hint: "train a supernet first: pare train --space FILE --run \(path)"))
 }
 
 /// A trained supernet opened for reading, with the data it was trained on.
-struct TrainedSupernet {
-    let network: Supernet
+public struct TrainedSupernet {
+    public let network: Supernet
     /// The checkpoint the weights came from.
-    let checkpoint: String
-    let train: Dataset
-    let validation: Dataset
-    let normalization: Normalization
-    let source: DataSource
+    public let checkpoint: String
+    public let train: Dataset
+    public let validation: Dataset
+    public let normalization: Normalization
+    public let source: DataSource
 
     /// The run's supernet at its newest valid checkpoint (weights and BN statistics only),
     /// with the splits and normalization it was trained with.
-    init(_ dir: RunDirectory, _ config: TrainConfig, engine: Engine) throws {
+    public init(_ dir: RunDirectory, _ config: TrainConfig, engine: Engine, log: Log) throws {
         (train, validation, source) = try loadSplits(config)
         normalization = Normalization.fit(train)
-        (network, checkpoint) = try Supernet.trained(dir, space: config.space, engine: engine, warn: logLine)
+        (network, checkpoint) = try Supernet.trained(dir, space: config.space, engine: engine, warn: log)
     }
 }
 
-/// A count option ("3M", "800K", "2500000") for `@Option(transform:)`: refused at parse time,
-/// before anything loads.
-func countArgument(_ text: String) throws -> Int {
-    guard let v = parseCount(text), v > 0 else { throw ValidationError("'\(quoted(text))' is not a count like 3M or 800K") }
-    return v
-}
-
-/// A moving-average decay (`--ema`, of pare finetune and pare prune) in (0, 1).
-func emaDecayArgument(_ text: String) throws -> Float {
-    guard let v = Float(text), v > 0 && v < 1 else { throw ValidationError("--ema must be a decay in (0, 1), e.g. 0.999; got '\(quoted(text))'") }
-    return v
-}
-
-/// A duration option ("1.2ms", "800us") in milliseconds.
-func durationArgument(_ text: String) throws -> Double {
-    guard let v = parseMilliseconds(text) else { throw ValidationError("'\(quoted(text))' is not a duration like 1.2ms or 800us") }
-    return v
+/// The split a model is evaluated on: the data set's test file, or the validation images
+/// held out of the training file.
+public enum EvalSplit: String, CaseIterable, Sendable {
+    case test, val
 }

@@ -1,33 +1,33 @@
-import ArgumentParser
 import Foundation
 import Runs
 import Networks
 import TensorCore
 
-/// Recipe and bookkeeping options shared by `pare train` and `pare finetune`.
-struct TrainingOptions: ParsableArguments {
-    @Option(help: "Epochs (default 10; 3 for pare train with distill sampling, whose steps train 4 paths).") var epochs: Int?
-    @Option(help: "Random seed (default 0).") var seed: UInt64?
-    @Option(name: .customLong("lr"), help: "Base learning rate of the cosine schedule (default: 0.4 for pare train, 0.1 for pare finetune).") var learningRate: Float?
-    @Option(help: "Epochs of linear learning-rate warm-up before the cosine schedule (default: a tenth of the epochs, at most 1, for pare train; 0 for pare finetune; fractions allowed).") var warmupEpochs: Double?
-    @Option(help: "Batch size (default 128).") var batchSize: Int?
-    @Option(help: "Label smoothing (default 0.1).") var labelSmoothing: Float?
-    @Option(help: "Weight decay on conv/linear weights (default 4e-5).") var weightDecay: Float?
-    @Option(help: "Network slimming: L1 penalty of this weight on every BatchNorm scale (typically 1e-5 to 1e-4; default 0: off), so that `pare prune --method slimming` finds channels to remove.")
-    var slimming: Float?
-    @Option(help: "Random-crop padding (default 0: off).") var cropPadding: Int?
-    @Option(help: "Random horizontal flips: true or false (default false).") var flip: Bool?
-    @Option(help: "Random erasing: the probability that an image gets one rectangle of random pixels (default 0: off; 0.5 is the paper's).")
-    var erase: Double?
-    @Option(help: "Checkpoint every N steps as well as at epoch ends (default 200; 0: epoch ends only).") var checkpointEvery: Int?
-    @Option(help: "Checkpoints kept (default 3).") var keep: Int?
-    @Flag(help: "Continue the run from its newest valid checkpoint.") var resume = false
-    @Flag(help: "On --resume, accept options that differ from the run's stored configuration.") var overrideConfig = false
-    @Option(help: "Engine threads (default: all cores).") var threads: Int?
+/// The recipe and bookkeeping settings a caller gives a training workflow (`pare train`,
+/// `pare finetune`, the finetuning of `pare prune`); nil keeps the run's (or the default) value.
+public struct RecipeOverrides: Sendable {
+    public var epochs: Int?
+    public var seed: UInt64?
+    public var learningRate: Float?
+    public var warmupEpochs: Double?
+    public var batchSize: Int?
+    public var labelSmoothing: Float?
+    public var weightDecay: Float?
+    public var slimming: Float?
+    public var cropPadding: Int?
+    public var flip: Bool?
+    public var erase: Double?
+    public var checkpointEvery: Int?
+    public var keep: Int?
+    /// Continue the run from its newest valid checkpoint.
+    public var resume = false
+    /// On resume, accept settings that differ from the run's stored configuration.
+    public var overrideConfig = false
+    public init() {}
 
     /// Sets the recipe options on `config`, refuses a resume that changes the result
     /// (unless --override-config), validates, and rewrites run.json when a resume changed it.
-    func apply(to config: inout TrainConfig, changes: inout ConfigChanges, dir: RunDirectory) throws {
+    public func apply(to config: inout TrainConfig, changes: inout ConfigChanges, dir: RunDirectory) throws {
         changes.set("--epochs", epochs, \.epochs, in: &config)
         changes.set("--seed", seed, \.seed, in: &config)
         changes.set("--lr", learningRate, \.recipe.learningRate, in: &config)
@@ -68,26 +68,42 @@ struct TrainingOptions: ParsableArguments {
 }
 
 /// Options given on a resume that differ from the stored configuration.
-struct ConfigChanges {
-    let resume: Bool
-    var list: [(String, String, String)] = []
-    init(resume: Bool) { self.resume = resume }
+public struct ConfigChanges {
+    public let resume: Bool
+    public var list: [(String, String, String)] = []
+    public init(resume: Bool) { self.resume = resume }
 
-    mutating func set<T: Equatable>(_ name: String, _ value: T?, _ keyPath: WritableKeyPath<TrainConfig, T>, in config: inout TrainConfig) {
+    public mutating func set<T: Equatable>(_ name: String, _ value: T?, _ keyPath: WritableKeyPath<TrainConfig, T>, in config: inout TrainConfig) {
         guard let value else { return }
         if resume && config[keyPath: keyPath] != value { list.append((name, "\(config[keyPath: keyPath])", "\(value)")) }
         config[keyPath: keyPath] = value
     }
 }
 
+/// What a finished training loop did (this process's share of a resumed run).
+public struct TrainingSummary: Sendable {
+    public var steps: Int
+    public var seconds: Double
+    public var imagesPerSecond: Double
+    /// Time of the epoch-end probes, and the rate without them.
+    public var probeSeconds: Double
+    public var trainingImagesPerSecond: Double
+    public var peakMemoryMiB: Double
+    /// The last epoch's probes, scored on `scoreLabel` images.
+    public var probes: [ProbeResult]
+    public var scoreLabel: String
+    public var runPath: String
+}
+
 /// Trains to the end: progress, JSON-lines metrics, epoch-end probes, checkpoints, Ctrl-C
-/// (checkpoint, then exit 130 with `command` as the way to continue), summary.json.
+/// (checkpoint, then `Interrupted` with `resume` as the way to continue), summary.json.
+/// In a data-parallel job only the writer (rank 0) reports, probes and writes files; the
+/// others return nil.
 @discardableResult
-/// In a data-parallel job only the writer (rank 0) reports, probes and writes files.
-func runTrainingLoop(_ training: TrainingRun, _ dir: RunDirectory, command: String, writer: Bool = true) throws -> [ProbeResult] {
+public func runTrainingLoop(_ training: TrainingRun, _ dir: RunDirectory, resume command: String, writer: Bool = true, log: @escaping Log) throws -> TrainingSummary? {
     let config = training.config
     let metrics = writer ? try MetricsLog(directory: dir.path, file: "train.jsonl") : nil
-    let progress = Progress(total: training.totalSteps, log: writer ? logLine : { _ in })
+    let progress = Progress(total: training.totalSteps, log: writer ? log : { _ in })
     let diverged = "the newest checkpoint in \(dir.checkpointDirectory) is the last finite state; lower --lr and resume with --override-config"
     func saveCheckpoint() throws {
         guard writer, let metrics else { return }
@@ -123,7 +139,7 @@ func runTrainingLoop(_ training: TrainingRun, _ dir: RunDirectory, command: Stri
             lastProbes = writer ? training.evaluateProbes() : []
             probeSeconds += Date().timeIntervalSince(probeStart)
             for p in lastProbes {
-                logLine(String(format: "epoch %d %-9@ %6.3f M MACs  %@ %.4f  loss %.4f", info.epoch, p.name, Double(p.macs) / 1e6, scoreLabel, p.accuracy, p.loss))
+                log(String(format: "epoch %d %-9@ %6.3f M MACs  %@ %.4f  loss %.4f", info.epoch, p.name, Double(p.macs) / 1e6, scoreLabel, p.accuracy, p.loss))
             }
             try metrics?.append(["kind": "epoch", "epoch": info.epoch, "step": info.step, "seconds": Date().timeIntervalSince(start),
                                 "probes": lastProbes.map { ["name": $0.name, "arch": $0.architecture, "macs": $0.macs, "val_accuracy": $0.accuracy, "val_loss": $0.loss] }])
@@ -135,11 +151,10 @@ func runTrainingLoop(_ training: TrainingRun, _ dir: RunDirectory, command: Stri
         if training.isDataParallel ? training.jobInterrupted : Interrupt.requested {
             progress.finish()
             try saveCheckpoint()
-            if writer { logLine("interrupted at step \(training.step) of \(training.totalSteps); checkpoint written. Continue with: \(command)") }
-            throw ExitCode(130)
+            throw Interrupted(writer ? "interrupted at step \(training.step) of \(training.totalSteps); checkpoint written. Continue with: \(command)" : nil)
         }
     }
-    guard writer else { return [] }
+    guard writer else { return nil }
     let seconds = Date().timeIntervalSince(start)
     var usage = rusage()
     getrusage(RUSAGE_SELF.rawValue, &usage)
@@ -153,12 +168,7 @@ func runTrainingLoop(_ training: TrainingRun, _ dir: RunDirectory, command: Stri
         "final_probes": lastProbes.map { ["name": $0.name, "arch": $0.architecture, "macs": $0.macs, "params": $0.parameters, "val_accuracy": $0.accuracy] },
     ]
     try AtomicFile.writeJSON(summary, to: dir.file("summary.json"))
-    print(String(format: "trained %d steps in %.1f s (%.0f img/s; %.0f img/s without the %.1f s of epoch-end probes), peak memory %.0f MiB",
-                 training.step - firstStep, seconds, summary["images_per_second"] as! Double,
-                 summary["training_images_per_second"] as! Double, probeSeconds, summary["peak_rss_mib"] as! Double))
-    for p in lastProbes {
-        print(String(format: "%-9@ %6.3f M MACs %7d params  %@ %.4f  | %@", p.name, Double(p.macs) / 1e6, p.parameters, scoreLabel, p.accuracy, p.architecture))
-    }
-    print("run: \(dir.path) (run.json, train.jsonl, checkpoints/, summary.json)")
-    return lastProbes
+    return TrainingSummary(steps: training.step - firstStep, seconds: seconds, imagesPerSecond: summary["images_per_second"] as! Double,
+                           probeSeconds: probeSeconds, trainingImagesPerSecond: summary["training_images_per_second"] as! Double,
+                           peakMemoryMiB: summary["peak_rss_mib"] as! Double, probes: lastProbes, scoreLabel: scoreLabel, runPath: dir.path)
 }

@@ -62,3 +62,15 @@ public final class TemporaryDirectory {
         return p + ".gz"
     }
 }
+
+/// A space small enough that timing every layer signature takes a moment: two blocks, two
+/// widths, two operators, two middle ratios (latency tables, int8 latency budgets).
+public let smallShuffleSpaceYAML = """
+    name: small-shuffle
+    input: {channels: 1, size: 28}
+    classes: 10
+    stem: {channels: 8, stride: 2}
+    stages:
+      - {blocks: 2, stride: 2, widths: [12, 16], operators: [shuffle3, xception], middle_ratios: [0.5, 1.0]}
+    head: {channels: 32}
+    """

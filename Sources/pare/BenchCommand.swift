@@ -1,4 +1,5 @@
 import ArgumentParser
+import Workflows
 import Bench
 import Foundation
 import TensorCore

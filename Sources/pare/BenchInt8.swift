@@ -4,6 +4,7 @@ import Foundation
 import Networks
 import Quantization
 import TensorCore
+import Workflows
 
 /// `pare bench --int8 DIR`: the quantized model's inference speed, float (Pare's engine, and the
 /// same graph on oneDNN) against int8 (oneDNN), at batch 1, 100 and 500 in the same run, on the

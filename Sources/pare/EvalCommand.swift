@@ -1,4 +1,5 @@
 import ArgumentParser
+import Workflows
 import Datasets
 import Export
 import Foundation
@@ -20,8 +21,8 @@ struct EvalCommand: ParsableCommand {
         """)
 
     @Argument(help: "Model directory written by pare export.") var modelDirectory: String
-    @Option(help: "test (the data set's test file) or val (the held-out validation split); default test.") var split = "test"
-    @Option(help: "exported, finetuned, scratch or a .safetensors file (default: finetuned if present, else exported).") var weights: String?
+    @Option(help: "test (the data set's test file) or val (the held-out validation split); default test.") var split = EvalSplit.test
+    @Option(help: "exported, finetuned, scratch or a .safetensors file (default: finetuned if present, else exported).") var weights: WeightsChoice?
     @Option(help: "Data source (default: the one in model.json).") var data: String?
     @Option(help: "Batch size of the evaluation and of the second latency measurement (default 100).") var batch = 100
     @Option(help: "Timed repetitions per latency measurement (default 50).") var repeats = 50
@@ -52,15 +53,13 @@ struct EvalCommand: ParsableCommand {
             config.trainLimit = d.provenance.trainLimit
             let dataset: Dataset
             switch split {
-            case "test":
+            case .test:
                 dataset = try loadTestSplit(config)
-            case "val":
+            case .val:
                 dataset = try loadSplits(config).validation
                 if try dir.weightsTrainedOnValidation(weightsName) {
                     logLine("warning: these weights were trained on the validation split too (pare finetune --include-validation): its accuracy is not a held-out measure; use --split test")
                 }
-            default:
-                throw UserError("--split: '\(split)', expected test or val")
             }
             let loader = BatchLoader(dataset: dataset, batchSize: batch, normalization: d.normalization, shuffle: false, dropLast: false)
             var rows: [String]? = predictions == nil ? nil : ["index,label,predicted," + (0..<d.classes).map { "logit_\($0)" }.joined(separator: ",")]
@@ -80,7 +79,7 @@ struct EvalCommand: ParsableCommand {
 
             let label = weightsName.map { ($0 as NSString).lastPathComponent } ?? d.weights
             print("\(arch)  [\(label)]")
-            print(String(format: "%@ split of %@: %d images, accuracy %.4f, loss %.4f", split, config.data, r.count, r.accuracy, r.loss))
+            print(String(format: "%@ split of %@: %d images, accuracy %.4f, loss %.4f", split.rawValue, config.data, r.count, r.accuracy, r.loss))
             print(String(format: "%.3f M MACs, %d parameters; latency %.3f ms at batch 1, %.3f ms at batch %d (%.1f us/image), %d threads",
                          Double(d.macs) / 1e6, d.parameters, single, batched, batch, batched * 1000 / Double(batch), engine.threads))
             print(String(format: "latency on oneDNN (the folded graph, NHWC float32): %.3f ms at batch 1, %.3f ms at batch %d", dnnlSingle, dnnlBatched, images.count))
@@ -90,9 +89,9 @@ struct EvalCommand: ParsableCommand {
                 let name = names[c].padding(toLength: max(20, names[c].count), withPad: " ", startingAt: 0)
                 print(name + String(format: "  %8.4f  %6d", r.perClass[c], r.perClassCount[c]))
             }
-            let out = dir.file("eval-\(weightsLabel(of: weightsName))-\(split).json")
+            let out = dir.file("eval-\(weightsLabel(of: weightsName))-\(split.rawValue).json")
             try AtomicFile.writeJSON([
-                "architecture": d.architecture, "weights": label, "split": split, "data": config.data, "images": r.count,
+                "architecture": d.architecture, "weights": label, "split": split.rawValue, "data": config.data, "images": r.count,
                 "accuracy": r.accuracy, "loss": r.loss, "per_class_accuracy": r.perClass, "classes": names,
                 "macs": d.macs, "parameters": d.parameters, "latency_ms_batch1": single, "latency_ms_batch": batched,
                 "latency_batch": batch, "threads": engine.threads, "blas_core": BLAS.coreName,

@@ -6,6 +6,7 @@ import Quantization
 import Runs
 import Spaces
 import TensorCore
+import Workflows
 
 extension EvalCommand {
     /// `pare eval DIR --int8`: the int8 model (model.int8.safetensors) on oneDNN.
@@ -18,9 +19,8 @@ extension EvalCommand {
         let (_, val, test, source) = try loadModelData(d, data: data)
         let dataset: Dataset
         switch split {
-        case "test": dataset = test
-        case "val": dataset = val
-        default: throw UserError("--split: '\(split)', expected test or val")
+        case .test: dataset = test
+        case .val: dataset = val
         }
         let images = ImageSource(dataset: dataset)
         let dnnl = try DNNLExecutor(q, threads: engine.threads)
@@ -47,12 +47,12 @@ extension EvalCommand {
         let kernels = try dnnl.implementations(batch: manyCount)
         let kinds = Dictionary(grouping: kernels, by: \.implementation).map { "\($0.key) x\($0.value.count)" }.sorted()
         print("\(d.architecture)  [int8: \(Int8ModelFile.file), \(q.settings.observer.rawValue) ranges]")
-        print(String(format: "%@ split of %@: %d images, int8 accuracy %.4f", split, source.description, labels.count, accuracy))
+        print(String(format: "%@ split of %@: %d images, int8 accuracy %.4f", split.rawValue, source.description, labels.count, accuracy))
         print(String(format: "int8 latency (oneDNN) %.3f ms at batch 1, %.3f ms at batch %d (%.1f us/image); convolutions: %@",
                      single, batched, manyCount, batched * 1000 / Double(manyCount), kinds.joined(separator: ", ")))
-        let out = dir.file("eval-int8-\(split).json")
+        let out = dir.file("eval-int8-\(split.rawValue).json")
         try AtomicFile.writeJSON([
-            "architecture": d.architecture, "weights": Int8ModelFile.file, "split": split, "data": source.description, "images": labels.count,
+            "architecture": d.architecture, "weights": Int8ModelFile.file, "split": split.rawValue, "data": source.description, "images": labels.count,
             "accuracy": accuracy, "latency_ms_batch1": single, "latency_ms_batch": batched, "latency_batch": manyCount, "kernels": kinds,
         ], to: out)
         print("written: \(out)" + (predictions.map { ", \($0)" } ?? ""))

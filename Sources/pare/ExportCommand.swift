@@ -1,13 +1,6 @@
 import ArgumentParser
-import Datasets
-import Export
-import Foundation
-import Runs
-import Scoring
-import Search
-import Spaces
 import Networks
-import TensorCore
+import Workflows
 
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -26,9 +19,9 @@ struct ExportCommand: ParsableCommand {
     @Option(name: .customLong("run"), help: "Run directory with a trained supernet.") var runDirectory: String?
     @Option(name: .customLong("model"), help: "An exported model directory: write --onnx / --folded files of its --weights instead.")
     var modelDirectory: String?
-    @Option(help: "With --model: exported, finetuned (default), scratch or a .safetensors file.") var weights: String?
+    @Option(help: "With --model: exported, finetuned (default), scratch or a .safetensors file.") var weights: WeightsChoice?
     @Option(help: "'best' (the search's best.json), 'largest' or 'smallest' (the space's), a file (best.json, architecture JSON or text) or the text form itself.")
-    var arch = "best"
+    var arch = ArchitectureChoice.best
     @Option(help: "With --arch best: the search named NAME (RUN/search-NAME).") var search: String?
     @Option(help: "Output directory (default RUN/export, or RUN/export-NAME with --search NAME).") var out: String?
     @Flag(help: "Also write the BN-folded inference weights.") var folded = false
@@ -49,79 +42,22 @@ struct ExportCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let engine = startEngine(threads: threads)
-            if let modelDirectory { return try exportInferenceFiles(modelDirectory, engine: engine) }
-            let runDirectory = runDirectory!
-            let (dir, config) = try openTrainedRun(runDirectory)
-            let (architecture, searchFile) = try resolveArchitecture(arch, run: dir, search: search, space: config.space)
-            let trained = try TrainedSupernet(dir, config, engine: engine)
-            let norm = trained.normalization, checkpoint = trained.checkpoint
-            let scorer = InheritedWeightScorer(network: trained.network, train: trained.train, validation: trained.validation,
-                                               normalization: norm, calibrationImages: calibrationImages, seed: seed)
-            // BN recalibrated exactly as the search scores: the statistics the export keeps.
-            let recalibrated = try scorer.recalibrated(architecture)
-            let score = scorer.validationAccuracy(recalibrated, architecture)
-            let model = try trained.network.extract(architecture)
-            let outPath = out ?? dir.file(search.map { "export-" + $0 } ?? "export")
-            let provenance = ModelDescription.Provenance(
-                run: runDirectory, spaceFile: config.spaceFile, data: config.data, validation: config.validation, trainLimit: config.trainLimit,
-                supernetCheckpoint: checkpoint, search: searchFile,
-                inheritedScore: score, calibrationImages: calibrationImages, exportedAt: ISO8601DateFormatter().string(from: Date()))
-            let d = try ModelDirectory(path: outPath).write(model: model, normalization: norm, provenance: provenance, folded: folded, onnx: onnx)
-            print("exported \(architecture)")
-            print(String(format: "  %.3f M MACs, %d parameters, inherited-weight validation accuracy %.4f", Double(d.macs) / 1e6, d.parameters, score))
-            let files = [ModelDirectory.descriptionFile, d.weights] + [d.foldedWeights, d.onnx].compactMap { $0 }
-            print("  \(outPath)/{\(files.joined(separator: ","))}")
+            if let modelDirectory {
+                var r = InferenceFilesRequest(model: modelDirectory)
+                r.weights = weights ?? .finetuned
+                r.folded = folded; r.onnx = onnx
+                let written = try writeInferenceFiles(r, engine: engine)
+                print("\(written.weights) weights of \(written.architecture)")
+                print("  \(modelDirectory)/{\(written.files.joined(separator: ","))}")
+                return
+            }
+            var r = ExportRequest(run: runDirectory!)
+            r.architecture = arch; r.search = search; r.out = out; r.folded = folded; r.onnx = onnx
+            r.calibration = CalibrationSet(images: calibrationImages, seed: seed)
+            let e = try export(r, engine: engine, log: logLine)
+            print("exported \(e.architecture)")
+            print(String(format: "  %.3f M MACs, %d parameters, inherited-weight validation accuracy %.4f", Double(e.macs) / 1e6, e.parameters, e.inheritedScore))
+            print("  \(e.out)/{\(e.files.joined(separator: ","))}")
         }
-    }
-}
-
-extension ExportCommand {
-    /// ONNX and/or folded weights of another weight file of an exported model.
-    func exportInferenceFiles(_ path: String, engine: Engine) throws {
-        let dir = ModelDirectory(path: path)
-        let name = try resolveWeights(weights ?? "finetuned", in: dir)
-        let label = weightsLabel(of: name)
-        var (description, model) = try dir.load(weights: name, engine: engine)
-        try dir.writeInferenceFiles(model, weights: label, into: &description, folded: folded, onnx: onnx)
-        try AtomicFile.writeJSON(encodable: description, to: dir.file(ModelDirectory.descriptionFile))
-        let files = ModelDirectory.inferenceFiles(weights: label)
-        print("\(label) weights of \(description.architecture)")
-        print("  \(path)/{\(([folded ? files.folded : nil, onnx ? files.onnx : nil].compactMap { $0 } + [ModelDirectory.descriptionFile]).joined(separator: ","))}")
-    }
-}
-
-/// An architecture named on the command line: 'best' (a search's best.json), 'largest' or
-/// 'smallest' (the space's extremes: the largest is the natural teacher for
-/// `pare finetune --teacher`), a file (best.json, architecture JSON or its text form) or the
-/// text form itself. Returns it with the file it came from, if any.
-func resolveArchitecture(_ spec: String, run: RunDirectory, search: String?, space: SearchSpace) throws -> (Architecture, String?) {
-    var path: String?
-    // A classic network's space has one candidate: nothing to search, it is the best.
-    if spec == "best", space.isSingleArchitecture, search == nil { return (space.largest, nil) }
-    if spec == "largest" || spec == "smallest", !FileManager.default.fileExists(atPath: spec) {
-        return (spec == "largest" ? space.largest : space.smallest, nil)
-    }
-    if spec == "best" {
-        let p = SearchRun.path(runPath: run.path, name: search) + "/best.json"
-        guard FileManager.default.fileExists(atPath: p) else {
-            throw UserError("\(p): not found; run `pare search --run \(run.path)` first, or pass --arch FILE|TEXT")
-        }
-        path = p
-    } else if FileManager.default.fileExists(atPath: spec) {
-        path = spec
-    }
-    guard let path else {
-        do { return (try Architecture(parsing: spec, space: space), nil) } catch { throw UserError("--arch: \(error)") }
-    }
-    guard let data = FileManager.default.contents(atPath: path) else { throw UserError("\(path): unreadable") }
-    if let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let text = object["architecture"] as? String {
-        do { return (try Architecture(parsing: text, space: space), path) } catch { throw UserError("\(path): field 'architecture': \(error)") }
-    }
-    if let a = try? JSONDecoder().decode(Architecture.self, from: data) {
-        do { try space.validate(a) } catch { throw UserError("\(path): \(error)") }
-        return (a, path)
-    }
-    do { return (try Architecture(parsing: String(decoding: data, as: UTF8.self), space: space), path) } catch {
-        throw UserError("\(path): \(error)")
     }
 }

@@ -1,12 +1,7 @@
 import ArgumentParser
-import Datasets
-import Export
-import Foundation
-import Runs
-import Spaces
 import Networks
 import Pruning
-import TensorCore
+import Workflows
 
 struct FinetuneCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -24,11 +19,11 @@ struct FinetuneCommand: ParsableCommand {
     @Flag(help: "Start from freshly initialised weights instead of the inherited ones.") var fromScratch = false
     @Option(name: .customLong("run"), help: "Run directory for checkpoints and logs (default DIR/finetune, DIR/scratch with --from-scratch).") var runDirectory: String?
     @Option(help: "Soft pruning with a global mask: at every epoch start zero the globally least important --rate of the prunable channels (or as many as --target-flops or --target-params needs) by this criterion (l1, l2, slimming, fpgm, fpgm-weak); they keep training and may come back; at the end they are removed and the smaller model written to --pruned-out.")
-    var softPrune: String?
+    var softPrune: ImportanceCriterion?
     @Option(help: "Soft pruning: fraction of the prunable channels masked (default 0.4).") var rate = 0.4
     @Option(help: "Soft pruning: mask as many channels as it takes to reach this MACs target instead of --rate, a percentage of the model's (50%) or a count (15M).")
-    var targetFlops: String?
-    @Option(help: "Soft pruning: the same with a parameter target (40%, 120K).") var targetParams: String?
+    var targetFlops: CostAmount?
+    @Option(help: "Soft pruning: the same with a parameter target (40%, 120K).") var targetParams: CostAmount?
     @Option(help: "Soft pruning with fpgm-weak: weak-layer factor (default 0.9).") var nu = 0.9
     @Option(help: "Soft pruning with fpgm, fpgm-weak: denominator offset (default 1e-8).") var theta = 1e-8
     @Option(help: "Soft pruning: no width below this fraction of its count (default 0.1).") var minWidth = 0.1
@@ -44,10 +39,7 @@ struct FinetuneCommand: ParsableCommand {
     @OptionGroup var options: TrainingOptions
 
     func validate() throws {
-        if let softPrune {
-            guard channelImportance(named: softPrune, nu: nu) != nil else {
-                throw ValidationError("--soft-prune: '\(quoted(softPrune))', expected l1, l2, slimming, fpgm or fpgm-weak")
-            }
+        if softPrune != nil {
             guard rate > 0 && rate < 1 else { throw ValidationError("--rate must be in (0, 1), got \(rate)") }
             guard nu > 0 && nu <= 1 else { throw ValidationError("--nu must be in (0, 1], got \(nu)") }
             guard minWidth > 0 && minWidth <= 1 else { throw ValidationError("--min-width must be in (0, 1], got \(minWidth)") }
@@ -67,17 +59,14 @@ struct FinetuneCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let engine = startEngine(threads: options.threads)
-            var soft = softPrune.map { SoftPruning(method: $0, rate: rate, nu: nu, theta: theta, minimumWidth: minWidth) }
-            if let text = targetFlops ?? targetParams {
-                let d = try ModelDirectory(path: modelDirectory).readDescription()
-                let metric: SoftPruning.Target.Metric = targetFlops != nil ? .macs : .parameters
-                let value = try PruneCommand.target(text, of: metric == .macs ? d.macs : d.parameters,
-                                                    option: targetFlops != nil ? "--target-flops" : "--target-params")
-                soft?.target = .init(metric: metric, value: value)
-            }
-            try finetuneModel(modelDirectory, options: options, data: data, fromScratch: fromScratch, runDirectory: runDirectory,
-                              softPrune: soft, prunedOut: prunedOut, qat: qat, teacher: try teacher.resolve(), average: ema,
-                              includeValidation: includeValidation, engine: engine)
+            let soft = softPrune.map { SoftPruning(method: $0.rawValue, rate: rate, nu: nu, theta: theta, minimumWidth: minWidth) }
+            var request = FinetuneRequest(model: modelDirectory)
+            request.recipe = options.overrides
+            request.data = data; request.fromScratch = fromScratch; request.runDirectory = runDirectory
+            request.softPrune = soft; request.softPruneTarget = targetFlops.map { (.macs, $0) } ?? targetParams.map { (.parameters, $0) }
+            request.prunedOut = prunedOut; request.qat = qat; request.teacher = try teacher.resolve()
+            request.average = ema; request.includeValidation = includeValidation
+            printFinetune(try finetune(request, engine: engine, log: logLine), model: modelDirectory)
         }
     }
 }

@@ -1,8 +1,7 @@
 import ArgumentParser
-import Distributed
 import Foundation
 import Spaces
-import TensorCore
+import Workflows
 
 @main
 struct Pare: ParsableCommand {
@@ -29,32 +28,7 @@ struct Pare: ParsableCommand {
     }
 }
 
-/// Process start-up shared by every subcommand: OpenBLAS's fast kernels picked, and the
-/// engine settings every network of the command is built with.
-func startEngine(threads: Int?) -> Engine {
-    BLAS.configure()
-    return Engine(threads: threads ?? Engine.availableCores)
-}
-
-/// Engine threads of one rank: this machine's cores shared among the job's ranks on it
-/// (ranks x threads <= cores), all cores without MPI.
-func jobThreads(_ job: Communicator) -> Int {
-    job.size > 1 ? max(1, Engine.availableCores / max(Job.localSize(), 1)) : Engine.availableCores
-}
-
-/// Prints to stderr, line-buffered (progress and log lines; stdout carries results).
-func logLine(_ s: String) {
-    FileHandle.standardError.write((s + "\n").data(using: .utf8)!)
-}
-
-/// A user-facing failure: one line on stderr, exit code 1, no trace.
-struct UserError: Error, CustomStringConvertible {
-    let message: String
-    init(_ message: String) { self.message = message }
-    var description: String { message }
-}
-
-/// Runs `body`, turning thrown errors into one clean line and exit status 1.
+/// Runs `body`, turning thrown errors into one clean line and exit status 1 (130 after Ctrl-C).
 func reportingErrors(_ body: () throws -> Void) throws {
     do {
         try body()
@@ -62,37 +36,11 @@ func reportingErrors(_ body: () throws -> Void) throws {
         throw e
     } catch let e as ExitCode {
         throw e
+    } catch let e as Interrupted {
+        if let resume = e.resume { logLine(resume) }
+        throw ExitCode(130)
     } catch {
         logLine("error: \(error)")
         throw ExitCode(1)
-    }
-}
-
-/// The job's sums for the engine (synchronized BatchNorm) and data-parallel training. An MPI
-/// failure inside a collective cannot be recovered mid-step: it ends the process with the
-/// error (mpirun then ends the job).
-final class JobSum: CrossProcessSum, @unchecked Sendable {
-    let job: Communicator
-    init(_ job: Communicator) { self.job = job }
-
-    /// Time spent in the collectives (waiting for the slowest rank included), their count and bytes.
-    private(set) var seconds = 0.0
-    private(set) var calls = 0
-    private(set) var bytes = 0
-
-    func sum(_ values: UnsafeMutablePointer<Double>, count: Int) { check(count * 8) { try job.allreduceSum(values, count: count) } }
-    func sum(_ values: UnsafeMutablePointer<Float>, count: Int) { check(count * 4) { try job.allreduceSum(values, count: count) } }
-
-    private func check(_ size: Int, _ body: () throws -> Void) {
-        let start = DispatchTime.now().uptimeNanoseconds
-        defer {
-            seconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            calls += 1
-            bytes += size
-        }
-        do { try body() } catch {
-            logLine("error: rank \(job.rank): \(error)")
-            exit(1)
-        }
     }
 }

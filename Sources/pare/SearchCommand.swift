@@ -1,13 +1,10 @@
 import ArgumentParser
-import Datasets
 import Distributed
 import Foundation
-import Runs
-import Scoring
+import Networks
 import Search
 import Spaces
-import Networks
-import TensorCore
+import Workflows
 
 struct SearchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -66,100 +63,40 @@ struct SearchCommand: ParsableCommand {
         if let name, name.isEmpty || name.contains("/") || name.hasPrefix(".") { throw ValidationError("--name: '\(quoted(name))' must be a plain non-empty name") }
     }
 
+    /// The search the options describe.
+    var request: SearchRequest {
+        var r = SearchRequest(run: runDirectory)
+        r.budget = Budget(maxMACs: maxFlops, maxParameters: maxParams, maxLatencyMs: maxLatency, minMACs: minFlops, minParameters: minParams)
+        r.latencyTable = latencyTable
+        r.int8 = int8
+        r.evolution.population = population; r.evolution.generations = generations; r.evolution.parents = parents
+        r.evolution.mutations = mutations; r.evolution.mutationProbability = mutationProbability; r.evolution.crossovers = crossovers
+        r.evolution.pareto = pareto
+        r.validationImages = validationImages
+        // One seed for the evolution and the calibration images, as pare export's --seed.
+        r.calibration = CalibrationSet(images: calibrationImages, seed: seed)
+        r.finetuneSteps = finetuneSteps
+        r.finetuneLearningRate = finetuneLr
+        r.seed = seed
+        r.name = name
+        r.resume = resume
+        return r
+    }
+
     func run() throws {
         try reportingErrors {
             let job = try Job.communicator(force: mpi)
             let engine = startEngine(threads: threads ?? jobThreads(job))
-            // Rank 0 alone writes and reports; every rank runs the same evolution.
-            let writer = job.isWriter
-            func say(_ line: String) { if writer { logLine(line) } }
-            if job.size > 1 { say("MPI: \(job.size) ranks, \(engine.threads) engine threads each; candidates of each generation spread over the ranks") }
-            let (dir, config) = try openTrainedRun(runDirectory)
-            let budget = Budget(maxMACs: maxFlops, maxParameters: maxParams, maxLatencyMs: maxLatency, minMACs: minFlops,
-                                minParameters: minParams)
-            var latency: LatencyTable?
-            if let latencyTable {
-                latency = try loadLatencyTable(latencyTable, for: config.space)
-                if int8 != (latency!.precision == "int8") {
-                    throw UserError(int8 ? "\(latencyTable): a \(latency!.precision) table; --int8 needs one from pare latency --int8"
-                                         : "\(latencyTable): an int8 table; pass --int8 to budget int8 latency, or use a float table")
-                }
-            } else if budget.maxLatencyMs != nil {
-                throw UserError("--max-latency needs --latency-table FILE (write one with: pare latency --space \(config.spaceFile))")
-            }
-            var evo = EvolutionConfig()
-            evo.population = population; evo.generations = generations; evo.parents = parents
-            evo.mutations = mutations; evo.mutationProbability = mutationProbability; evo.crossovers = crossovers
-            evo.pareto = pareto
-            // Budget first: an infeasible one ends here, before any data or weights load.
-            let constraints = try Constraints(space: config.space, budget: budget, latency: latency)
-
-            let trained = try TrainedSupernet(dir, config, engine: engine)
-            let val = trained.validation
-            let validation = validationImages.map { val.subset(0..<min(max($0, 1), val.count)) } ?? val
-            let scorer = InheritedWeightScorer(network: trained.network, train: trained.train, validation: validation,
-                                               normalization: trained.normalization, calibrationImages: calibrationImages, seed: seed,
-                                               finetuneSteps: finetuneSteps, finetuneLearningRate: finetuneLr,
-                                               recipe: config.recipe, augmentation: config.augmentation)
-            let evaluator: CandidateEvaluator = job.size > 1 ? DistributedEvaluator(local: scorer, job: job) : scorer
-            let search = EvolutionarySearch(constraints: constraints, config: evo, evaluator: evaluator, rng: RNG(seed: seed))
-            let files = job.isWriter ? try SearchRun(runPath: dir.path, name: name) : nil
-            if resume {
-                // Rank 0 rewrites only history.jsonl on resume: the other ranks read state.json as saved.
-                let statePath = SearchRun.path(runPath: dir.path, name: name) + "/state.json"
-                let state: SearchState
-                if let files { state = try files.resume() } else { state = try SearchRun.readState(statePath) }
-                try search.restore(state, path: statePath)
-                say("resumed search at generation \(search.generation) with \(search.evaluated.count) candidates evaluated")
-            } else {
-                try files?.start()
-                try search.start()
-            }
-            try job.barrier()
-            say("pare search -> \(SearchRun.path(runPath: dir.path, name: name)): \(config.space.name), \(budget.readable), \(pareto ? "Pareto" : "single-objective"), population \(population), \(generations) generations; supernet \(trained.checkpoint); scoring: \(scorer.settings) of \(trained.source)")
-            var newThisProcess = 0
-            var recordError: Error?
-            search.onEvaluated = { c in
-                newThisProcess += 1
-                do { try files?.record(c) } catch { recordError = recordError ?? error }
-            }
-            Interrupt.install()
-            defer { Interrupt.uninstall() }
-            let start = Date()
-            while !search.finished {
-                try search.runGeneration()
-                if let recordError { throw recordError }
-                try files?.save(search.state)
-                let best = search.best!
-                let perMinute = Double(newThisProcess) / max(Date().timeIntervalSince(start), 1e-9) * 60
-                say(String(format: "generation %d/%d: %d evaluated (%.1f/min), best %.4f at %@ MACs %d params",
-                               search.generation, generations, search.evaluated.count, perMinute, best.score,
-                               readableCount(Double(best.measured.macs)), best.measured.parameters))
-                // Every rank stops after the same generation (one Ctrl-C reaches them at different times).
-                var stop: Float = Interrupt.requested ? 1 : 0
-                try job.allreduceSum(&stop, count: 1)
-                if stop > 0 {
-                    say("interrupted after generation \(search.generation); continue with the same options plus --resume")
-                    throw ExitCode(130)
-                }
-            }
-            let seconds = Date().timeIntervalSince(start)
-            guard let best = search.best else { throw UserError("no candidate was evaluated") }
-            let front = search.front()
-            guard let files else { return }
-            try files.writeResults(best: best, front: front, evaluated: search.evaluated, budget: budget,
-                                   provenance: ["space": config.space.name, "run": runDirectory, "supernet_checkpoint": trained.checkpoint,
-                                                "scoring": scorer.settings.description],
-                                   title: "\(config.space.name): \(search.evaluated.count) candidates, \(budget.readable)")
+            guard let r = try search(request, job: job, engine: engine, log: logLine) else { return }
             print(String(format: "searched %d generations, %d candidates evaluated (%d in %.1f s this process, %.1f per minute)",
-                         search.generation, search.evaluated.count, newThisProcess, seconds, Double(newThisProcess) / max(seconds, 1e-9) * 60))
+                         r.generations, r.evaluated, r.scoredHere, r.seconds, Double(r.scoredHere) / max(r.seconds, 1e-9) * 60))
             print(" rank  score    MMACs   params  latency  architecture")
-            for (i, c) in (pareto ? front.reversed() : search.ranked()).prefix(top).enumerated() {
+            for (i, c) in r.ranked.prefix(top).enumerated() {
                 let ms = c.measured.latencyMs.map { String(format: "%6.3fms", $0) } ?? "      - "
                 print(String(format: "%5d  %.4f  %6.3f  %7d  %@  %@", i + 1, c.score, Double(c.measured.macs) / 1e6, c.measured.parameters, ms, c.architecture.description))
             }
-            print("best: \(best.architecture.description)")
-            print("written: \(files.path)/{\(SearchRun.resultFiles.joined(separator: ","))}")
+            print("best: \(r.best.architecture.description)")
+            print("written: \(r.path)/{\(SearchRun.resultFiles.joined(separator: ","))}")
         }
     }
 }

@@ -75,21 +75,11 @@ import _TestSupport
 
 /// `pare latency --int8` and a search budgeting the int8 model's latency.
 @Suite struct Int8LatencyCLITests {
-    static let space = """
-        name: small-shuffle
-        input: {channels: 1, size: 28}
-        classes: 10
-        stem: {channels: 8, stride: 2}
-        stages:
-          - {blocks: 2, stride: 2, widths: [12, 16], operators: [shuffle3, xception], middle_ratios: [0.5, 1.0]}
-        head: {channels: 32}
-        """
-
     @Test func int8TableAndSearch() throws {
         let tmp = TemporaryDirectory("int8-latency")
         defer { withExtendedLifetime(tmp) {} }
         let base = tmp.path
-        tmp.file("space.yaml", Array(Self.space.utf8))
+        tmp.file("space.yaml", Array(smallShuffleSpaceYAML.utf8))
         var r = try CLI.run(["latency", "--space", base + "/space.yaml", "--int8", "--repeats", "3", "--calibrate", "3", "--validate", "4",
                              "--out", base + "/int8.json"])
         #expect(r.status == 0 && r.stdout.contains("int8 on oneDNN") && r.stdout.contains("mean |error|"), "\(r.stdout) \(r.stderr)")

@@ -25,7 +25,7 @@ import Testing
         func scorer() -> InheritedWeightScorer {
             // 7 steps over 4 batches per epoch: the finetune wraps into a second epoch.
             InheritedWeightScorer(network: t.supernet!, train: train.subset(0..<128), validation: val, normalization: norm,
-                                  calibrationImages: 64, seed: 5, finetuneSteps: 7, finetuneLearningRate: 0.05, recipe: recipe)
+                                  calibration: CalibrationSet(images: 64, seed: 5), finetuneSteps: 7, finetuneLearningRate: 0.05, recipe: recipe)
         }
         let before = snapshot(t.supernet!)
         let s1 = scorer()
@@ -38,7 +38,7 @@ import Testing
 
         // The steps do change the weights that are scored: compare logits of the two ways.
         let plain = InheritedWeightScorer(network: t.supernet!, train: train.subset(0..<128), validation: val, normalization: norm,
-                                          calibrationImages: 64, seed: 5)
+                                          calibration: CalibrationSet(images: 64, seed: 5))
         _ = try plain.score(a)
         let tuned = try s1.scoredNetwork(a)
         let x = images(8, space: space, norm: norm, seed: 2).map
@@ -49,7 +49,7 @@ import Testing
         let (t, train, norm) = try trainedSupernet()
         let (_, val) = try train.splitValidation(40)
         let s = InheritedWeightScorer(network: t.supernet!, train: train.subset(0..<20), validation: val, normalization: norm,
-                                      calibrationImages: 20, seed: 1, finetuneSteps: 3)
+                                      calibration: CalibrationSet(images: 20, seed: 1), finetuneSteps: 3)
         #expect(throws: ScoringError.self) { try s.score(t.config.space.smallest) }
     }
 }

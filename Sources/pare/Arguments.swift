@@ -1,0 +1,23 @@
+import ArgumentParser
+import Workflows
+import Search
+import Spaces
+
+/// A count option ("3M", "800K", "2500000") for `@Option(transform:)`: refused at parse time,
+/// before anything loads.
+func countArgument(_ text: String) throws -> Int {
+    guard let v = parseCount(text), v > 0 else { throw ValidationError("'\(quoted(text))' is not a count like 3M or 800K") }
+    return v
+}
+
+/// A moving-average decay (`--ema`, of pare finetune and pare prune) in (0, 1).
+func emaDecayArgument(_ text: String) throws -> Float {
+    guard let v = Float(text), v > 0 && v < 1 else { throw ValidationError("--ema must be a decay in (0, 1), e.g. 0.999; got '\(quoted(text))'") }
+    return v
+}
+
+/// A duration option ("1.2ms", "800us") in milliseconds.
+func durationArgument(_ text: String) throws -> Double {
+    guard let v = parseMilliseconds(text) else { throw ValidationError("'\(quoted(text))' is not a duration like 1.2ms or 800us") }
+    return v
+}
