@@ -98,9 +98,18 @@ public struct PruneResult: Sendable {
     public var out: String
     /// The finetunes this call ran (rounds finetuned earlier and resumed are not repeated).
     public var finetunes: [FinetuneResult]
+    /// `.search`: what this call trained, searched and exported (nil for stages done earlier).
+    public var bySearch = SearchStages()
+
+    public struct SearchStages: Sendable {
+        public var widthSupernet: TrainingSummary?
+        public var search: SearchResult?
+        public var export: ExportResult?
+    }
 }
 
-public func prune(_ request: PruneRequest, engine: Engine, log: @escaping Log) throws -> PruneResult {
+/// `finetuned` hears of each finetune as it ends (a later round may still fail).
+public func prune(_ request: PruneRequest, engine: Engine, log: @escaping Log, finetuned: (FinetuneResult) -> Void = { _ in }) throws -> PruneResult {
     let r = request
     let source = ModelDirectory(path: r.model)
     let weightsName = try resolveWeights(r.weights, in: source)
@@ -123,13 +132,16 @@ public func prune(_ request: PruneRequest, engine: Engine, log: @escaping Log) t
         f.recipe.resume = r.recipe.resume && FileManager.default.fileExists(atPath: ModelDirectory(path: dir).file("finetune/run.json"))
         f.data = r.data
         f.average = r.average
-        finetunes.append(try finetune(f, engine: engine, log: log))
+        let result = try finetune(f, engine: engine, log: log)
+        finetuned(result)
+        finetunes.append(result)
     }
     let head = "pare prune: \(d.architecture) (\(millions(d.macs)) M MACs, \(d.parameters) params, validation \(String(format: "%.4f", sourceAccuracy)))"
+    var stages = PruneResult.SearchStages()
     switch r.method {
     case .search:
         log(head + " by search to \(targetText(finalTarget, r.metric, full))")
-        try pruneBySearch(r, source: d, original: original, weightsLabel: weightsLabel(of: weightsName), goal: goal,
+        stages = try pruneBySearch(r, source: d, original: original, weightsLabel: weightsLabel(of: weightsName), goal: goal,
                           sourceAccuracy: sourceAccuracy, engine: engine, log: log, finetune: finetuneRound)
     case .criterion(let importance):
         log(head + " on \(dataSource), \(r.method.name) to \(targetText(finalTarget, r.metric, full)) in \(r.rounds) round\(r.rounds == 1 ? "" : "s")")
@@ -180,11 +192,11 @@ public func prune(_ request: PruneRequest, engine: Engine, log: @escaping Log) t
         }
     }
     let final = try ModelDirectory(path: r.out).readDescription()
-    return PruneResult(macs: (d.macs, final.macs), parameters: (d.parameters, final.parameters), out: r.out, finetunes: finetunes)
+    return PruneResult(macs: (d.macs, final.macs), parameters: (d.parameters, final.parameters), out: r.out, finetunes: finetunes, bySearch: stages)
 }
 
 /// "50.0% of MACs (15.511 M)": a target as pruning records show it.
-func targetText(_ value: Int, _ metric: PruneTarget.Metric, _ full: Int) -> String {
+public func targetText(_ value: Int, _ metric: PruneTarget.Metric, _ full: Int) -> String {
     String(format: "%.1f%% of %@ (%@)", 100 * Double(value) / Double(full), metric == .macs ? "MACs" : "parameters",
            metric == .macs ? "\(millions(value)) M" : "\(value)")
 }

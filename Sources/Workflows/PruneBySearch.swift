@@ -16,9 +16,10 @@ import TensorCore
 /// OUT. Every stage resumes: the supernet run from its checkpoints, the search from its state.
 func pruneBySearch(_ r: PruneRequest, source d: ModelDescription, original: Subnet, weightsLabel label: String,
                    goal: ModelDescription.PruningRecord.Goal, sourceAccuracy: Double, engine: Engine, log: @escaping Log,
-                   finetune: (String) throws -> Void) throws {
+                   finetune: (String) throws -> Void) throws -> PruneResult.SearchStages {
+    var stages = PruneResult.SearchStages()
     let runPath = (r.out as NSString).appendingPathComponent("supernet")
-    try trainWidthSupernet(r, source: d, original: original, runPath: runPath, engine: engine, log: log)
+    stages.widthSupernet = try trainWidthSupernet(r, source: d, original: original, runPath: runPath, engine: engine, log: log)
     let searchPath = SearchRun.path(runPath: runPath, name: nil)
     if !FileManager.default.fileExists(atPath: (searchPath as NSString).appendingPathComponent(SearchRun.bestFile)) {
         var s = SearchRequest(run: runPath)
@@ -32,17 +33,14 @@ func pruneBySearch(_ r: PruneRequest, source d: ModelDescription, original: Subn
         s.calibration = CalibrationSet(images: r.calibrationImages)
         s.validationImages = r.validationImages
         s.resume = FileManager.default.fileExists(atPath: (searchPath as NSString).appendingPathComponent(SearchRun.stateFile))
-        if let found = try search(s, job: SingleProcess(), engine: engine, log: log) {
-            log(String(format: "search: %d candidates in %d generations, best %.4f at %@ M MACs, %d params: %@", found.evaluated, found.generations,
-                       found.best.score, millions(found.best.measured.macs), found.best.measured.parameters, found.best.architecture.description))
-        }
+        stages.search = try search(s, job: SingleProcess(), engine: engine, log: log)
     }
     var e = ExportRequest(run: runPath)
     e.out = r.out
     e.onnx = r.onnx
     e.folded = r.folded
     e.calibration = CalibrationSet(images: r.calibrationImages)
-    _ = try export(e, engine: engine, log: log)
+    stages.export = try export(e, engine: engine, log: log)
 
     let model = ModelDirectory(path: r.out)
     var description = try model.readDescription()
@@ -63,11 +61,13 @@ func pruneBySearch(_ r: PruneRequest, source d: ModelDescription, original: Subn
     if r.finetuneEpochs > 0 && !FileManager.default.fileExists(atPath: model.file(ModelDirectory.finetunedFile)) {
         try finetune(r.out)
     }
+    return stages
 }
 
-/// The width supernet of OUT/supernet: created from the reordered model, or resumed.
+/// The width supernet of OUT/supernet: created from the reordered model, or resumed (nil:
+/// it had finished before).
 private func trainWidthSupernet(_ r: PruneRequest, source d: ModelDescription, original: Subnet, runPath: String,
-                                engine: Engine, log: @escaping Log) throws {
+                                engine: Engine, log: @escaping Log) throws -> TrainingSummary? {
     let dir = try RunDirectory(path: runPath)
     let fresh = !FileManager.default.fileExists(atPath: dir.configPath)
     if !fresh && !r.recipe.resume {
@@ -107,7 +107,6 @@ private func trainWidthSupernet(_ r: PruneRequest, source d: ModelDescription, o
         let path = try training.resumeFromNewest(dir, warn: log)
         log("resumed the width supernet from \(path) at step \(training.step) of \(training.totalSteps)")
     }
-    if !training.finished {
-        try runTrainingLoop(training, dir, resume: "pare prune \(r.model) --method search --out \(r.out) --resume", log: log)
-    }
+    guard !training.finished else { return nil }
+    return try runTrainingLoop(training, dir, resume: "pare prune \(r.model) --method search --out \(r.out) --resume", log: log)
 }

@@ -21,3 +21,9 @@ func durationArgument(_ text: String) throws -> Double {
     guard let v = parseMilliseconds(text) else { throw ValidationError("'\(quoted(text))' is not a duration like 1.2ms or 800us") }
     return v
 }
+
+/// A cost target ("50%" of the model's, or a count such as 15M), with the reason when not.
+func costArgument(_ text: String) throws -> CostAmount {
+    if let amount = CostAmount(text) { return amount }
+    throw ValidationError(text.hasSuffix("%") ? "'\(quoted(text))' is not a percentage in (0, 100]" : "'\(quoted(text))' is not a percentage (50%) or a count (15M)")
+}

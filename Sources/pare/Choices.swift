@@ -31,8 +31,5 @@ extension PruneMethod: ExpressibleByArgument {
     public var defaultValueDescription: String { name }
 }
 
-extension CostAmount: ExpressibleByArgument {
-    public init?(argument: String) { self.init(argument) }
-}
 extension LatencyRuntime: ExpressibleByArgument {}
 extension EvalSplit: ExpressibleByArgument {}

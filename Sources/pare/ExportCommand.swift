@@ -55,9 +55,7 @@ struct ExportCommand: ParsableCommand {
             r.architecture = arch; r.search = search; r.out = out; r.folded = folded; r.onnx = onnx
             r.calibration = CalibrationSet(images: calibrationImages, seed: seed)
             let e = try export(r, engine: engine, log: logLine)
-            print("exported \(e.architecture)")
-            print(String(format: "  %.3f M MACs, %d parameters, inherited-weight validation accuracy %.4f", Double(e.macs) / 1e6, e.parameters, e.inheritedScore))
-            print("  \(e.out)/{\(e.files.joined(separator: ","))}")
+            printExport(e)
         }
     }
 }

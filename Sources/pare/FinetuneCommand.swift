@@ -21,9 +21,10 @@ struct FinetuneCommand: ParsableCommand {
     @Option(help: "Soft pruning with a global mask: at every epoch start zero the globally least important --rate of the prunable channels (or as many as --target-flops or --target-params needs) by this criterion (l1, l2, slimming, fpgm, fpgm-weak); they keep training and may come back; at the end they are removed and the smaller model written to --pruned-out.")
     var softPrune: ImportanceCriterion?
     @Option(help: "Soft pruning: fraction of the prunable channels masked (default 0.4).") var rate = 0.4
-    @Option(help: "Soft pruning: mask as many channels as it takes to reach this MACs target instead of --rate, a percentage of the model's (50%) or a count (15M).")
+    @Option(help: "Soft pruning: mask as many channels as it takes to reach this MACs target instead of --rate, a percentage of the model's (50%) or a count (15M).",
+            transform: { try costArgument($0) })
     var targetFlops: CostAmount?
-    @Option(help: "Soft pruning: the same with a parameter target (40%, 120K).") var targetParams: CostAmount?
+    @Option(help: "Soft pruning: the same with a parameter target (40%, 120K).", transform: { try costArgument($0) }) var targetParams: CostAmount?
     @Option(help: "Soft pruning with fpgm-weak: weak-layer factor (default 0.9).") var nu = 0.9
     @Option(help: "Soft pruning with fpgm, fpgm-weak: denominator offset (default 1e-8).") var theta = 1e-8
     @Option(help: "Soft pruning: no width below this fraction of its count (default 0.1).") var minWidth = 0.1

@@ -1,4 +1,5 @@
 import Foundation
+import Search
 import Workflows
 
 /// Prints to stderr, line-buffered (progress and log lines; stdout carries results).
@@ -25,4 +26,24 @@ func printFinetune(_ r: FinetuneResult, model: String) {
                      millions(s.macs.before), millions(s.macs.after), s.parameters.before, s.parameters.after, s.accuracy.before, s.accuracy.after))
         print("  \(s.out)/model.json; finetune further with: pare finetune \(s.out)")
     }
+}
+
+/// A search's closing lines on stdout: the `top` candidates and the files written.
+func printSearch(_ r: SearchResult, top: Int) {
+    print(String(format: "searched %d generations, %d candidates evaluated (%d in %.1f s this process, %.1f per minute)",
+                 r.generations, r.evaluated, r.scoredHere, r.seconds, Double(r.scoredHere) / max(r.seconds, 1e-9) * 60))
+    print(" rank  score    MMACs   params  latency  architecture")
+    for (i, c) in r.ranked.prefix(top).enumerated() {
+        let ms = c.measured.latencyMs.map { String(format: "%6.3fms", $0) } ?? "      - "
+        print(String(format: "%5d  %.4f  %6.3f  %7d  %@  %@", i + 1, c.score, Double(c.measured.macs) / 1e6, c.measured.parameters, ms, c.architecture.description))
+    }
+    print("best: \(r.best.architecture.description)")
+    print("written: \(r.path)/{\(SearchRun.resultFiles.joined(separator: ","))}")
+}
+
+/// What an export wrote, on stdout.
+func printExport(_ e: ExportResult) {
+    print("exported \(e.architecture)")
+    print(String(format: "  %.3f M MACs, %d parameters, inherited-weight validation accuracy %.4f", Double(e.macs) / 1e6, e.parameters, e.inheritedScore))
+    print("  \(e.out)/{\(e.files.joined(separator: ","))}")
 }

@@ -27,8 +27,8 @@ struct PruneCommand: ParsableCommand {
     @Option(help: "--method search: population of the evolutionary search (default 30).") var population = 30
     @Option(help: "--method search: generations of the evolutionary search (default 10).") var generations = 10
     @Option(help: "--method search: validation images each candidate is scored on (default: the whole validation split).") var validationImages: Int?
-    @Option(help: "MACs target: a percentage of the model's (50%) or a count (15M).") var targetFlops: CostAmount?
-    @Option(help: "Parameter target: a percentage of the model's (40%) or a count (120K).") var targetParams: CostAmount?
+    @Option(help: "MACs target: a percentage of the model's (50%) or a count (15M).", transform: { try costArgument($0) }) var targetFlops: CostAmount?
+    @Option(help: "Parameter target: a percentage of the model's (40%) or a count (120K).", transform: { try costArgument($0) }) var targetParams: CostAmount?
     @Option(help: "fpgm-weak: importance factor of weak (redundant) layers, in (0, 1] (default 0.9).") var nu = 0.9
     @Option(help: "fpgm, fpgm-weak: added to each layer's R range before dividing (default 1e-8).") var theta = 1e-8
     @Option(help: "No width falls below this fraction of its original count (default 0.1; never below 1 channel).") var minWidth = 0.1
@@ -80,9 +80,11 @@ struct PruneCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let engine = startEngine(threads: options.threads)
-            let r = try prune(request, engine: engine, log: logLine)
-            for f in r.finetunes { printFinetune(f, model: f.model) }
+            let r = try prune(request, engine: engine, log: logLine, finetuned: { printFinetune($0, model: $0.model) })
             if method == .search {
+                if let s = r.bySearch.widthSupernet { printTrainingSummary(s) }
+                if let s = r.bySearch.search { printSearch(s, top: 10) }
+                if let e = r.bySearch.export { printExport(e) }
                 print(String(format: "pruned by search: %@ M -> %@ M MACs, %d -> %d params", millions(r.macs.before), millions(r.macs.after),
                              r.parameters.before, r.parameters.after))
                 return

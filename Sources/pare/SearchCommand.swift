@@ -88,15 +88,7 @@ struct SearchCommand: ParsableCommand {
             let job = try Job.communicator(force: mpi)
             let engine = startEngine(threads: threads ?? jobThreads(job))
             guard let r = try search(request, job: job, engine: engine, log: logLine) else { return }
-            print(String(format: "searched %d generations, %d candidates evaluated (%d in %.1f s this process, %.1f per minute)",
-                         r.generations, r.evaluated, r.scoredHere, r.seconds, Double(r.scoredHere) / max(r.seconds, 1e-9) * 60))
-            print(" rank  score    MMACs   params  latency  architecture")
-            for (i, c) in r.ranked.prefix(top).enumerated() {
-                let ms = c.measured.latencyMs.map { String(format: "%6.3fms", $0) } ?? "      - "
-                print(String(format: "%5d  %.4f  %6.3f  %7d  %@  %@", i + 1, c.score, Double(c.measured.macs) / 1e6, c.measured.parameters, ms, c.architecture.description))
-            }
-            print("best: \(r.best.architecture.description)")
-            print("written: \(r.path)/{\(SearchRun.resultFiles.joined(separator: ","))}")
+            printSearch(r, top: top)
         }
     }
 }
