@@ -37,13 +37,17 @@ let package = Package(
         // Run directories: atomic files, lock, checkpoint container, metrics, progress.
         .target(name: "Runs", dependencies: ["CZlib"]),
         // The networks built from a space (weight-sharing Supernet, single-architecture
-        // Subnet), their operators, training, evaluation and BN recalibration.
+        // Subnet): their operators, the inference graph, the model description, evaluation
+        // and BN recalibration.
         .target(name: "Networks", dependencies: ["TensorCore", "Layers", "Datasets", "Spaces", "Runs"], swiftSettings: engineFlags),
+        // Training a network: the recipe and trainer, the supernet run (path sampling,
+        // checkpoints, resume), data parallelism, the moving average, distillation.
+        .target(name: "Training", dependencies: ["TensorCore", "Layers", "Datasets", "Spaces", "Runs", "Networks"], swiftSettings: engineFlags),
         // Evolutionary search: sees the space and protocols only (never the network).
         // It writes its own files (SearchRun) through Runs.
         .target(name: "Search", dependencies: ["Spaces", "Runs"]),
         // The adapter between the two: scores candidates with a supernet's inherited weights.
-        .target(name: "Scoring", dependencies: ["Networks", "Search", "Spaces", "Datasets", "Runs", "TensorCore", "Distributed"], swiftSettings: engineFlags),
+        .target(name: "Scoring", dependencies: ["Networks", "Training", "Search", "Spaces", "Datasets", "Runs", "TensorCore", "Distributed"], swiftSettings: engineFlags),
         // Int8: calibration observers, the quantized graph, the float and integer executors.
         .target(name: "Quantization", dependencies: ["TensorCore", "Datasets", "Networks", "CDNNL"], swiftSettings: engineFlags),
         // Standalone models: sliced weights (safetensors), model.json, ONNX (float and QDQ int8).
@@ -51,15 +55,15 @@ let package = Package(
         // Channel importance, reordering and pruning of trained networks (channel groups come
         // from Networks): the same width mechanism as the supernet's.
         .target(name: "Pruning", dependencies: ["TensorCore", "Layers", "Spaces", "Networks"], swiftSettings: engineFlags),
-        .target(name: "Bench", dependencies: ["TensorCore", "Layers", "Datasets", "Spaces", "Networks", "Scoring"], swiftSettings: engineFlags),
+        .target(name: "Bench", dependencies: ["TensorCore", "Layers", "Datasets", "Spaces", "Networks", "Training", "Scoring"], swiftSettings: engineFlags),
         // The application layer: typed requests in, typed results out, progress through a
         // log callback (supernet training, search, export, finetune, prune). No ArgumentParser:
         // tests drive every workflow as a library call.
-        .target(name: "Workflows", dependencies: ["TensorCore", "Layers", "Datasets", "Spaces", "Runs", "Networks", "Search", "Scoring", "Export", "Pruning", "Quantization", "Distributed"], swiftSettings: engineFlags),
+        .target(name: "Workflows", dependencies: ["TensorCore", "Layers", "Datasets", "Spaces", "Runs", "Networks", "Training", "Search", "Scoring", "Export", "Pruning", "Quantization", "Distributed"], swiftSettings: engineFlags),
         .executableTarget(
             name: "pare",
             dependencies: [
-                "TensorCore", "Layers", "Datasets", "Spaces", "Runs", "Networks", "Search", "Scoring", "Export", "Bench", "Pruning", "Distributed", "Quantization", "Workflows",
+                "TensorCore", "Layers", "Datasets", "Spaces", "Runs", "Networks", "Training", "Search", "Scoring", "Export", "Bench", "Pruning", "Distributed", "Quantization", "Workflows",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: engineFlags),
@@ -70,11 +74,12 @@ let package = Package(
         .testTarget(name: "SpacesTests", dependencies: ["Spaces", "_TestSupport"], swiftSettings: engineFlags),
         .testTarget(name: "SearchTests", dependencies: ["Search", "Spaces", "_TestSupport"], swiftSettings: engineFlags),
         .testTarget(name: "NetworksTests", dependencies: ["Networks", "Spaces", "Datasets", "Runs", "_TestSupport"], swiftSettings: engineFlags),
-        .testTarget(name: "ExportTests", dependencies: ["Export", "Networks", "Quantization", "Scoring", "Spaces", "Datasets", "Runs", "_TestSupport"], swiftSettings: engineFlags),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Networks", "Spaces", "Datasets", "Runs", "_TestSupport"], swiftSettings: engineFlags),
+        .testTarget(name: "ExportTests", dependencies: ["Export", "Networks", "Training", "Quantization", "Scoring", "Spaces", "Datasets", "Runs", "_TestSupport"], swiftSettings: engineFlags),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "Layers", "Networks", "Export", "Datasets", "Spaces", "_TestSupport"], swiftSettings: engineFlags),
-        .testTarget(name: "PruningTests", dependencies: ["Pruning", "Networks", "Spaces", "Datasets", "Export", "Runs", "_TestSupport"], swiftSettings: engineFlags),
-        .testTarget(name: "WorkflowsTests", dependencies: ["Workflows", "Distributed", "Networks", "Spaces", "Datasets", "Runs", "Export", "Search", "_TestSupport"], swiftSettings: engineFlags),
+        .testTarget(name: "PruningTests", dependencies: ["Pruning", "Networks", "Training", "Spaces", "Datasets", "Export", "Runs", "_TestSupport"], swiftSettings: engineFlags),
+        .testTarget(name: "WorkflowsTests", dependencies: ["Workflows", "Distributed", "Networks", "Training", "Spaces", "Datasets", "Runs", "Export", "Search", "_TestSupport"], swiftSettings: engineFlags),
         // Runs the built binary; depending on `pare` makes `swift test` build it first.
         .testTarget(name: "CLITests", dependencies: ["pare", "Datasets", "Runs", "Export", "_TestSupport"], swiftSettings: engineFlags),
     ]

@@ -3,6 +3,7 @@ import Layers
 import Spaces
 import Networks
 import TensorCore
+import Training
 
 /// `pare bench`: the rows of the PyTorch peer benchmark (`peer_torch.py --mode bench`) on the same
 /// supernet, same batch sizes, warm-ups and repeat counts.

@@ -3,6 +3,7 @@ import Networks
 import Search
 import Spaces
 import TensorCore
+import Training
 
 extension RNG: SearchRandom {}
 

@@ -4,6 +4,7 @@ import Networks
 import Runs
 import Spaces
 import TensorCore
+import Training
 
 /// The pieces of `pare correlate`: how well a supernet's scores rank architectures against
 /// training each of them alone.

@@ -1,5 +1,6 @@
 import Datasets
 import Layers
+import Networks
 import TensorCore
 
 /// Data-parallel training over the processes of a job: every process runs the same

@@ -1,3 +1,4 @@
+import Networks
 import Spaces
 import TensorCore
 

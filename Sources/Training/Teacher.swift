@@ -1,4 +1,5 @@
 import Layers
+import Networks
 import Spaces
 import TensorCore
 

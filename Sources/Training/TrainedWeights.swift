@@ -1,5 +1,6 @@
 import Foundation
 import Layers
+import Networks
 import Runs
 import Spaces
 import TensorCore

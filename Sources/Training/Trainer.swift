@@ -1,5 +1,6 @@
 import Datasets
 import Layers
+import Networks
 import Spaces
 import TensorCore
 

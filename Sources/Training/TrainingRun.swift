@@ -1,6 +1,7 @@
 import Datasets
 import Foundation
 import Layers
+import Networks
 import Runs
 import Spaces
 import TensorCore

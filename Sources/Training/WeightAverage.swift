@@ -1,4 +1,5 @@
 import Layers
+import Networks
 import Runs
 
 /// An exponential moving average of a network's weights and BatchNorm running statistics

@@ -7,6 +7,7 @@ import Spaces
 import Networks
 import Pruning
 import TensorCore
+import Training
 
 /// What `pare finetune` runs, and `pare prune --finetune-epochs` after each round: the model
 /// of an exported directory trained from its exported weights (or from scratch).

@@ -7,6 +7,7 @@ import Runs
 import Search
 import Spaces
 import TensorCore
+import Training
 
 /// How `pare prune` chooses the channels to remove: a criterion ranking them globally, or
 /// per-layer widths found by search on a width-only supernet holding the model.

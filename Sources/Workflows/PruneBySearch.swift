@@ -8,6 +8,7 @@ import Runs
 import Search
 import Spaces
 import TensorCore
+import Training
 
 /// `pare prune --method search`: AutoSlim / MetaPruning's per-layer widths for a trained
 /// network. Its channels are reordered by importance, it becomes the largest candidate of a

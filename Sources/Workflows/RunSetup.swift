@@ -6,6 +6,7 @@ import Search
 import Spaces
 import Networks
 import TensorCore
+import Training
 
 /// The run's stored configuration (`run.json`).
 public func loadTrainConfig(_ dir: RunDirectory, hint: String) throws -> TrainConfig {

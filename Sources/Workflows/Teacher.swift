@@ -4,6 +4,7 @@ import Networks
 import Runs
 import Spaces
 import TensorCore
+import Training
 
 /// A teacher for knowledge distillation as a run stores it: the model directory `path`, its
 /// resolved weights file and that file's CRC-32 (so a resume distills from the same weights).

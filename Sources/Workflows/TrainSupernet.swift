@@ -6,6 +6,7 @@ import Pruning
 import Runs
 import Spaces
 import TensorCore
+import Training
 
 /// `pare train`: a weight-sharing supernet (or a classic network: a space of one candidate)
 /// trained in a run directory; a new run, or a resumed one.

@@ -2,6 +2,7 @@ import Foundation
 import Runs
 import Networks
 import TensorCore
+import Training
 
 /// The recipe and bookkeeping settings a caller gives a training workflow (`pare train`,
 /// `pare finetune`, the finetuning of `pare prune`); nil keeps the run's (or the default) value.

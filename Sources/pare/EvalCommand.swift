@@ -1,4 +1,5 @@
 import ArgumentParser
+import Training
 import Workflows
 import Datasets
 import Export

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Networks
 import Pruning
+import Training
 import Workflows
 
 struct FinetuneCommand: ParsableCommand {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Networks
+import Training
 import Workflows
 
 /// `pare finetune --teacher`: knowledge distillation from another trained model directory.

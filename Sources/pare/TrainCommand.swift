@@ -4,6 +4,7 @@ import Networks
 import Pruning
 import Search
 import Spaces
+import Training
 import Workflows
 
 struct TrainCommand: ParsableCommand {

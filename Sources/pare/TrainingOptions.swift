@@ -1,4 +1,5 @@
 import ArgumentParser
+import Training
 import Workflows
 
 /// Recipe and bookkeeping options shared by `pare train` and `pare finetune`.

@@ -6,6 +6,7 @@ import Runs
 import Spaces
 import TensorCore
 import Testing
+import Training
 import _TestSupport
 
 /// A briefly trained supernet (weights and running statistics away from their init).

@@ -2,6 +2,7 @@ import Datasets
 import Networks
 import Spaces
 import TensorCore
+import Training
 import _TestSupport
 
 /// Architectures with every operator kind and coupling: a stride-1 and a stride-2 ResNet

@@ -5,6 +5,7 @@ import Pruning
 import Spaces
 import TensorCore
 import Testing
+import Training
 import _TestSupport
 
 @Suite("Soft pruning") struct SoftMaskTests {

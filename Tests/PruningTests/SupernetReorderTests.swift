@@ -5,6 +5,7 @@ import Pruning
 import Spaces
 import TensorCore
 import Testing
+import Training
 import _TestSupport
 
 /// Candidates at the largest widths and ratios with random operators: every one of them

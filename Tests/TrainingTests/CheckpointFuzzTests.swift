@@ -2,6 +2,7 @@ import Foundation
 import Networks
 import Runs
 import Testing
+import Training
 import _TestSupport
 
 /// Mutated checkpoints — damaged bytes, and crafted headers under a valid checksum (huge or

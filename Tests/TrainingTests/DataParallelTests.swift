@@ -5,6 +5,7 @@ import Networks
 import Spaces
 import TensorCore
 import Testing
+import Training
 import _TestSupport
 
 /// Ranks of a data-parallel job as threads of this process: each sum waits for every rank's

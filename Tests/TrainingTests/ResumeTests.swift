@@ -6,6 +6,7 @@ import Runs
 import Spaces
 import TensorCore
 import Testing
+import Training
 import _TestSupport
 
 @Suite struct ResumeTests {

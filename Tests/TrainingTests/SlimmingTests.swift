@@ -1,6 +1,7 @@
 import Layers
 import Networks
 import Testing
+import Training
 import _TestSupport
 
 @Suite("Network slimming") struct SlimmingTests {

@@ -6,6 +6,7 @@ import Runs
 import Spaces
 import TensorCore
 import Testing
+import Training
 import _TestSupport
 
 /// A training run of the tiny space and data (a fraction of a second per epoch).

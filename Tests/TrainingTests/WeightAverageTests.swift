@@ -1,6 +1,7 @@
 import Networks
 import TensorCore
 import Testing
+import Training
 
 /// The moving average of the weights (`pare finetune --ema`): its recurrence, and that it
 /// changes what is validated but not what is trained.
