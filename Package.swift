@@ -75,7 +75,7 @@ let package = Package(
         .testTarget(name: "SearchTests", dependencies: ["Search", "Spaces", "_TestSupport"], swiftSettings: engineFlags),
         .testTarget(name: "NetworksTests", dependencies: ["Networks", "Spaces", "Datasets", "Runs", "_TestSupport"], swiftSettings: engineFlags),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Networks", "Spaces", "Datasets", "Runs", "_TestSupport"], swiftSettings: engineFlags),
-        .testTarget(name: "ExportTests", dependencies: ["Export", "Networks", "Training", "Quantization", "Scoring", "Spaces", "Datasets", "Runs", "_TestSupport"], swiftSettings: engineFlags),
+        .testTarget(name: "ExportTests", dependencies: ["Export", "Networks", "Training", "Quantization", "Pruning", "Scoring", "Spaces", "Datasets", "Runs", "_TestSupport"], swiftSettings: engineFlags),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "Layers", "Networks", "Export", "Datasets", "Spaces", "_TestSupport"], swiftSettings: engineFlags),
         .testTarget(name: "PruningTests", dependencies: ["Pruning", "Networks", "Training", "Spaces", "Datasets", "Export", "Runs", "_TestSupport"], swiftSettings: engineFlags),

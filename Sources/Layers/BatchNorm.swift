@@ -43,10 +43,10 @@ public final class BatchNorm: ParameterContainer {
     private let quantizedOutput = ScratchBuffer()
     private var savedFrozen = false
 
-    public init(name: String, channels: Int, relu: Bool = false, epsilon: Float = 1e-5, momentum: Float = 0.1, engine: Engine = Engine()) {
+    public init(name: String, channels: Int, relu: Bool = false, epsilon: Float = 1e-5, momentum: Float = 0.1, engine: Engine = Engine(), scratch: ScratchPools = ScratchPools()) {
         self.engine = engine
-        output = engine.scratch()
-        gradInputBuffer = engine.gradientScratch()
+        output = scratch.buffer()
+        gradInputBuffer = scratch.gradientBuffer()
         precondition(channels > 0, "batch norm \(name): channels \(channels)")
         maxChannels = channels
         self.epsilon = epsilon

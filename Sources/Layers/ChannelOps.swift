@@ -11,9 +11,9 @@ public final class ChannelConcat {
     private let output: ScratchBuffer
     private var widths: [Int] = []
 
-    public init(engine: Engine = Engine()) {
+    public init(engine: Engine = Engine(), scratch: ScratchPools = ScratchPools()) {
         self.engine = engine
-        output = engine.scratch()
+        output = scratch.buffer()
     }
 
     public func forward(_ inputs: [FeatureMap]) -> FeatureMap {
@@ -49,10 +49,10 @@ public final class ChannelShuffle {
     private let output: ScratchBuffer
     private let gradInputBuffer: ScratchBuffer
 
-    public init(groups: Int = 2, engine: Engine = Engine()) {
+    public init(groups: Int = 2, engine: Engine = Engine(), scratch: ScratchPools = ScratchPools()) {
         self.engine = engine
-        output = engine.scratch()
-        gradInputBuffer = engine.gradientScratch()
+        output = scratch.buffer()
+        gradInputBuffer = scratch.gradientBuffer()
         precondition(groups >= 1, "shuffle groups \(groups)")
         self.groups = groups
     }
@@ -93,10 +93,10 @@ public final class ChannelInterleave {
     private let output: ScratchBuffer
     private let gradSecond: ScratchBuffer
 
-    public init(engine: Engine = Engine()) {
+    public init(engine: Engine = Engine(), scratch: ScratchPools = ScratchPools()) {
         self.engine = engine
-        output = engine.scratch()
-        gradSecond = engine.gradientScratch()
+        output = scratch.buffer()
+        gradSecond = scratch.gradientBuffer()
     }
 
     public func forward(_ a: FeatureMap, _ b: FeatureMap) -> FeatureMap {

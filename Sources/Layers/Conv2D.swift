@@ -23,13 +23,13 @@ public final class Conv2D: ParameterContainer {
     private var savedInput: FeatureMap?
     private var savedOutputChannels = 0
 
-    public init(name: String, inputChannels: Int, outputChannels: Int, kernel: Int, stride: Int = 1, padding: Int? = nil, engine: Engine = Engine()) {
+    public init(name: String, inputChannels: Int, outputChannels: Int, kernel: Int, stride: Int = 1, padding: Int? = nil, engine: Engine = Engine(), scratch: ScratchPools = ScratchPools()) {
         self.engine = engine
-        output = engine.scratch()
-        columns = engine.scratch()
-        gradInputBuffer = engine.gradientScratch()
-        gradColumns = engine.gradientScratch()
-        gemmScratch = engine.gradientScratch()
+        output = scratch.buffer()
+        columns = scratch.buffer()
+        gradInputBuffer = scratch.gradientBuffer()
+        gradColumns = scratch.gradientBuffer()
+        gemmScratch = scratch.gradientBuffer()
         precondition(inputChannels > 0 && outputChannels > 0 && kernel > 0 && stride > 0,
                      "conv \(name): channels \(inputChannels)->\(outputChannels), kernel \(kernel), stride \(stride)")
         maxInputChannels = inputChannels

@@ -23,10 +23,10 @@ public final class DepthwiseConv2D: ParameterContainer {
     /// `kernelSizes` with more than one size makes the kernel elastic (smaller sizes are
     /// centre crops, transformed with `learnedTransform`); `kernel` is then their largest.
     public init(name: String, channels: Int, kernel: Int, stride: Int = 1, kernelSizes: [Int] = [],
-                learnedTransform: Bool = false, engine: Engine = Engine()) {
+                learnedTransform: Bool = false, engine: Engine = Engine(), scratch: ScratchPools = ScratchPools()) {
         self.engine = engine
-        output = engine.scratch()
-        gradInputBuffer = engine.gradientScratch()
+        output = scratch.buffer()
+        gradInputBuffer = scratch.gradientBuffer()
         precondition(channels > 0 && kernel % 2 == 1 && stride > 0,
                      "depthwise \(name): channels \(channels), kernel \(kernel) (odd), stride \(stride)")
         maxChannels = channels

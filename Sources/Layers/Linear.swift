@@ -15,10 +15,10 @@ public final class Linear: ParameterContainer {
     private let gradInputBuffer: ScratchBuffer
     private var savedInput: FeatureMap?
 
-    public init(name: String, inputFeatures: Int, outputFeatures: Int, engine: Engine = Engine()) {
+    public init(name: String, inputFeatures: Int, outputFeatures: Int, engine: Engine = Engine(), scratch: ScratchPools = ScratchPools()) {
         self.engine = engine
-        output = engine.scratch()
-        gradInputBuffer = engine.gradientScratch()
+        output = scratch.buffer()
+        gradInputBuffer = scratch.gradientBuffer()
         precondition(inputFeatures > 0 && outputFeatures > 0, "linear \(name): \(inputFeatures)->\(outputFeatures)")
         maxInputFeatures = inputFeatures
         maxOutputFeatures = outputFeatures

@@ -8,10 +8,10 @@ public final class ReLU {
     private let gradInputBuffer: ScratchBuffer
     private var savedOutput: FeatureMap?
 
-    public init(engine: Engine = Engine()) {
+    public init(engine: Engine = Engine(), scratch: ScratchPools = ScratchPools()) {
         self.engine = engine
-        output = engine.scratch()
-        gradInputBuffer = engine.gradientScratch()
+        output = scratch.buffer()
+        gradInputBuffer = scratch.gradientBuffer()
     }
 
     public func forward(_ x: FeatureMap, mode: Mode) -> FeatureMap {
@@ -38,10 +38,10 @@ public final class GlobalAveragePool {
     private let gradInputBuffer: ScratchBuffer
     private var inputShape: (channels: Int, height: Int, width: Int, batch: Int)?
 
-    public init(engine: Engine = Engine()) {
+    public init(engine: Engine = Engine(), scratch: ScratchPools = ScratchPools()) {
         self.engine = engine
-        output = engine.scratch()
-        gradInputBuffer = engine.gradientScratch()
+        output = scratch.buffer()
+        gradInputBuffer = scratch.gradientBuffer()
     }
 
     public func forward(_ x: FeatureMap, mode: Mode) -> FeatureMap {

@@ -1,23 +1,9 @@
 import Layers
+import Spaces
 import TensorCore
 
 /// Output width of a convolution inside a choice operator, resolved at run time.
-enum Width {
-    /// The sampled middle width.
-    case middle
-    /// The block's (branch's) output width.
-    case output
-    /// As many channels as the convolution's input (the projection branch).
-    case input
-
-    func channels(middle: Int, output: Int, input: Int) -> Int {
-        switch self {
-        case .middle: return middle
-        case .output: return output
-        case .input: return input
-        }
-    }
-}
+typealias Width = OperatorPlan.Width
 
 /// One step of a linear chain of layers.
 enum ChainLayer {
@@ -43,6 +29,31 @@ final class Chain: ParameterContainer {
         }
         statistics = .allocate(capacity: statisticsCapacity)
         statistics.initialize(repeating: 0, count: statisticsCapacity)
+    }
+
+    /// The layers `plan` lists, allocated for `input`, `middle` and `output` channels and
+    /// named `name` + each layer's suffix; strided layers take `stride`, elastic depthwise
+    /// layers serve `kernels` (the largest is the plan's).
+    convenience init(_ plan: [OperatorPlan.Layer], name: String, input: Int, middle: Int, output: Int, stride: Int,
+                     kernels: [Int], transform: Bool, engine: Engine, scratch: ScratchPools) {
+        var layers: [ChainLayer] = []
+        var c = input
+        for layer in plan {
+            let s = layer.strided ? stride : 1
+            switch layer.kind {
+            case let .dense(width):
+                let out = width.channels(middle: middle, output: output, input: c)
+                layers.append(.conv(Conv2D(name: name + layer.name, inputChannels: c, outputChannels: out, kernel: layer.kernel,
+                                           stride: s, engine: engine, scratch: scratch), width))
+                c = out
+            case .depthwise:
+                layers.append(.depthwise(DepthwiseConv2D(name: name + layer.name, channels: c, kernel: layer.kernel, stride: s,
+                                                         kernelSizes: layer.elastic ? kernels : [],
+                                                         learnedTransform: layer.elastic && transform, engine: engine, scratch: scratch)))
+            }
+            layers.append(.norm(BatchNorm(name: name + layer.norm, channels: c, relu: layer.relu, engine: engine, scratch: scratch)))
+        }
+        self.init(layers)
     }
 
     deinit { statistics.deallocate() }

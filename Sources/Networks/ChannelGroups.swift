@@ -87,65 +87,10 @@ extension NetworkLayers {
             let stage = ChannelGroup.Role.stage(block.slot.stage), mid = ChannelGroup.Role.middle(block: block.slot.index)
             // Every operator of the block writes one output set, made after the first
             // operator's middle sets (the order sets are listed in); each has its own middles.
-            var made: Int?
-            func output() -> Int {
-                if let made { return made }
-                made = b.new(stage, channels: outputCount)
-                return made!
-            }
-            for op in block.operators {
-                switch op {
-                case let op as PlainOperator:
-                    // conv: conv + bn; separable: dw + bn1 on the input's channels, pw + bn2.
-                    for layer in op.main.pairs {
-                        if layer.depthwise {
-                            b.produce(current, layer.weight, layer.norm, depthwise: true)
-                        } else {
-                            b.consume(current, layer.weight)
-                            b.produce(output(), layer.weight, layer.norm)
-                        }
-                    }
-                case let op as InvertedResidualOperator:
-                    let p = op.main.pairs
-                    let m = b.new(mid, channels: p[0].channels)
-                    b.consume(current, p[0].weight)
-                    b.produce(m, p[0].weight, p[0].norm)
-                    b.produce(m, p[1].weight, p[1].norm, depthwise: true)
-                    b.consume(m, p[2].weight)
-                    b.produce(output(), p[2].weight, p[2].norm)
-                case let op as ResidualOperator:
-                    let p = op.main.pairs
-                    let m = b.new(mid, channels: p[0].channels)
-                    b.consume(current, p[0].weight)
-                    b.produce(m, p[0].weight, p[0].norm)
-                    b.consume(m, p[1].weight)
-                    b.produce(output(), p[1].weight, p[1].norm)
-                    if projects, let s = op.projection?.pairs.first {
-                        b.consume(current, s.weight)
-                        b.produce(output(), s.weight, s.norm)
-                    }
-                case let op as ShuffleOperator:
-                    // The split and the shuffle fix where every stage channel goes: only the main
-                    // branch's middle sets (between its 1x1 convolutions) can change.
-                    b.freeze(current)
-                    var inner: Int?
-                    let lastDense = op.main.pairs.last(where: { !$0.depthwise })!.weight
-                    for layer in op.main.pairs {
-                        if layer.depthwise {
-                            if let inner { b.produce(inner, layer.weight, layer.norm, depthwise: true) }
-                        } else {
-                            if let inner { b.consume(inner, layer.weight) }
-                            inner = layer.weight == lastDense ? nil : b.new(mid, channels: layer.channels)
-                            if let inner { b.produce(inner, layer.weight, layer.norm) }
-                        }
-                    }
-                    b.freeze(output())
-                default:
-                    preconditionFailure("channel groups: unknown operator in block \(block.slot.index)")
-                }
-            }
-            let residual = block.operators.contains { $0 is InvertedResidualOperator || $0 is ResidualOperator }
-            let out = output()
+            b.startBlock(output: stage, channels: outputCount)
+            for op in block.operators { op.channelGroups(&b, input: current, middle: mid, projects: projects) }
+            let residual = block.operators.contains { type(of: $0).join.addsShortcut }
+            let out = b.output()
             if identity && residual {
                 if b.channels(out) == b.channels(current) { b.merge(out, current) } else { b.freeze(out); b.freeze(current) }
             }
@@ -164,13 +109,14 @@ extension NetworkLayers {
 
 extension Chain {
     /// Each convolution with the BN after it, by tensor names, and the channels it makes.
-    var pairs: [(weight: String, norm: String, depthwise: Bool, channels: Int)] {
-        var out: [(String, String, Bool, Int)] = []
+    /// `width`: what a dense convolution writes (nil: a depthwise one).
+    var pairs: [(weight: String, norm: String, depthwise: Bool, channels: Int, width: Width?)] {
+        var out: [(String, String, Bool, Int, Width?)] = []
         for (i, layer) in layers.enumerated() where i + 1 < layers.count {
             guard case let .norm(bn) = layers[i + 1] else { continue }
             switch layer {
-            case let .conv(c, _): out.append((c.weight.name, bn.layerName, false, c.maxOutputChannels))
-            case let .depthwise(d): out.append((d.weight.name, bn.layerName, true, d.maxChannels))
+            case let .conv(c, width): out.append((c.weight.name, bn.layerName, false, c.maxOutputChannels, width))
+            case let .depthwise(d): out.append((d.weight.name, bn.layerName, true, d.maxChannels, nil))
             case .norm: break
             }
         }
@@ -182,6 +128,20 @@ extension Chain {
 struct GroupBuilder {
     private var sets: [ChannelGroup] = []
     private var parent: [Int] = []
+    /// The output set of the block being added: made when its first producer comes.
+    private var pendingOutput: (role: ChannelGroup.Role, channels: Int, made: Int?)?
+
+    /// The next block writes a set of `channels` for `role` (`output()`).
+    mutating func startBlock(output role: ChannelGroup.Role, channels: Int) { pendingOutput = (role, channels, nil) }
+
+    /// The current block's output set, made on first use.
+    mutating func output() -> Int {
+        guard let p = pendingOutput else { preconditionFailure("channel groups: an output outside a block") }
+        if let made = p.made { return made }
+        let made = new(p.role, channels: p.channels)
+        pendingOutput = (p.role, p.channels, made)
+        return made
+    }
 
     mutating func new(_ role: ChannelGroup.Role, channels: Int) -> Int {
         sets.append(ChannelGroup(roles: [role], channels: channels, producers: [], consumers: []))

@@ -163,21 +163,3 @@ extension Chain {
         return out
     }
 }
-
-extension ShuffleOperator {
-    public func describe(input c: Int, output: Int, middle: Int)
-        -> (combine: NetworkDescription.Combine, main: [NetworkDescription.Layer], projection: [NetworkDescription.Layer]?) {
-        if let projection {
-            return (.concatProjectionMain, main.describe(input: c, middle: middle, output: output - c),
-                    projection.describe(input: c, middle: middle, output: c))
-        }
-        return (.splitMainInterleave, main.describe(input: c - c / 2, middle: middle, output: c / 2), nil)
-    }
-}
-
-extension InvertedResidualOperator {
-    public func describe(input c: Int, output: Int, middle: Int)
-        -> (combine: NetworkDescription.Combine, main: [NetworkDescription.Layer], projection: [NetworkDescription.Layer]?) {
-        (slot.stride == 1 && c == output ? .addInputMain : .main, main.describe(input: c, middle: middle, output: output), nil)
-    }
-}

@@ -221,28 +221,3 @@ extension Chain {
         return x
     }
 }
-
-extension ShuffleOperator {
-    public func graph(into g: inout InferenceGraph, input x: Int, channels c: Int, output: Int, middle: Int, kernel: Int) -> Int {
-        let name = String(main.parameters[0].name.split(separator: ".main.")[0])
-        if let projection {
-            let p = projection.graph(into: &g, input: x, channels: c, middle: middle, output: c, kernel: kernel)
-            let m = main.graph(into: &g, input: x, channels: c, middle: middle, output: output - c, kernel: kernel)
-            return g.add(name + ".concat", .concat, [p, m], channels: output)
-        }
-        let half = c / 2
-        let a = g.add(name + ".split0", .slice(lower: 0, upper: half), [x], channels: half)
-        let b = g.add(name + ".split1", .slice(lower: half, upper: c), [x], channels: c - half)
-        let m = main.graph(into: &g, input: b, channels: c - half, middle: middle, output: half, kernel: kernel)
-        return g.add(name + ".shuffle", .interleave, [a, m], channels: output)
-    }
-}
-
-extension InvertedResidualOperator {
-    public func graph(into g: inout InferenceGraph, input x: Int, channels c: Int, output: Int, middle: Int, kernel: Int) -> Int {
-        let m = main.graph(into: &g, input: x, channels: c, middle: middle, output: output, kernel: kernel)
-        guard slot.stride == 1 && c == output else { return m }
-        let name = String(main.parameters[0].name.dropLast(".expand.weight".count))
-        return g.add(name + ".residual", .add, [x, m], channels: output)
-    }
-}

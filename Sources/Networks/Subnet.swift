@@ -38,9 +38,10 @@ extension Network {
 
 
     /// The subnet of `arch`: a network of exactly its widths, holding the leading slices of
-    /// this network's tensors (weights and BN running statistics as they are now, so
-    /// recalibrate for `arch` first).
-    public func extract(_ arch: Architecture) throws -> Subnet {
+    /// this network's weights and of `statistics` (BN recalibrated for `arch`, see
+    /// `ArchitectureEvaluator.recalibratedStatistics`; nil: the running statistics the
+    /// network holds now).
+    public func extract(_ arch: Architecture, statistics: NormStatistics? = nil) throws -> Subnet {
         try space.validate(arch)
         let model = Subnet(space: space, architecture: arch, rng: RNG(seed: 0), engine: engine)
         // PruningNet: materialize the architecture's generated weights before copying them.
@@ -51,6 +52,13 @@ extension Network {
         for d in layers.blocks.flatMap(\.elasticDepthwise) { elastic[d.weight.name] = d }
         for t in model.stateTensors {
             let name = supernetName(of: t.name, arch: arch)
+            if let statistics, name.hasSuffix(".running_mean") || name.hasSuffix(".running_var") {
+                guard let values = statistics.tensors[name], values.count >= t.count else {
+                    throw SubnetError.mismatch("the statistics hold no '\(name)' of \(t.count) channels for '\(t.name)'")
+                }
+                t.pointer.update(from: values, count: t.count)
+                continue
+            }
             guard let s = source[name] else { throw SubnetError.mismatch("supernet has no tensor '\(name)' for '\(t.name)'") }
             if let d = elastic[name], t.shape.count == 4, t.shape[3] < d.kernel {
                 // A smaller size of a shared kernel: its centre crop (transformed), not a corner.

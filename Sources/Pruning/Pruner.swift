@@ -198,10 +198,7 @@ public struct Pruner {
     /// Per block, whether it adds its input unchanged (ResNet / MobileNetV2 identity).
     static func identityPattern(_ space: SearchSpace, _ arch: Architecture) -> [Bool] {
         zip(space.blocks, space.blockWidths(arch)).map { slot, w in
-            switch arch.genes[slot.index].op {
-            case .basic, .invertedResidual: return slot.stride == 1 && w.input == w.output
-            default: return false
-            }
+            arch.genes[slot.index].op.plan.join.addsShortcut && slot.stride == 1 && w.input == w.output
         }
     }
 

@@ -47,6 +47,13 @@ public final class InheritedWeightScorer: CandidateEvaluator {
         validationAccuracy(try recalibrated(arch), arch)
     }
 
+    /// The score of `arch` and the BN statistics it was scored with, by the scored network's
+    /// tensor names (the supernet's unless `finetuneSteps`): what an export extracts with.
+    public func scoreWithStatistics(_ arch: Architecture) throws -> (score: Double, statistics: NormStatistics) {
+        let model = try recalibrated(arch)
+        return (validationAccuracy(model, arch), NormStatistics(model.norms))
+    }
+
     /// The network whose accuracy is the score, with BN recalibrated for `arch` (the
     /// statistics `pare export` keeps): the supernet itself, or a subnet copy of the
     /// candidate's weights after `finetuneSteps` steps on the same batches as every other

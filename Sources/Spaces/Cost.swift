@@ -7,55 +7,13 @@ public struct Cost: Equatable, Hashable, Codable, Sendable {
     public var parameters: Int
     public init(macs: Int, parameters: Int) { self.macs = macs; self.parameters = parameters }
 
-    static func + (a: Cost, b: Cost) -> Cost { Cost(macs: a.macs + b.macs, parameters: a.parameters + b.parameters) }
+    public static func + (a: Cost, b: Cost) -> Cost { Cost(macs: a.macs + b.macs, parameters: a.parameters + b.parameters) }
 }
 
 extension SearchSpace {
-    /// Cost of one block at active widths.
+    /// Cost of one block at active widths, counted from the operator's layers (`Operator.plan`).
     public func cost(slot: BlockSlot, op: Operator, input cin: Int, output cout: Int, middle mid: Int) -> Cost {
-        let k = op.kernel
-        let i2 = slot.inputSize * slot.inputSize
-        let o2 = slot.outputSize * slot.outputSize
-        var macs = 0, params = 0
-        switch op {
-        case .shuffle, .xception:
-            let mIn: Int, mOut: Int
-            if slot.stride == 1 && cin == cout {
-                mIn = cout / 2; mOut = cout / 2
-            } else {
-                mIn = cin; mOut = cout - cin
-                // projection branch: dw kxk stride 2 + BN + 1x1 cin->cin + BN
-                macs += k * k * cin * o2 + cin * cin * o2
-                params += k * k * cin + 2 * cin + cin * cin + 2 * cin
-            }
-            if case .xception = op {
-                macs += 9 * mIn * o2 + mIn * mid * o2 + 9 * mid * o2 + mid * mid * o2 + 9 * mid * o2 + mid * mOut * o2
-                params += 9 * mIn + 2 * mIn + mIn * mid + 2 * mid + 9 * mid + 2 * mid + mid * mid + 2 * mid
-                    + 9 * mid + 2 * mid + mid * mOut + 2 * mOut
-            } else {
-                // The first 1x1 runs before the (possibly strided) depthwise: input resolution.
-                macs += mIn * mid * i2 + k * k * mid * o2 + mid * mOut * o2
-                params += mIn * mid + 2 * mid + k * k * mid + 2 * mid + mid * mOut + 2 * mOut
-            }
-        case .invertedResidual:
-            macs += cin * mid * i2 + k * k * mid * o2 + mid * cout * o2
-            params += cin * mid + 2 * mid + k * k * mid + 2 * mid + mid * cout + 2 * cout
-        case .conv:
-            macs += k * k * cin * cout * o2
-            params += k * k * cin * cout + 2 * cout
-        case .basic:
-            macs += 9 * cin * mid * o2 + 9 * mid * cout * o2
-            params += 9 * cin * mid + 2 * mid + 9 * mid * cout + 2 * cout
-            if slot.stride != 1 || cin != cout {
-                // 1x1 projection shortcut (stride s) + BN
-                macs += cin * cout * o2
-                params += cin * cout + 2 * cout
-            }
-        case .separable:
-            macs += k * k * cin * o2 + cin * cout * o2
-            params += k * k * cin + 2 * cin + cin * cout + 2 * cout
-        }
-        return Cost(macs: macs, parameters: params)
+        op.plan.cost(slot: slot, input: cin, output: cout, middle: mid)
     }
 
     public func cost(_ arch: Architecture) -> Cost {

@@ -30,13 +30,6 @@ public enum Operator: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    public var isShuffleFamily: Bool {
-        switch self {
-        case .shuffle, .xception: return true
-        default: return false
-        }
-    }
-
     /// Names in files and on the command line: shuffle3, shuffle5, shuffle7, xception,
     /// mbconv3_e3, mbconv5_e6, ... (kernel 3/5/7, expansion 1-8), conv3/5/7, basic, dwsep3/5/7.
     public var description: String {
@@ -70,6 +63,36 @@ public enum Operator: Hashable, Sendable, CustomStringConvertible {
     }
 
     public static let nameHelp = "shuffle3/5/7, xception, mbconvK_eE (K in 3/5/7, E in 1...8), convK, basic or dwsepK"
+
+    /// The operator's case without its parameters: what a test enumerates to run every
+    /// operator through every path (a new case cannot be added without one here).
+    public enum Kind: CaseIterable, Sendable {
+        case shuffle, xception, invertedResidual, conv, basic, separable
+
+        /// Operators of the kind that one block can hold together (a family's kernels and
+        /// expansions, shared under kernel sharing).
+        public var examples: [Operator] {
+            switch self {
+            case .shuffle: return [.shuffle(kernel: 3), .shuffle(kernel: 5)]
+            case .xception: return [.xception]
+            case .invertedResidual: return [.invertedResidual(kernel: 3, expansion: 3), .invertedResidual(kernel: 5, expansion: 6)]
+            case .conv: return [.conv(kernel: 3)]
+            case .basic: return [.basic]
+            case .separable: return [.separable(kernel: 3), .separable(kernel: 5)]
+            }
+        }
+    }
+
+    public var kind: Kind {
+        switch self {
+        case .shuffle: return .shuffle
+        case .xception: return .xception
+        case .invertedResidual: return .invertedResidual
+        case .conv: return .conv
+        case .basic: return .basic
+        case .separable: return .separable
+        }
+    }
 }
 
 /// Whether a block's operators that differ only in depthwise kernel (shuffle3/5/7; for

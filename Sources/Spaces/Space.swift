@@ -148,21 +148,13 @@ public struct BlockSlot: Equatable, Sendable {
     /// Whether input and output widths are always equal (same stage, so the same choice).
     public var widthPreserving: Bool { indexInStage > 0 }
 
-    /// Middle width of `op` for an active input/output width and a ratio in tenths.
-    ///  - ShuffleNet: max(1, floor(out/2 * r / 10)) (SPOS: base_mid = out // 2).
-    ///  - MobileNetV2: max(1, floor(in * expansion * r / 10)).
-    ///  - ResNet basic: max(1, floor(out * r / 10)) (the first convolution's output).
-    ///  - plain conv: the output width; MobileNetV1: the input width (no ratio).
-    /// A pinned middle width (`middle_widths`, a pruned network) replaces the ratio's.
+    /// Middle width of `op` for an active input/output width and a ratio in tenths
+    /// (`OperatorPlan.Middle`). A pinned middle width (`middle_widths`, a pruned network)
+    /// replaces the ratio's.
     public func middleWidth(_ op: Operator, input: Int, output: Int, ratioTenths: Int) -> Int {
-        if let pinnedMiddle, Self.hasMiddle(op) { return pinnedMiddle }
-        switch op {
-        case .shuffle, .xception: return max(1, (output / 2 * ratioTenths) / 10)
-        case let .invertedResidual(_, e): return max(1, (input * e * ratioTenths) / 10)
-        case .basic: return max(1, (output * ratioTenths) / 10)
-        case .conv: return output
-        case .separable: return input
-        }
+        let rule = op.middle
+        if let pinnedMiddle, rule.isOwn { return pinnedMiddle }
+        return rule.width(input: input, output: output, ratioTenths: ratioTenths)
     }
 
     /// Middle width of `gene` at these widths.
@@ -171,12 +163,7 @@ public struct BlockSlot: Equatable, Sendable {
     }
 
     /// Whether `op` has a middle width of its own (the others' follows input or output).
-    public static func hasMiddle(_ op: Operator) -> Bool {
-        switch op {
-        case .conv, .separable: return false
-        default: return true
-        }
-    }
+    public static func hasMiddle(_ op: Operator) -> Bool { op.middle.isOwn }
 
     /// Largest middle width `op` can take in this slot (its allocation).
     public func maxMiddleWidth(_ op: Operator) -> Int {

@@ -159,7 +159,7 @@ extension SearchSpace {
             guard slot.inputSize >= 1 && slot.outputSize >= 1 else {
                 throw fail(p + ".stride", "resolution falls below 1 pixel at block \(slot.index)")
             }
-            guard slot.operators.contains(where: \.isShuffleFamily) else { continue }
+            guard slot.operators.contains(where: { $0.plan.join == .shuffle }) else { continue }
             if slot.widthPreserving || (slot.stride == 1 && slot.inputWidths == slot.outputWidths && slot.inputWidths.count == 1) {
                 if let odd = slot.outputWidths.first(where: { $0 % 2 != 0 }) {
                     throw fail(p + ".widths", "ShuffleNet blocks split channels in half: width \(odd) is odd")

@@ -69,23 +69,23 @@ extension SearchSpace {
         }
     }
 
-    /// An upper bound of the weights the supernet allocates: every operator (group, with
-    /// kernel sharing) of every slot at its largest input, middle and output widths (two 1x1
-    /// convolutions, a k x k depthwise and BN per layer, three times over for Xception),
-    /// plus stem, head and classifier; with PruningNet, each block weight's generator (33
-    /// values per weight for its second layer).
+    /// The weights the supernet allocates, counted from each operator group's plan at its
+    /// allocation widths (`OperatorPlan.Join.allocation`), plus a learned kernel transform
+    /// (at most 25 x 25 and 9 x 9) per elastic layer, stem, head and classifier; with
+    /// PruningNet, each block weight's generator (33 values per weight for its second layer).
     var supernetWeightBound: Int {
         var total = inputChannels * stem.channels * stem.kernel * stem.kernel + 2 * stem.channels
         for slot in blocks {
-            let maxIn = slot.inputWidths.max()!, maxOut = slot.outputWidths.max()!
             for group in slot.operatorGroups {
+                let plan = Operator.largest(of: group).plan
                 let mid = group.map { slot.maxMiddleWidth($0) }.max()!
-                // Dense k x k kernels: plain convolutions and ResNet blocks (two 3 x 3 and a projection).
-                let k2 = group.map { $0.kernel * $0.kernel }.max()!
-                let dense = group.contains(.basic) ? 9 * (maxIn * mid + mid * maxOut) + maxIn * maxOut
-                    : group.contains(where: { if case .conv = $0 { return true } else { return false } }) ? k2 * maxIn * maxOut : 0
-                let convolutions = 3 * (maxIn * mid + mid * mid + mid * maxOut + mid * 49 + maxIn * maxIn) + dense
-                total += convolutions * (pruningNet ? 34 : 1) + 3 * 2 * (mid + maxOut + maxIn)
+                let w = plan.join.allocation(slot)
+                var weights = OperatorPlan.cost(plan.main, input: w.mainInput, middle: mid, output: w.mainOutput, slot: slot).parameters
+                if let p = w.projectionOutput {
+                    weights += OperatorPlan.cost(plan.projection, input: slot.inputWidths.max()!, middle: mid, output: p, slot: slot).parameters
+                }
+                let elastic = (plan.main + plan.projection).filter(\.elastic).count
+                total += weights * (pruningNet ? 34 : 1) + elastic * (625 + 81)
             }
         }
         let last = stages.last!.widths.max()!

@@ -15,15 +15,6 @@ public struct Engine: Sendable {
     public var threads: Int
     /// Time by layer kind and executed MACs, when set.
     public var profiler: Profiler?
-    /// Where layers built with this engine take their scratch buffers: a pool shared by
-    /// the candidate operators of one choice block (only one of them runs in a step), or
-    /// nil for buffers of their own.
-    public var buffers: BufferPool?
-    /// Where they take the buffers that only backward uses (input gradients, gradient
-    /// columns): a pool that several blocks can share, since a block's backward is over
-    /// before the one two blocks earlier starts (its own result is read by the block before
-    /// it, which takes the other pool).
-    public var gradientBuffers: BufferPool?
     /// Data-parallel training with synchronized BatchNorm: sums the per-channel batch
     /// statistics over every process of the job (nil: each process's own batch).
     public var batchStatistics: CrossProcessSum?
@@ -32,12 +23,6 @@ public struct Engine: Sendable {
         self.threads = max(1, threads)
         self.profiler = profiler
     }
-
-    /// A scratch buffer for a layer being built: the pool's next one, or a new one.
-    public func scratch() -> ScratchBuffer { buffers?.next() ?? ScratchBuffer() }
-
-    /// A scratch buffer that only the layer's backward writes.
-    public func gradientScratch() -> ScratchBuffer { gradientBuffers?.next() ?? ScratchBuffer() }
 
     /// The machine's cores (at most 8: the kernels gain nothing beyond).
     public static var availableCores: Int { max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8)) }
@@ -84,6 +69,32 @@ public struct Engine: Sendable {
     public func countMACs(_ macs: @autoclosure () -> Int) {
         if let profiler, profiler.countingMACs { profiler.executedMACs += macs() }
     }
+}
+
+/// Where a layer being built takes its scratch buffers: pools shared with other layers, or
+/// buffers of its own. Used only while building (a layer keeps the buffers it took), so it
+/// is a construction argument, not part of the `Engine` every call carries.
+public struct ScratchPools: Sendable {
+    /// A pool shared by the candidate operators of one choice block (only one of them runs
+    /// in a step), or nil for buffers of the layer's own.
+    public var forward: BufferPool?
+    /// The pool for the buffers that only backward uses (input gradients, gradient
+    /// columns): several blocks can share one, since a block's backward is over before the
+    /// one two blocks earlier starts (its own result is read by the block before it, which
+    /// takes the other pool).
+    public var backward: BufferPool?
+
+    /// Buffers of the layer's own.
+    public init(forward: BufferPool? = nil, backward: BufferPool? = nil) {
+        self.forward = forward
+        self.backward = backward
+    }
+
+    /// A buffer for the layer's forward (or one both passes use): the pool's next one, or a new one.
+    public func buffer() -> ScratchBuffer { forward?.next() ?? ScratchBuffer() }
+
+    /// A buffer that only the layer's backward writes.
+    public func gradientBuffer() -> ScratchBuffer { backward?.next() ?? ScratchBuffer() }
 }
 
 /// Scratch buffers shared by alternatives that never run in the same step: the candidate

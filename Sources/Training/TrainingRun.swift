@@ -218,16 +218,8 @@ public final class TrainingRun {
         average?.swap()
         defer { average?.swap() }
         let norms = network.norms
-        let saved = norms.map { bn in
-            (Array(UnsafeBufferPointer(start: bn.runningMean, count: bn.maxChannels)),
-             Array(UnsafeBufferPointer(start: bn.runningVariance, count: bn.maxChannels)))
-        }
-        defer {
-            for (bn, (m, v)) in zip(norms, saved) {
-                bn.runningMean.update(from: m, count: m.count)
-                bn.runningVariance.update(from: v, count: v.count)
-            }
-        }
+        let saved = NormStatistics(norms)
+        defer { saved.restore(into: norms) }
         let evaluator = ArchitectureEvaluator(network: network)
         return probeArchitectures.map { name, arch in
             if config.fixedArchitecture == nil {

@@ -47,10 +47,9 @@ public func export(_ request: ExportRequest, engine: Engine, log: @escaping Log)
     let norm = trained.normalization
     let scorer = InheritedWeightScorer(network: trained.network, train: trained.train, validation: trained.validation,
                                        normalization: norm, calibration: request.calibration)
-    // BN recalibrated exactly as the search scores: the statistics the export keeps.
-    let recalibrated = try scorer.recalibrated(architecture)
-    let score = scorer.validationAccuracy(recalibrated, architecture)
-    let model = try trained.network.extract(architecture)
+    // BN recalibrated exactly as the search scores: the score, and the statistics the export keeps.
+    let (score, statistics) = try scorer.scoreWithStatistics(architecture)
+    let model = try trained.network.extract(architecture, statistics: statistics)
     let outPath = request.out ?? dir.file(request.search.map { "export-" + $0 } ?? "export")
     let provenance = ModelDescription.Provenance(
         run: request.run, spaceFile: config.spaceFile, data: config.data, validation: config.validation, trainLimit: config.trainLimit,

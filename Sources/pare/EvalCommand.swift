@@ -1,15 +1,7 @@
 import ArgumentParser
-import Training
-import Workflows
-import Datasets
-import Export
-import Foundation
-import Layers
-import Runs
-import Spaces
-import Networks
 import Quantization
-import TensorCore
+import Runs
+import Workflows
 
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -41,104 +33,39 @@ struct EvalCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let engine = startEngine(threads: threads)
-            let dir = ModelDirectory(path: modelDirectory)
+            var request = EvaluateRequest(model: modelDirectory)
+            request.split = split
+            request.weights = weights
+            request.data = data
+            request.batch = batch
+            request.repeats = repeats
+            request.predictions = predictions
+            let written: String
             if int8 {
-                guard weights == nil else { throw UserError("--weights does not apply to --int8: the int8 model holds its own weights") }
-                return try evaluateInt8(dir, engine: engine)
-            }
-            let weightsName = try resolveWeights(weights, in: dir)
-            let (d, model) = try dir.load(weights: weightsName, engine: engine)
-            let arch = try Architecture(parsing: d.architecture, space: d.space)
-            var config = TrainConfig(space: d.space, spaceFile: d.provenance.spaceFile, data: data ?? d.provenance.data)
-            config.validation = d.provenance.validation
-            config.trainLimit = d.provenance.trainLimit
-            let dataset: Dataset
-            switch split {
-            case .test:
-                dataset = try loadTestSplit(config)
-            case .val:
-                dataset = try loadSplits(config).validation
-                if try dir.weightsTrainedOnValidation(weightsName) {
-                    logLine("warning: these weights were trained on the validation split too (pare finetune --include-validation): its accuracy is not a held-out measure; use --split test")
+                let r = try evaluateInt8(request, engine: engine)
+                print("\(r.architecture)  [int8: \(r.weights), \(r.observer.rawValue) ranges]")
+                print(String(format: "%@ split of %@: %d images, int8 accuracy %.4f", split.rawValue, r.data, r.images, r.accuracy))
+                print(String(format: "int8 latency (oneDNN) %.3f ms at batch 1, %.3f ms at batch %d (%.1f us/image); convolutions: %@",
+                             r.latencyMs.single, r.latencyMs.batched, r.batch, r.latencyMs.batched * 1000 / Double(r.batch),
+                             r.kernels.joined(separator: ", ")))
+                written = r.file
+            } else {
+                let r = try evaluateModel(request, engine: engine, log: logLine)
+                print("\(r.architecture)  [\(r.weights)]")
+                print(String(format: "%@ split of %@: %d images, accuracy %.4f, loss %.4f", split.rawValue, r.data, r.images, r.accuracy, r.loss))
+                print(String(format: "%.3f M MACs, %d parameters; latency %.3f ms at batch 1, %.3f ms at batch %d (%.1f us/image), %d threads",
+                             Double(r.macs) / 1e6, r.parameters, r.latencyMs.single, r.latencyMs.batched, batch,
+                             r.latencyMs.batched * 1000 / Double(batch), r.threads))
+                print(String(format: "latency on oneDNN (the folded graph, NHWC float32): %.3f ms at batch 1, %.3f ms at batch %d",
+                             r.onednnMs.single, r.onednnMs.batched, r.onednnBatch))
+                print("class                 accuracy  images")
+                for (c, name) in r.classNames.enumerated() {
+                    print(name.padding(toLength: max(20, name.count), withPad: " ", startingAt: 0)
+                          + String(format: "  %8.4f  %6d", r.perClass[c], r.perClassCount[c]))
                 }
+                written = r.file
             }
-            let loader = BatchLoader(dataset: dataset, batchSize: batch, normalization: d.normalization, shuffle: false, dropLast: false)
-            var rows: [String]? = predictions == nil ? nil : ["index,label,predicted," + (0..<d.classes).map { "logit_\($0)" }.joined(separator: ",")]
-            let r = evaluate(model, arch: arch, loader: loader, classes: d.classes, rows: &rows)
-            if let predictions, let rows {
-                try AtomicFile.write(Data((rows.joined(separator: "\n") + "\n").utf8), to: predictions)
-            }
-            let single = LatencyProfiler(network: model, batch: 1, repeats: repeats).measure(arch)
-            let batched = LatencyProfiler(network: model, batch: batch, repeats: max(repeats / 5, 3)).measure(arch)
-            // The same folded graph on oneDNN (NHWC float32), as a deployment would run it.
-            let graph = try model.inferenceGraph(arch, mean: d.normalization.mean, std: d.normalization.std).foldingInputNormalization()
-            let dnnl = try DNNLFloatExecutor(graph, threads: engine.threads)
-            let images = ImageSource(dataset: dataset, indices: Array(0..<min(batch, dataset.count)))
-            let one = images.floats(0..<1), many = images.floats(0..<images.count)
-            let dnnlSingle = LatencyProfiler.medianMs(repeats: repeats) { _ = try? dnnl.run(one, batch: 1) }
-            let dnnlBatched = LatencyProfiler.medianMs(repeats: max(repeats / 5, 3)) { _ = try? dnnl.run(many, batch: images.count) }
-
-            let label = weightsName.map { ($0 as NSString).lastPathComponent } ?? d.weights
-            print("\(arch)  [\(label)]")
-            print(String(format: "%@ split of %@: %d images, accuracy %.4f, loss %.4f", split.rawValue, config.data, r.count, r.accuracy, r.loss))
-            print(String(format: "%.3f M MACs, %d parameters; latency %.3f ms at batch 1, %.3f ms at batch %d (%.1f us/image), %d threads",
-                         Double(d.macs) / 1e6, d.parameters, single, batched, batch, batched * 1000 / Double(batch), engine.threads))
-            print(String(format: "latency on oneDNN (the folded graph, NHWC float32): %.3f ms at batch 1, %.3f ms at batch %d", dnnlSingle, dnnlBatched, images.count))
-            let names = className(for: config.data, classes: d.classes)
-            print("class                 accuracy  images")
-            for c in 0..<d.classes {
-                let name = names[c].padding(toLength: max(20, names[c].count), withPad: " ", startingAt: 0)
-                print(name + String(format: "  %8.4f  %6d", r.perClass[c], r.perClassCount[c]))
-            }
-            let out = dir.file("eval-\(weightsLabel(of: weightsName))-\(split.rawValue).json")
-            try AtomicFile.writeJSON([
-                "architecture": d.architecture, "weights": label, "split": split.rawValue, "data": config.data, "images": r.count,
-                "accuracy": r.accuracy, "loss": r.loss, "per_class_accuracy": r.perClass, "classes": names,
-                "macs": d.macs, "parameters": d.parameters, "latency_ms_batch1": single, "latency_ms_batch": batched,
-                "latency_batch": batch, "threads": engine.threads, "blas_core": BLAS.coreName,
-                "latency_ms_batch1_onednn": dnnlSingle, "latency_ms_batch_onednn": dnnlBatched,
-            ], to: out)
-            print("written: \(out)" + (predictions.map { ", \($0)" } ?? ""))
+            print("written: \(written)" + (predictions.map { ", \($0)" } ?? ""))
         }
-    }
-
-    struct Result {
-        var accuracy: Double, loss: Double, count: Int
-        var perClass: [Double], perClassCount: [Int]
-    }
-
-    /// With `rows`, appends a CSV line per image (index, label, predicted class, logits).
-    func evaluate(_ model: Subnet, arch: Architecture, loader: BatchLoader, classes: Int, rows: inout [String]?) -> Result {
-        let ce = SoftmaxCrossEntropy(labelSmoothing: 0)
-        let n = loader.dataset.count
-        var hits = [Int](repeating: 0, count: classes), totals = hits
-        var lossSum = 0.0
-        var start = 0
-        while start < n {
-            let idx = Array(start..<min(n, start + loader.batchSize))
-            let logits = model.forward(loader.fill(indices: idx, rng: nil), arch: arch, mode: .inference)
-            lossSum += loader.labels.withUnsafeBufferPointer { ce.evaluate(logits: logits, labels: $0, gradient: false).loss } * Double(idx.count)
-            for (j, label) in loader.labels.enumerated() {
-                var best = 0
-                for c in 1..<classes where logits.pointer[c * idx.count + j] > logits.pointer[best * idx.count + j] { best = c }
-                totals[Int(label)] += 1
-                if best == Int(label) { hits[Int(label)] += 1 }
-                if rows != nil {
-                    let values = (0..<classes).map { String(logits.pointer[$0 * idx.count + j]) }
-                    rows!.append("\(start + j),\(label),\(best)," + values.joined(separator: ","))
-                }
-            }
-            start += idx.count
-        }
-        return Result(accuracy: Double(hits.reduce(0, +)) / Double(max(n, 1)), loss: lossSum / Double(max(n, 1)), count: n,
-                      perClass: zip(hits, totals).map { $1 > 0 ? Double($0) / Double($1) : 0 }, perClassCount: totals)
-    }
-
-    func className(for data: String, classes: Int) -> [String] {
-        let fashion = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
-        let cifar = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-        if data.hasPrefix("fashion-mnist") && classes == 10 { return fashion }
-        if data.hasPrefix("cifar10") && classes == 10 { return cifar }
-        return (0..<classes).map { "class \($0)" }
     }
 }

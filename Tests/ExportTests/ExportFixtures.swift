@@ -62,3 +62,19 @@ func recalibrated(_ t: TrainingRun, _ train: Dataset, _ norm: Normalization, _ a
 
 let provenance = ModelDescription.Provenance(run: "test", spaceFile: "export-test.yaml", data: "synthetic", validation: 40, trainLimit: 0, supernetCheckpoint: "none",
                                              search: nil, inheritedScore: nil, calibrationImages: 96, exportedAt: "2026-11-23T00:00:00Z")
+
+/// Runs tools/pare_model.py on `model` with uint8 NCHW `pixels`, checking its logits against
+/// Pare's (`logits`, [N, classes]) within 1e-4.
+func numpyCheck(_ python: String, model: ModelDirectory, pixels: [UInt8], logits: [Float], classes k: Int,
+                in tmp: TemporaryDirectory) throws -> (status: Int32, output: String) {
+    let n = logits.count / k
+    var csv = "index,label,predicted," + (0..<k).map { "logit_\($0)" }.joined(separator: ",") + "\n"
+    for j in 0..<n {
+        let row = Array(logits[(j * k)..<((j + 1) * k)])
+        csv += "\(j),0,\(row.firstIndex(of: row.max()!)!)," + row.map { String($0) }.joined(separator: ",") + "\n"
+    }
+    try Data(pixels).write(to: URL(fileURLWithPath: tmp.file("pixels.u8")))
+    try Data(csv.utf8).write(to: URL(fileURLWithPath: tmp.file("pare.csv")))
+    return try runProgram(python, [repositoryFile("tools/pare_model.py"), model.path, "--raw", tmp.file("pixels.u8"),
+                                   "--count", "\(n)", "--check", tmp.file("pare.csv"), "--tolerance", "1e-4"])
+}

@@ -51,16 +51,7 @@ import _TestSupport
             let n = 9
             let (raw, x) = pixels(n, space: space, norm: norm, seed: UInt64(40 + i))
             let logits = logitsRowMajor(model, x, arch)
-            let k = space.classes
-            var csv = "index,label,predicted," + (0..<k).map { "logit_\($0)" }.joined(separator: ",") + "\n"
-            for j in 0..<n {
-                let row = Array(logits[(j * k)..<((j + 1) * k)])
-                csv += "\(j),0,\(row.firstIndex(of: row.max()!)!)," + row.map { String($0) }.joined(separator: ",") + "\n"
-            }
-            try Data(raw).write(to: URL(fileURLWithPath: tmp.file("pixels.u8")))
-            try Data(csv.utf8).write(to: URL(fileURLWithPath: tmp.file("pare.csv")))
-            let r = try runProgram(python, [repositoryFile("tools/pare_model.py"), dir.path, "--raw", tmp.file("pixels.u8"),
-                                            "--count", "\(n)", "--check", tmp.file("pare.csv"), "--tolerance", "1e-4"])
+            let r = try numpyCheck(python, model: dir, pixels: raw, logits: logits, classes: space.classes, in: tmp)
             #expect(r.status == 0, "\(arch): \(r.output)")
             #expect(r.output.contains("0 clear predictions differ"), "\(r.output)")
         }

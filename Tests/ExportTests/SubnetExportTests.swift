@@ -52,6 +52,28 @@ import _TestSupport
         }
     }
 
+    @Test("recalibration as a value: the network is left as it was, and extracting with the statistics equals recalibrating then extracting")
+    func statisticsAsAValue() throws {
+        let (t, train, norm) = try trainedSupernet()
+        let net = t.supernet!, space = t.config.space
+        let arch = space.randomArchitecture(RNG(seed: 4))
+        let before = NormStatistics(net.norms)
+        let loader = BatchLoader(dataset: train, batchSize: 32, normalization: norm, shuffle: false, dropLast: false)
+        let statistics = ArchitectureEvaluator(network: net).recalibratedStatistics(arch: arch, loader: loader, indices: Array(0..<96))
+        #expect(NormStatistics(net.norms) == before)
+        #expect(statistics != before)
+        let x = images(5, space: space, norm: norm, seed: 3)
+        let taken = logitsRowMajor(try net.extract(arch, statistics: statistics), x.map, arch)
+        recalibrated(t, train, norm, arch)
+        #expect(taken == logitsRowMajor(try net.extract(arch), x.map, arch))
+        // Statistics that miss a layer of the path are refused, naming it.
+        var partial = statistics
+        partial.tensors["stem.bn.running_var"] = nil
+        #expect(throws: SubnetError.mismatch("the statistics hold no 'stem.bn.running_var' of 4 channels for 'stem.bn.running_var'")) {
+            try net.extract(arch, statistics: partial)
+        }
+    }
+
     @Test("export then load gives the same network bit for bit")
     func roundTrip() throws {
         let (t, train, norm) = try trainedSupernet()

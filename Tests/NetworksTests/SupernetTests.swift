@@ -75,13 +75,7 @@ import _TestSupport
                                operators: group, middleRatios: [2, 6, 20], kernelSharing: sharing),
                      BlockSlot(index: 1, stage: 0, indexInStage: 1, stride: 1, inputSize: 6, inputWidths: [8], outputWidths: [8],
                                operators: group, middleRatios: [2, 6, 20], kernelSharing: sharing)] {
-            let op: ChoiceOperator
-            switch choice {
-            case .shuffle, .xception: op = ShuffleOperator(name: "op", slot: spec, ops: group, engine: Engine())
-            case .invertedResidual: op = InvertedResidualOperator(name: "op", slot: spec, ops: group, engine: Engine())
-            case .basic: op = ResidualOperator(name: "op", slot: spec, engine: Engine())
-            case .conv, .separable: op = PlainOperator(name: "op", slot: spec, ops: group, engine: Engine())
-            }
+            let op = makeChoiceOperator(name: "op", slot: spec, ops: group, engine: Engine())
             if sharing == .transform {
                 #expect(op.parameters.contains { $0.name.contains("kernel_transform") })
                 // Transforms away from the identity, so a transposed or skipped matrix shows.

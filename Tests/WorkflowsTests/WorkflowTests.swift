@@ -110,6 +110,39 @@ import _TestSupport
         #expect(report.weights == "finetuned" && report.errorImages == 20 && report.layers.count > 3)
         #expect(report.validation.agreement > 0.8 && report.weightBytesInt8 * 3 < report.weightBytesFloat32)
         for file in report.files + [QuantizeReport.file] { #expect(FileManager.default.fileExists(atPath: model.out + "/" + file), "\(file)") }
+
+        // Evaluation: the finetuned weights by default; the CSV's predictions are the accuracy.
+        var v = EvaluateRequest(model: model.out)
+        v.split = .val
+        v.repeats = 3
+        v.predictions = model.out + "/float.csv"
+        let float = try evaluateModel(v, engine: startEngine(threads: 1), log: Self.quiet)
+        #expect(float.weights == ModelDirectory.finetunedFile && float.file == model.out + "/eval-finetuned-val.json")
+        #expect(float.perClassCount.reduce(0, +) == float.images && float.images > 0 && float.classNames.count == float.perClass.count)
+        let perClassHits = zip(float.perClass, float.perClassCount).map { $0 * Double($1) }.reduce(0, +)
+        #expect(abs(perClassHits / Double(float.images) - float.accuracy) < 1e-9)
+        #expect(float.macs == model.macs && float.latencyMs.single > 0 && float.onednnMs.batched > 0)
+        let floatRows = try Self.predictions(v.predictions!)
+        #expect(floatRows.count == float.images)
+        #expect(Double(floatRows.filter { $0.label == $0.predicted }.count) / Double(float.images) == float.accuracy)
+        v.predictions = model.out + "/int8.csv"
+        let int8 = try evaluateInt8(v, engine: startEngine(threads: 1))
+        #expect(int8.images == float.images && int8.file == model.out + "/eval-int8-val.json")
+        let int8Rows = try Self.predictions(v.predictions!)
+        #expect(Double(int8Rows.filter { $0.label == $0.predicted }.count) / Double(int8.images) == int8.accuracy)
+        let agree = zip(floatRows, int8Rows).filter { $0.predicted == $1.predicted }.count
+        #expect(Double(agree) / Double(float.images) > 0.8, "int8 agrees with float on \(agree) of \(float.images)")
+        v.weights = .exported
+        #expect(throws: UserError.self) { try evaluateInt8(v, engine: startEngine(threads: 1)) }
+    }
+
+    /// The label and predicted class of each line of a predictions CSV.
+    static func predictions(_ path: String) throws -> [(label: Int, predicted: Int)] {
+        let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").dropFirst()
+        return lines.map { line in
+            let f = line.split(separator: ",")
+            return (Int(f[1])!, Int(f[2])!)
+        }
     }
 
     @Test func pruneOneShotAndInRoundsReachTheGoal() throws {

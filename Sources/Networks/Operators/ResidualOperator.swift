@@ -2,69 +2,15 @@ import Layers
 import Spaces
 import TensorCore
 
-/// A plain chain: one k x k convolution + BN + ReLU (`conv`), or MobileNetV1's depthwise k
-/// + BN + ReLU, 1x1 + BN + ReLU (`separable`). The block's output is the chain's.
-/// Several separable kernels of a slot (kernel sharing) share one elastic depthwise layer.
-public final class PlainOperator: ChoiceOperator {
+/// ResNet basic block (`OperatorPlan.Join.residualReLU`): y = ReLU(main(x) + shortcut(x)),
+/// main = 3x3 conv (stride s) + BN + ReLU, 3x3 conv + BN; the shortcut is x itself when
+/// stride is 1 and the widths agree, else a 1x1 convolution (stride s) + BN. The middle width
+/// (the first convolution's output) is the block's own channel group; the output width is
+/// its stage's (the additions couple it).
+public final class ResidualOperator: JoinedOperator {
+    static let join = OperatorPlan.Join.residualReLU
     public let slot: BlockSlot
-    /// The largest kernel of the group.
     public let op: Operator
-    let main: Chain
-    public let engine: Engine
-
-    public init(name: String, slot: BlockSlot, ops: [Operator], engine: Engine) {
-        let op = ops.max { $0.kernel < $1.kernel }!
-        self.slot = slot
-        self.op = op
-        self.engine = engine
-        let maxIn = slot.inputWidths.max()!, maxOut = slot.outputWidths.max()!
-        switch op {
-        case let .conv(k):
-            precondition(ops.count == 1, "dense kernels are not shared: \(ops)")
-            main = Chain([
-                .conv(Conv2D(name: name + ".conv", inputChannels: maxIn, outputChannels: maxOut, kernel: k, stride: slot.stride, engine: engine), .output),
-                .norm(BatchNorm(name: name + ".bn", channels: maxOut, relu: true, engine: engine)),
-            ])
-        case let .separable(k):
-            precondition(ops.allSatisfy { if case .separable = $0 { return true } else { return false } }, "PlainOperator for \(ops)")
-            main = Chain([
-                .depthwise(DepthwiseConv2D(name: name + ".dw", channels: maxIn, kernel: k, stride: slot.stride, kernelSizes: ops.map(\.kernel),
-                                           learnedTransform: slot.kernelSharing == .transform, engine: engine)),
-                .norm(BatchNorm(name: name + ".bn1", channels: maxIn, relu: true, engine: engine)),
-                .conv(Conv2D(name: name + ".pw", inputChannels: maxIn, outputChannels: maxOut, kernel: 1, engine: engine), .output),
-                .norm(BatchNorm(name: name + ".bn2", channels: maxOut, relu: true, engine: engine)),
-            ])
-        default:
-            preconditionFailure("PlainOperator for \(op)")
-        }
-    }
-
-    public var parameters: [Parameter] { main.parameters }
-    public var norms: [BatchNorm] { main.norms }
-
-    public func forward(_ x: FeatureMap, output: Int, middle: Int, kernel: Int, mode: Mode) -> FeatureMap {
-        main.forward(x, middle: middle, output: output, kernel: kernel, mode: mode)
-    }
-
-    public func backward(_ dy: FeatureMap) -> FeatureMap { main.backward(dy) }
-
-    public func graph(into g: inout InferenceGraph, input: Int, channels: Int, output: Int, middle: Int, kernel: Int) -> Int {
-        main.graph(into: &g, input: input, channels: channels, middle: middle, output: output, kernel: kernel)
-    }
-
-    public func describe(input: Int, output: Int, middle: Int)
-        -> (combine: NetworkDescription.Combine, main: [NetworkDescription.Layer], projection: [NetworkDescription.Layer]?) {
-        (.main, main.describe(input: input, middle: middle, output: output), nil)
-    }
-}
-
-/// ResNet basic block: y = ReLU(main(x) + shortcut(x)), main = 3x3 conv (stride s) + BN +
-/// ReLU, 3x3 conv + BN; the shortcut is x itself when stride is 1 and the widths agree, else
-/// a 1x1 convolution (stride s) + BN. The middle width (the first convolution's output) is
-/// the block's own channel group; the output width is its stage's (the additions couple it).
-public final class ResidualOperator: ChoiceOperator {
-    public let slot: BlockSlot
-    public let op = Operator.basic
     let main: Chain
     /// Allocated when some input/output pair of the slot (or its stride) needs it.
     let projection: Chain?
@@ -75,32 +21,19 @@ public final class ResidualOperator: ChoiceOperator {
     private var projected = false
     public let engine: Engine
 
-    public init(name: String, slot: BlockSlot, engine: Engine) {
+    public init(name: String, slot: BlockSlot, ops: [Operator], engine: Engine, scratch: ScratchPools) {
         self.slot = slot
         self.engine = engine
-        output = engine.scratch()
-        gradSum = engine.gradientScratch()
-        gradInputBuffer = engine.gradientScratch()
-        let maxIn = slot.inputWidths.max()!, maxOut = slot.outputWidths.max()!
-        let maxMid = slot.maxMiddleWidth(.basic)
-        main = Chain([
-            .conv(Conv2D(name: name + ".conv1", inputChannels: maxIn, outputChannels: maxMid, kernel: 3, stride: slot.stride, engine: engine), .middle),
-            .norm(BatchNorm(name: name + ".bn1", channels: maxMid, relu: true, engine: engine)),
-            .conv(Conv2D(name: name + ".conv2", inputChannels: maxMid, outputChannels: maxOut, kernel: 3, engine: engine), .output),
-            .norm(BatchNorm(name: name + ".bn2", channels: maxOut, engine: engine)),
-        ])
-        // A block after the first of its stage always sees its output width as input.
-        let needsProjection = slot.stride != 1 || (!slot.widthPreserving && slot.inputWidths.contains { i in slot.outputWidths.contains { $0 != i } })
-        projection = needsProjection ? Chain([
-            .conv(Conv2D(name: name + ".shortcut.conv", inputChannels: maxIn, outputChannels: maxOut, kernel: 1, stride: slot.stride, engine: engine), .output),
-            .norm(BatchNorm(name: name + ".shortcut.bn", channels: maxOut, engine: engine)),
-        ]) : nil
+        output = scratch.buffer()
+        gradSum = scratch.gradientBuffer()
+        gradInputBuffer = scratch.gradientBuffer()
+        let chains = OperatorChains(name: name, slot: slot, ops: ops, engine: engine, scratch: scratch)
+        (op, main, projection) = (chains.op, chains.main, chains.projection)
     }
 
-    public var parameters: [Parameter] { main.parameters + (projection?.parameters ?? []) }
-    public var norms: [BatchNorm] { main.norms + (projection?.norms ?? []) }
+    var chains: [Chain] { [main] + (projection.map { [$0] } ?? []) }
 
-    func usesProjection(input: Int, output: Int) -> Bool { slot.stride != 1 || input != output }
+    func usesProjection(input: Int, output: Int) -> Bool { Self.join.branches(input: input, output: output, stride: slot.stride).projectionOutput != nil }
 
     public func forward(_ x: FeatureMap, output width: Int, middle: Int, kernel: Int, mode: Mode) -> FeatureMap {
         let m = main.forward(x, middle: middle, output: width, kernel: 3, mode: mode)
@@ -128,7 +61,7 @@ public final class ResidualOperator: ChoiceOperator {
     }
 
     public func graph(into g: inout InferenceGraph, input x: Int, channels c: Int, output: Int, middle: Int, kernel: Int) -> Int {
-        let name = String(main.parameters[0].name.dropLast(".conv1.weight".count))
+        let name = String(main.parameters[0].name.dropLast((op.plan.main[0].name + ".weight").count))
         let m = main.graph(into: &g, input: x, channels: c, middle: middle, output: output, kernel: 3)
         let s = usesProjection(input: c, output: output) ? projection!.graph(into: &g, input: x, channels: c, middle: middle, output: output, kernel: 1) : x
         let sum = g.add(name + ".add", .add, [m, s], channels: output)
@@ -140,5 +73,10 @@ public final class ResidualOperator: ChoiceOperator {
         let m = main.describe(input: c, middle: middle, output: output)
         guard usesProjection(input: c, output: output) else { return (.addInputMainReLU, m, nil) }
         return (.addProjectionMainReLU, m, projection!.describe(input: c, middle: middle, output: output))
+    }
+
+    func channelGroups(_ b: inout GroupBuilder, input: Int, middle: ChannelGroup.Role, projects: Bool) {
+        b.add(main, reading: input, middle: middle)
+        if projects, let projection { b.add(projection, reading: input, middle: middle) }
     }
 }
