@@ -1,3 +1,4 @@
+import Foundation
 import Datasets
 import Layers
 import Spaces
@@ -10,9 +11,27 @@ import Training
 public struct BenchOptions: Sendable {
     public var repeats = 9
     public var seed: UInt64 = 0
-    public var rows: Set<String> = []   // empty: all
+    public var rows: Set<BenchRow> = []   // empty: all
     public var profile = false
     public init() {}
+}
+
+/// A row of the bench, by the peer benchmark's name.
+public enum BenchRow: String, CaseIterable, Sendable {
+    case sgemm, trainRandom = "train_random", trainLargest = "train_largest", trainSmallest = "train_smallest"
+    case evalRandom = "eval_random", evalLargest = "eval_largest", recalRandom = "recal_random", recalLargest = "recal_largest"
+    /// Random-path training with each supernet quality option (crop, transform, PruningNet, distillation).
+    case trainOptions = "train_options"
+
+    /// The rows of a comma-separated list ("train_random, eval_largest"); nil names the first unknown one.
+    public static func list(_ text: String) -> (rows: Set<BenchRow>, unknown: String?) {
+        var rows = Set<BenchRow>()
+        for name in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            guard let row = BenchRow(rawValue: name) else { return (rows, name) }
+            rows.insert(row)
+        }
+        return (rows, nil)
+    }
 }
 
 public struct BenchReport: Codable, Sendable {
@@ -76,14 +95,14 @@ public final class ReferenceBench {
         self.log = log
     }
 
-    func wants(_ row: String) -> Bool { options.rows.isEmpty || options.rows.contains(row) }
+    func wants(_ row: BenchRow) -> Bool { options.rows.isEmpty || options.rows.contains(row) }
 
     public func run() -> BenchReport {
         var report = BenchReport(threads: engine.threads, blasCore: BLAS.coreName)
         let largest = space.largest, smallest = space.smallest
         let randomPath = { [space, rng] in space.randomArchitecture(rng) }
         let meanRandomMACs = averageRandomMACs()
-        if wants("sgemm") {
+        if wants(.sgemm) {
             report.sgemmGflops = benchSGEMM()
             log("sgemm 1024^2: \(fmt(report.sgemmGflops!.median)) GFLOP/s")
         }
@@ -93,49 +112,49 @@ public final class ReferenceBench {
             let gflops = perSecond ? s.median * macs * flopsPerUnit / 1e9 : macs * flopsPerUnit / s.median / 1e9
             report.achievedGflops[key] = (gflops * 10).rounded() / 10
         }
-        if wants("train_random") {
+        if wants(.trainRandom) {
             let s = benchTrain(net, path: randomPath)
             report.trainRandom = s
             record("train_random", s, macs: meanRandomMACs, flopsPerUnit: 6, perSecond: true)
             log("train random path  : \(fmt(s.median)) img/s")
         }
-        if wants("train_largest") {
+        if wants(.trainLargest) {
             let s = benchTrain(net, path: { largest })
             report.trainLargest = s
             record("train_largest", s, macs: Double(space.cost(largest).macs), flopsPerUnit: 6, perSecond: true)
             log("train largest path : \(fmt(s.median)) img/s")
         }
-        if wants("train_smallest") {
+        if wants(.trainSmallest) {
             let s = benchTrain(net, path: { smallest })
             report.trainSmallest = s
             record("train_smallest", s, macs: Double(space.cost(smallest).macs), flopsPerUnit: 6, perSecond: true)
             log("train smallest path: \(fmt(s.median)) img/s")
         }
-        if wants("eval_random") {
+        if wants(.evalRandom) {
             let s = benchEval(net, path: randomPath)
             report.evalRandomBs500 = s
             record("eval_random_bs500", s, macs: meanRandomMACs, flopsPerUnit: 2, perSecond: true)
             log("eval random bs500  : \(fmt(s.median)) img/s")
         }
-        if wants("eval_largest") {
+        if wants(.evalLargest) {
             let s = benchEval(net, path: { largest })
             report.evalLargestBs500 = s
             record("eval_largest_bs500", s, macs: Double(space.cost(largest).macs), flopsPerUnit: 2, perSecond: true)
             log("eval largest bs500 : \(fmt(s.median)) img/s")
         }
-        if wants("recal_random") {
+        if wants(.recalRandom) {
             let s = benchRecalibration(net, path: randomPath)
             report.recalRandomS = s
             record("recal_random_s", s, macs: meanRandomMACs, flopsPerUnit: 2 * 20 * 128, perSecond: false)
             log("recal random 20x128: \(fmt(s.median)) s")
         }
-        if wants("recal_largest") {
+        if wants(.recalLargest) {
             let s = benchRecalibration(net, path: { largest })
             report.recalLargestS = s
             record("recal_largest_s", s, macs: Double(space.cost(largest).macs), flopsPerUnit: 2 * 20 * 128, perSecond: false)
             log("recal largest 20x128: \(fmt(s.median)) s")
         }
-        if wants("train_options") {
+        if wants(.trainOptions) {
             var rows: [String: Summary] = [:]
             for (name, sharing, generated) in [("crop", KernelSharing.centreCrop, false), ("transform", .transform, false), ("pruning_net", .separate, true)] {
                 var variant = space

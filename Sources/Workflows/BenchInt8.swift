@@ -9,22 +9,28 @@ import Workflows
 /// `pare bench --int8 DIR`: the quantized model's inference speed, float (Pare's engine, and the
 /// same graph on oneDNN) against int8 (oneDNN), at batch 1, 100 and 500 in the same run, on the
 /// model's own test images.
-struct Int8Bench {
-    struct Row: Codable {
-        var batch: Int
+public struct Int8Bench: Sendable {
+    public struct Row: Codable, Sendable {
+        public var batch: Int
         /// Pare's own engine (the channel-major layout it trains in).
-        var floatImagesPerSecond: Double
+        public var floatImagesPerSecond: Double
         /// The same folded float graph on oneDNN, NHWC.
-        var oneDNNFloatImagesPerSecond: Double
-        var int8ImagesPerSecond: Double
+        public var oneDNNFloatImagesPerSecond: Double
+        public var int8ImagesPerSecond: Double
         /// int8 against Pare's float engine.
-        var speedup: Double
+        public var speedup: Double
     }
 
-    let directory: String
-    let repeats: Int
+    public var directory: String
+    /// Timed repeats per row (twenty times as many at batch 1).
+    public var repeats: Int
 
-    func run(engine: Engine) throws -> [Row] {
+    public init(directory: String, repeats: Int) {
+        self.directory = directory
+        self.repeats = max(1, repeats)
+    }
+
+    public func run(engine: Engine) throws -> [Row] {
         let dir = ModelDirectory(path: directory)
         let (d, model) = try dir.load(weights: nil, engine: engine)
         let path = dir.file(Int8ModelFile.file)

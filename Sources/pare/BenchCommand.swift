@@ -21,6 +21,12 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Instead of the rows, time a quantized model directory (pare quantize): float engine against int8 oneDNN at batch 1, 100 and 500.")
     var int8: String?
 
+    func validate() throws {
+        if let rows, let bad = BenchRow.list(rows).unknown {
+            throw ValidationError("--rows: unknown row '\(bad)' (known: \(BenchRow.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+    }
+
     func run() throws {
         try reportingErrors {
             let engine = startEngine(threads: threads)
@@ -28,21 +34,14 @@ struct BenchCommand: ParsableCommand {
             options.repeats = max(1, repeats)
             options.seed = seed
             options.profile = profile
-            if let rows {
-                options.rows = Set(rows.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
-                let known: Set<String> = ["sgemm", "train_random", "train_largest", "train_smallest", "eval_random",
-                                          "eval_largest", "recal_random", "recal_largest"]
-                if let bad = options.rows.first(where: { !known.contains($0) }) {
-                    throw UserError("--rows: unknown row '\(bad)' (known: \(known.sorted().joined(separator: ", ")))")
-                }
-            }
+            if let rows { options.rows = BenchRow.list(rows).rows }
             logLine("pare bench: OpenBLAS core \(BLAS.coreName), \(engine.threads) threads")
             if kernels {
                 KernelBench().run { print($0) }
                 return
             }
             if let int8 {
-                let rows = try Int8Bench(directory: int8, repeats: max(1, repeats)).run(engine: engine)
+                let rows = try Int8Bench(directory: int8, repeats: repeats).run(engine: engine)
                 if json {
                     let enc = JSONEncoder()
                     enc.outputFormatting = [.prettyPrinted, .sortedKeys]

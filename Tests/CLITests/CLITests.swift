@@ -63,6 +63,9 @@ struct CLI {
         #expect(r.status == 1 && r.stderr.hasPrefix("error: data: unknown data source 'imagenet'"))
         r = try CLI.run(["bench", "--rows", "nope"])
         #expect(r.status == 1 && r.stderr.contains("--rows: unknown row 'nope'"))
+        // Every row the help names is known (train_options once was not): the refusal names the unknown one.
+        r = try CLI.run(["bench", "--rows", "sgemm, train_options,nope"])
+        #expect(r.status == 1 && r.stderr.contains("--rows: unknown row 'nope'"))
     }
 
     @Test func trainRunsEndToEndOnSyntheticData() throws {

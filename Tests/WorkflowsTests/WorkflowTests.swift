@@ -134,6 +134,12 @@ import _TestSupport
         #expect(Double(agree) / Double(float.images) > 0.8, "int8 agrees with float on \(agree) of \(float.images)")
         v.weights = .exported
         #expect(throws: UserError.self) { try evaluateInt8(v, engine: startEngine(threads: 1)) }
+
+        // The int8 bench: a row per batch, each engine timed.
+        let bench = try Int8Bench(directory: model.out, repeats: 1).run(engine: startEngine(threads: 1))
+        #expect(bench.count == 3 && bench[0].batch == 1 && bench[1].batch <= 100 && bench[1].batch <= bench[2].batch)
+        #expect(bench.allSatisfy { $0.floatImagesPerSecond > 0 && $0.oneDNNFloatImagesPerSecond > 0 && $0.int8ImagesPerSecond > 0 })
+        #expect(bench.allSatisfy { abs($0.speedup - $0.int8ImagesPerSecond / $0.floatImagesPerSecond) < 1e-6 * $0.speedup })
     }
 
     /// The label and predicted class of each line of a predictions CSV.
