@@ -106,7 +106,7 @@ extension Network {
         size = Depthwise.outputSize(size, kernel: l.stem.kernel, stride: l.stem.stride, padding: l.stem.padding)
         var c = space.stem.channels
         var blocks: [NetworkDescription.Block] = []
-        for (block, gene) in zip(l.blocks, arch.genes) {
+        for (block, gene) in zip(l.blocks, arch.genes) where !gene.skipped {
             let out = arch.widths[block.slot.stage]
             guard let i = block.slot.group(of: gene.op) else {
                 throw SubnetError.mismatch("block \(block.slot.index) has no operator \(gene.op)")

@@ -118,7 +118,7 @@ extension NetworkLayers {
         x = g.add("stem.conv", .conv(Self.fold(stem, stemNorm, input: space.inputChannels, output: space.stem.channels)), [x],
                   channels: space.stem.channels)
         var c = space.stem.channels
-        for (block, gene) in zip(blocks, arch.genes) {
+        for (block, gene) in zip(blocks, arch.genes) where !gene.skipped {
             let out = arch.widths[block.slot.stage]
             guard let i = block.slot.group(of: gene.op) else {
                 throw SubnetError.mismatch("block \(block.slot.index) has no operator \(gene.op)")

@@ -44,6 +44,8 @@ extension Network {
     public func extract(_ arch: Architecture, statistics: NormStatistics? = nil) throws -> Subnet {
         try space.validate(arch)
         let model = Subnet(space: space, architecture: arch, rng: RNG(seed: 0), engine: engine)
+        // The model's block k is this network's block kept[k] (elastic depth drops skipped blocks).
+        let kept = space.withoutSkippedBlocks(arch).kept
         // PruningNet: materialize the architecture's generated weights before copying them.
         layers.generateWeights(arch)
         var source: [String: StateTensor] = [:]
@@ -51,7 +53,7 @@ extension Network {
         var elastic: [String: DepthwiseConv2D] = [:]
         for d in layers.blocks.flatMap(\.elasticDepthwise) { elastic[d.weight.name] = d }
         for t in model.stateTensors {
-            let name = supernetName(of: t.name, arch: arch)
+            let name = supernetName(of: t.name, arch: arch, kept: kept)
             if let statistics, name.hasSuffix(".running_mean") || name.hasSuffix(".running_var") {
                 guard let values = statistics.tensors[name], values.count >= t.count else {
                     throw SubnetError.mismatch("the statistics hold no '\(name)' of \(t.count) channels for '\(t.name)'")
@@ -71,16 +73,21 @@ extension Network {
         return model
     }
 
-    /// "blocks.3.main.pw1.weight" of the subnet is "blocks.3.ops.J.main.pw1.weight"
-    /// of the supernet, J the index of the chosen operator's group in its slot (of the
-    /// operator itself without kernel sharing).
-    func supernetName(of name: String, arch: Architecture) -> String {
+    /// "blocks.3.main.pw1.weight" of the subnet is "blocks.B.ops.J.main.pw1.weight"
+    /// of the supernet: B = kept[3], the supernet block the subnet's block 3 is (3 but
+    /// under elastic depth), J the index of the chosen operator's group in its slot (of
+    /// the operator itself without kernel sharing).
+    func supernetName(of name: String, arch: Architecture, kept: [Int]) -> String {
         let parts = name.split(separator: ".", omittingEmptySubsequences: false)
-        // Single-operator slots carry no ".ops.J" (see ChoiceBlock).
         let blocks = layers.blocks
-        guard parts.count > 2, parts[0] == "blocks", let b = Int(parts[1]), b < blocks.count, blocks[b].slot.operatorGroups.count > 1,
-              let j = blocks[b].slot.group(of: arch.genes[b].op) else { return name }
-        return (["blocks", "\(b)", "ops", "\(j)"] + parts.dropFirst(2).map(String.init)).joined(separator: ".")
+        guard parts.count > 2, parts[0] == "blocks", let k = Int(parts[1]), k < kept.count else { return name }
+        let b = kept[k]
+        let rest = parts.dropFirst(2).map(String.init)
+        // Single-operator slots carry no ".ops.J" (see ChoiceBlock).
+        guard blocks[b].slot.operatorGroups.count > 1, let j = blocks[b].slot.group(of: arch.genes[b].op) else {
+            return (["blocks", "\(b)"] + rest).joined(separator: ".")
+        }
+        return (["blocks", "\(b)", "ops", "\(j)"] + rest).joined(separator: ".")
     }
 
     /// Copies the leading hyper-rectangle of `from` (the destination's shape) into `to`.

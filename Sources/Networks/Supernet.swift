@@ -55,7 +55,7 @@ public final class NetworkLayers: ParameterContainer {
     /// PruningNet: every block's weights generated for `arch` (a forward does this itself).
     func generateWeights(_ arch: Architecture) {
         var input = space.stem.channels
-        for (block, gene) in zip(blocks, arch.genes) {
+        for (block, gene) in zip(blocks, arch.genes) where !gene.skipped {
             let output = arch.widths[block.slot.stage]
             block.generateWeights(gene, input: input, output: output)
             input = output
@@ -110,7 +110,8 @@ public final class NetworkLayers: ParameterContainer {
         let fold = mode == .inference
         var x = fold ? forwardStem(images) : stemNorm.forward(stem.forward(images, outputChannels: space.stem.channels, mode: mode), mode: mode)
         for (block, gene) in zip(blocks, arch.genes) {
-            x = block.forward(x, gene: gene, output: arch.widths[block.slot.stage], mode: mode)
+            // A skipped block (elastic depth) is the identity: stride 1, width-preserving.
+            x = gene.skipped ? block.bypass(x) : block.forward(x, gene: gene, output: arch.widths[block.slot.stage], mode: mode)
         }
         if fold { return forwardHead(x) }
         if let head, let headNorm { x = headNorm.forward(head.forward(x, outputChannels: space.head.channels, mode: mode), mode: mode) }
@@ -171,9 +172,12 @@ public final class Supernet: Network {
 public final class Subnet: Network {
     public let layers: NetworkLayers
     public let architecture: Architecture
+    /// An architecture that skips blocks (elastic depth) becomes a network of its own
+    /// depth: `space` and `architecture` are then `space.withoutSkippedBlocks(architecture)`'s.
     public init(space: SearchSpace, architecture: Architecture, rng: RNG, engine: Engine = Engine()) {
-        self.architecture = architecture
-        layers = NetworkLayers(space: space, rng: rng, fixedTo: architecture, engine: engine)
+        let fixed = space.withoutSkippedBlocks(architecture)
+        self.architecture = fixed.architecture
+        layers = NetworkLayers(space: fixed.space, rng: rng, fixedTo: fixed.architecture, engine: engine)
     }
 
     /// Logits of the architecture on `images`.

@@ -163,23 +163,40 @@ public final class EvolutionarySearch {
         return next
     }
 
+    /// Each width, elastic depth and running block's operator and ratio redrawn with
+    /// probability p (blocks a deeper stage newly runs get random genes).
     func mutate(_ a: Architecture) -> Architecture {
         var m = a
         let p = config.mutationProbability
         for (i, stage) in space.stages.enumerated() where rng.uniform() < p {
             m.widths[i] = stage.widths[rng.int(below: stage.widths.count)]
         }
-        for (b, slot) in space.blocks.enumerated() {
+        for (i, stage) in space.stages.enumerated() where stage.hasElasticDepth && rng.uniform() < p {
+            m = space.setting(depth: stage.depthChoices[rng.int(below: stage.depthChoices.count)], stage: i, of: m, rng: rng)
+        }
+        for (b, slot) in space.blocks.enumerated() where !m.genes[b].skipped {
             if rng.uniform() < p { m.genes[b].op = slot.operators[rng.int(below: slot.operators.count)] }
             if rng.uniform() < p { m.genes[b].ratioTenths = slot.middleRatios[rng.int(below: slot.middleRatios.count)] }
         }
         return m
     }
 
+    /// Each width, elastic depth and gene from one of the two parents; a block the child
+    /// runs takes a running parent's gene.
     func crossover(_ a: Architecture, _ b: Architecture) -> Architecture {
         var c = a
         for i in c.widths.indices where rng.int(below: 2) == 1 { c.widths[i] = b.widths[i] }
-        for i in c.genes.indices where rng.int(below: 2) == 1 { c.genes[i] = b.genes[i] }
+        let slots = space.blocks
+        var depths = space.stages.indices.map { space.depth(of: a, stage: $0) }
+        for (i, stage) in space.stages.enumerated() where stage.hasElasticDepth && rng.int(below: 2) == 1 {
+            depths[i] = space.depth(of: b, stage: i)
+        }
+        for i in c.genes.indices {
+            let fromB = rng.int(below: 2) == 1
+            let runs = slots[i].indexInStage < depths[slots[i].stage]
+            let (first, second) = fromB ? (b.genes[i], a.genes[i]) : (a.genes[i], b.genes[i])
+            c.genes[i] = !runs ? slots[i].skippedGene : (first.skipped ? second : first)
+        }
         return c
     }
 

@@ -1,14 +1,19 @@
 /// One candidate network of a space: an output width per stage and, per block, an
-/// operator and a middle-width ratio (tenths). Hashable (memo key), Codable (JSON), and
-/// a text form to paste on a command line:
-///   "32/64/128:shuffle3@1.0,xception@0.4,shuffle7@2.0,..."
+/// operator and a middle-width ratio (tenths), or "skip" for a block past its stage's
+/// depth (elastic depth). Hashable (memo key), Codable (JSON), and a text form to paste
+/// on a command line:
+///   "32/64/128:shuffle3@1.0,xception@0.4,shuffle7@2.0,skip,..."
 public struct Architecture: Hashable, Codable, Sendable, CustomStringConvertible {
     public struct Gene: Hashable, Codable, Sendable {
         public var op: Operator
         public var ratioTenths: Int
+        /// The block does not run (it lies past its stage's depth). A skipped gene holds its
+        /// slot's first operator and ratio (`BlockSlot.skippedGene`), so that two
+        /// candidates of the same network are equal and hash alike.
+        public var skipped = false
         public init(op: Operator, ratioTenths: Int) { self.op = op; self.ratioTenths = ratioTenths }
 
-        enum CodingKeys: String, CodingKey { case op, ratio }
+        enum CodingKeys: String, CodingKey { case op, ratio, skipped }
         public init(from decoder: Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             op = try c.decode(Operator.self, forKey: .op)
@@ -18,11 +23,14 @@ public struct Architecture: Hashable, Codable, Sendable, CustomStringConvertible
                                                         debugDescription: "ratio \(r) is not a number in 0.1...4.0"))
             }
             ratioTenths = t
+            skipped = try c.decodeIfPresent(Bool.self, forKey: .skipped) ?? false
         }
         public func encode(to encoder: Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
             try c.encode(op, forKey: .op)
             try c.encode(Double(ratioTenths) / 10, forKey: .ratio)
+            // Absent when false: files of fixed-depth spaces stay as they were.
+            if skipped { try c.encode(true, forKey: .skipped) }
         }
     }
 
@@ -36,8 +44,14 @@ public struct Architecture: Hashable, Codable, Sendable, CustomStringConvertible
 
     public var description: String {
         widths.map(String.init).joined(separator: "/") + ":"
-            + genes.map { "\($0.op)@\(Architecture.ratioText($0.ratioTenths))" }.joined(separator: ",")
+            + genes.map { $0.skipped ? Self.skipText : "\($0.op)@\(Architecture.ratioText($0.ratioTenths))" }.joined(separator: ",")
     }
+
+    /// A skipped block in the text form.
+    public static let skipText = "skip"
+
+    /// Whether some block is skipped (elastic depth below a stage's largest).
+    public var skipsBlocks: Bool { genes.contains(where: \.skipped) }
 
     static func ratioText(_ tenths: Int) -> String { "\(tenths / 10).\(tenths % 10)" }
 
@@ -67,7 +81,9 @@ public struct Architecture: Hashable, Codable, Sendable, CustomStringConvertible
             }
             return w
         }
-        let genes = try geneParts.map { part -> Gene in
+        let slots = space.blocks
+        let genes = try geneParts.enumerated().map { k, part -> Gene in
+            if part.trimmingCharacters(in: .whitespaces) == Architecture.skipText, k < slots.count { return slots[k].skippedGene }
             let pieces = part.split(separator: "@").map(String.init)
             guard pieces.count == 2 else { throw ArchitectureError.malformed("gene '\(quoted(part))' is not OPERATOR@RATIO") }
             guard let op = Operator(name: pieces[0]) else {
@@ -123,7 +139,23 @@ extension SearchSpace {
         guard arch.genes.count == slots.count else {
             throw ArchitectureError.invalid("\(arch.genes.count) block genes for \(slots.count) blocks")
         }
+        for (s, stage) in stages.enumerated() {
+            let genes = zip(slots, arch.genes).filter { $0.0.stage == s }.map(\.1)
+            let depth = genes.prefix { !$0.skipped }.count
+            guard genes.dropFirst(depth).allSatisfy(\.skipped) else {
+                throw ArchitectureError.invalid("stage \(s) runs a block after a skipped one (blocks past a stage's depth are skipped, none before)")
+            }
+            guard stage.depthChoices.contains(depth) else {
+                throw ArchitectureError.invalid("stage \(s) runs \(depth) blocks; its depths are \(stage.depthChoices)")
+            }
+        }
         for (slot, gene) in zip(slots, arch.genes) {
+            if gene.skipped {
+                guard gene == slot.skippedGene else {
+                    throw ArchitectureError.invalid("block \(slot.index) is skipped, so its gene must be \(slot.skippedGene.op)@\(Architecture.ratioText(slot.skippedGene.ratioTenths)) (the slot's first choices)")
+                }
+                continue
+            }
             guard slot.operators.contains(gene.op) else {
                 throw ArchitectureError.invalid("block \(slot.index) operator \(gene.op) is not one of \(slot.operators.map(\.description))")
             }

@@ -20,7 +20,7 @@ extension SearchSpace {
         let s1 = Self.convOutput(inputSize, kernel: stem.kernel, stride: stem.stride)
         var total = Cost(macs: stem.kernel * stem.kernel * inputChannels * stem.channels * s1 * s1,
                          parameters: stem.kernel * stem.kernel * inputChannels * stem.channels + 2 * stem.channels)
-        for (slot, (gene, w)) in zip(blocks, zip(arch.genes, blockWidths(arch))) {
+        for (slot, (gene, w)) in zip(blocks, zip(arch.genes, blockWidths(arch))) where !gene.skipped {
             total = total + cost(slot: slot, op: gene.op, input: w.input, output: w.output, middle: w.middle)
         }
         let last = arch.widths.last ?? stem.channels
@@ -32,14 +32,20 @@ extension SearchSpace {
         return total + Cost(macs: features * classes, parameters: features * classes + classes)
     }
 
-    /// The cheapest (or dearest) candidate by MACs: extreme widths everywhere (costs grow
-    /// with width), then per block the extreme gene (ties: the earlier operator / ratio).
+    /// The cheapest (or dearest) candidate by MACs: extreme widths and depths everywhere
+    /// (costs grow with both), then per block the extreme gene (ties: the earlier operator
+    /// / ratio).
     public func extreme(largest: Bool) -> Architecture {
         let widths = stages.map { largest ? $0.widths.max()! : $0.widths.min()! }
         var genes: [Architecture.Gene] = []
         var input = stem.channels
         for slot in blocks {
             let output = widths[slot.stage]
+            let depth = stages[slot.stage].depthChoices
+            if slot.indexInStage >= (largest ? depth.max()! : depth.min()!) {
+                genes.append(slot.skippedGene)
+                continue
+            }
             var best: (Int, Architecture.Gene)?
             for op in slot.operators {
                 for r in slot.middleRatios {
@@ -62,11 +68,18 @@ extension SearchSpace {
         stages.allSatisfy { $0.widths.count == 1 } && blocks.allSatisfy { $0.operators.count == 1 && $0.middleRatios.count == 1 }
     }
 
-    /// log10 of the number of distinct candidates.
+    /// log10 of the number of distinct candidates (per stage: its widths times the sum,
+    /// over its depths, of the genes its running blocks can take).
     public var log10Candidates: Double {
         var l = 0.0
-        for s in stages { l += log10(Double(s.widths.count)) }
-        for b in blocks { l += log10(Double(b.operators.count * b.middleRatios.count)) }
+        let slots = blocks
+        for (i, s) in stages.enumerated() {
+            let perBlock = slots.filter { $0.stage == i }.map { log10(Double($0.operators.count * $0.middleRatios.count)) }
+            // log10 of a sum of 10^x terms, each the log-size of one depth's candidates.
+            let terms = s.depthChoices.map { d in perBlock.prefix(d).reduce(0, +) }
+            let top = terms.max()!
+            l += log10(Double(s.widths.count)) + top + log10(terms.reduce(0) { $0 + pow(10, $1 - top) })
+        }
         return l
     }
 }
@@ -77,15 +90,40 @@ public protocol RandomSource: AnyObject {
 }
 
 extension SearchSpace {
-    /// A uniformly random candidate (SPOS): width, operator and ratio drawn independently.
-    /// Draw order: every stage width, then per block its operator and ratio.
+    /// A uniformly random candidate (SPOS): width, depth, operator and ratio drawn
+    /// independently. Draw order: every stage width, every elastic stage's depth (Once-for-All
+    /// draws depth uniformly), then per running block its operator and ratio.
     public func randomArchitecture(_ rng: RandomSource) -> Architecture {
         let widths = stages.map { $0.widths.count == 1 ? $0.widths[0] : $0.widths[rng.int(below: $0.widths.count)] }
+        let depths = stages.map { $0.hasElasticDepth ? $0.depthChoices[rng.int(below: $0.depthChoices.count)] : $0.blocks }
         let genes = blocks.map { slot in
-            Architecture.Gene(op: slot.operators[rng.int(below: slot.operators.count)],
-                              ratioTenths: slot.middleRatios[rng.int(below: slot.middleRatios.count)])
+            slot.indexInStage >= depths[slot.stage] ? slot.skippedGene : randomGene(slot, rng)
         }
         return Architecture(widths: widths, genes: genes)
+    }
+
+    func randomGene(_ slot: BlockSlot, _ rng: RandomSource) -> Architecture.Gene {
+        Architecture.Gene(op: slot.operators[rng.int(below: slot.operators.count)],
+                          ratioTenths: slot.middleRatios[rng.int(below: slot.middleRatios.count)])
+    }
+
+    /// The number of blocks of stage `s` that `arch` runs.
+    public func depth(of arch: Architecture, stage s: Int) -> Int {
+        zip(blocks, arch.genes).filter { $0.0.stage == s && !$0.1.skipped }.count
+    }
+
+    /// `arch` with stage `s` running `depth` blocks: the blocks past it skipped, the ones it
+    /// newly runs given random genes (a candidate's depth changes in mutation and search moves).
+    public func setting(depth: Int, stage s: Int, of arch: Architecture, rng: RandomSource) -> Architecture {
+        var a = arch
+        for slot in blocks where slot.stage == s {
+            if slot.indexInStage >= depth {
+                a.genes[slot.index] = slot.skippedGene
+            } else if a.genes[slot.index].skipped {
+                a.genes[slot.index] = randomGene(slot, rng)
+            }
+        }
+        return a
     }
 }
 

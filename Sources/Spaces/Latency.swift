@@ -26,7 +26,7 @@ extension SearchSpace {
     public func signatures(_ arch: Architecture) -> [LayerSignature] {
         var out = [LayerSignature(kind: .stem, slot: 0, op: nil, input: inputChannels, output: stem.channels, middle: 0,
                                   resolution: inputSize, stride: stem.stride)]
-        for (slot, (gene, w)) in zip(blocks, zip(arch.genes, blockWidths(arch))) {
+        for (slot, (gene, w)) in zip(blocks, zip(arch.genes, blockWidths(arch))) where !gene.skipped {
             out.append(LayerSignature(kind: .block, slot: slot.index, op: gene.op, input: w.input, output: w.output,
                                       middle: w.middle, resolution: slot.inputSize, stride: slot.stride))
         }

@@ -24,6 +24,7 @@ extension SearchSpace {
     /// ratio and widths, so a network built from them allocates exactly the chosen widths
     /// (the standalone model of a subnet).
     public func slots(fixedTo arch: Architecture) -> [BlockSlot] {
+        precondition(!arch.skipsBlocks, "a fixed network has no skipped blocks (see withoutSkippedBlocks): \(arch)")
         var input = stem.channels
         return blocks.map { slot in
             var s = slot
@@ -36,5 +37,23 @@ extension SearchSpace {
             input = output
             return s
         }
+    }
+}
+
+extension SearchSpace {
+    /// `arch` as a network of its own depth: every stage holding just the blocks `arch`
+    /// runs (skipped blocks are identities: stride 1, width-preserving), depth no longer a
+    /// choice; with the index, in this space, of each block kept. A space without elastic
+    /// depth comes back unchanged.
+    public func withoutSkippedBlocks(_ arch: Architecture) -> (space: SearchSpace, architecture: Architecture, kept: [Int]) {
+        let slots = blocks
+        let kept = slots.indices.filter { !arch.genes[$0].skipped }
+        guard stages.contains(where: { $0.depths != nil }) else { return (self, arch, kept) }
+        var s = self
+        for i in s.stages.indices {
+            s.stages[i].blocks = kept.filter { slots[$0].stage == i }.count
+            s.stages[i].depths = nil
+        }
+        return (s, Architecture(widths: arch.widths, genes: kept.map { arch.genes[$0] }), kept)
     }
 }

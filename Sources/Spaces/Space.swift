@@ -37,11 +37,21 @@ public struct SearchSpace: Equatable, Sendable, Codable {
         /// Per block of the stage, a middle width that replaces the ratio's: a pruned
         /// network's channel counts, which no ratio of its widths need produce.
         public var middleWidths: [Int]?
+        /// Elastic depth (Once-for-All): how many of the stage's blocks may run, increasing,
+        /// the largest `blocks`; a candidate skips the blocks past its depth. nil: all run.
+        public var depths: [Int]?
 
-        public init(blocks: Int, stride: Int, widths: [Int], operators: [Operator], middleRatios: [Int], middleWidths: [Int]? = nil) {
+        public init(blocks: Int, stride: Int, widths: [Int], operators: [Operator], middleRatios: [Int], middleWidths: [Int]? = nil,
+                    depths: [Int]? = nil) {
             self.blocks = blocks; self.stride = stride; self.widths = widths
             self.operators = operators; self.middleRatios = middleRatios; self.middleWidths = middleWidths
+            self.depths = depths
         }
+
+        /// The depths a candidate may take: `depths`, or all blocks.
+        public var depthChoices: [Int] { depths ?? [blocks] }
+        /// Whether the number of blocks that run is a choice.
+        public var hasElasticDepth: Bool { depthChoices.count > 1 }
     }
 
     /// The 1x1 convolution + BN + ReLU before pooling; `channels` 0: none, pooling follows
@@ -147,6 +157,13 @@ public struct BlockSlot: Equatable, Sendable {
 
     /// Whether input and output widths are always equal (same stage, so the same choice).
     public var widthPreserving: Bool { indexInStage > 0 }
+
+    /// The gene of this block when it is skipped: its first operator and ratio, marked.
+    public var skippedGene: Architecture.Gene {
+        var g = Architecture.Gene(op: operators[0], ratioTenths: middleRatios[0])
+        g.skipped = true
+        return g
+    }
 
     /// Middle width of `op` for an active input/output width and a ratio in tenths
     /// (`OperatorPlan.Middle`). A pinned middle width (`middle_widths`, a pruned network)

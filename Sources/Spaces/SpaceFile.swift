@@ -18,6 +18,7 @@ public struct SpaceFileError: Error, CustomStringConvertible, Equatable {
 ///     stages:
 ///       - {blocks: 2, stride: 2, widths: [32], operators: [shuffle3, xception], middle_ratios: [0.5, 1.0]}
 ///       # optional middle_widths: [9, 14]: per block, a middle width replacing the ratios' (pruned networks)
+///       # optional depths: [1, 2, 3, 4]: elastic depth, the blocks past a candidate's depth skipped
 ///     head: {channels: 256}     # 0: no head convolution (pooling follows the last stage)
 ///     kernel_sharing: crop        # optional: none | crop (default) | transform
 ///     pruning_net: false          # optional: generated weights (MetaPruning)
@@ -73,7 +74,7 @@ public enum SpaceFile {
         var stages: [SearchSpace.Stage] = []
         for (i, raw) in rawStages.enumerated() {
             let p = "stages[\(i)]"
-            let m = try r.mapping(raw, p, keys: ["blocks", "stride", "widths", "operators", "middle_ratios", "middle_widths"])
+            let m = try r.mapping(raw, p, keys: ["blocks", "depths", "stride", "widths", "operators", "middle_ratios", "middle_widths"])
             let widths = try r.intList(m["widths"], p + ".widths", in: 1...SearchSpace.maxChannels)
             guard widths == widths.sorted(), Set(widths).count == widths.count else {
                 throw r.error(p + ".widths", "expected strictly increasing channel counts, got \(widths)")
@@ -102,10 +103,14 @@ public enum SpaceFile {
                 tenths.append(t)
             }
             guard Set(tenths).count == tenths.count else { throw r.error(p + ".middle_ratios", "duplicate ratios \(ratios)") }
-            stages.append(SearchSpace.Stage(blocks: try r.int(m["blocks"], p + ".blocks", in: 1...SearchSpace.maxBlocksPerStage),
+            // Elastic depth: `depths: [1, 2, 3, 4]`; `blocks` may then be left out (the largest depth).
+            let depths = try m["depths"].map { try r.intList($0, p + ".depths", in: 1...SearchSpace.maxBlocksPerStage) }
+            let blocks = try r.int(m["blocks"] ?? depths?.max(), p + ".blocks", in: 1...SearchSpace.maxBlocksPerStage)
+            stages.append(SearchSpace.Stage(blocks: blocks,
                                             stride: try r.int(m["stride"], p + ".stride", in: 1...2),
                                             widths: widths, operators: ops, middleRatios: tenths.sorted(),
-                                            middleWidths: try m["middle_widths"].map { try r.intList($0, p + ".middle_widths", in: 1...SearchSpace.maxChannels) }))
+                                            middleWidths: try m["middle_widths"].map { try r.intList($0, p + ".middle_widths", in: 1...SearchSpace.maxChannels) },
+                                            depths: depths))
         }
         var space = SearchSpace(
             name: name,

@@ -9,10 +9,12 @@ extension SearchSpace {
         var a = randomArchitecture(rng)
         var gap = abs(cost(a).macs - target)
         let slots = blocks
+        let elastic = stages.indices.filter { stages[$0].hasElasticDepth }
         for _ in 0..<maxSteps where gap > tolerance {
             var b = a
             let step = cost(a).macs < target ? 1 : -1
-            switch rng.int(below: 5) {
+            // Elastic spaces also move a stage's depth one choice up or down (case 5).
+            switch rng.int(below: elastic.isEmpty ? 5 : 6) {
             case 0:
                 let s = rng.int(below: stages.count)
                 let choices = stages[s].widths.sorted()
@@ -20,9 +22,16 @@ extension SearchSpace {
                 b.widths[s] = choices[i + step]
             case 1:
                 let k = rng.int(below: slots.count)
+                guard !b.genes[k].skipped else { continue }
                 b.genes[k].op = slots[k].operators[rng.int(below: slots[k].operators.count)]
+            case 5:
+                let s = elastic[rng.int(below: elastic.count)]
+                let choices = stages[s].depthChoices
+                guard let i = choices.firstIndex(of: depth(of: b, stage: s)), choices.indices.contains(i + step) else { continue }
+                b = setting(depth: choices[i + step], stage: s, of: b, rng: rng)
             default:
                 let k = rng.int(below: slots.count)
+                guard !b.genes[k].skipped else { continue }
                 let choices = slots[k].middleRatios.sorted()
                 guard let i = choices.firstIndex(of: b.genes[k].ratioTenths), choices.indices.contains(i + step) else { continue }
                 b.genes[k].ratioTenths = choices[i + step]

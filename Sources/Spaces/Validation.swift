@@ -57,6 +57,16 @@ extension SearchSpace {
                 // Operators without a middle width of their own (convK, dwsepK) ignore theirs.
                 for (j, m) in pinned.enumerated() { try check(m, "\(p).middle_widths[\(j)]", 1...Self.maxChannels) }
             }
+            if let depths = s.depths {
+                guard !depths.isEmpty, depths == depths.sorted(), Set(depths).count == depths.count,
+                      depths.first! >= 1, depths.last! == s.blocks else {
+                    throw fail(p + ".depths", "expected increasing block counts in 1...\(s.blocks) ending at blocks (\(s.blocks)), got \(quoted(depths))")
+                }
+                // A pruned network is one architecture: its depth is fixed.
+                guard s.middleWidths == nil || depths.count == 1 else {
+                    throw fail(p + ".depths", "a stage with middle_widths (a pruned network) has a fixed depth")
+                }
+            }
         }
         try checkStructure(file: file)
         let weights = supernetWeightBound

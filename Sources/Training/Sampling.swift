@@ -114,7 +114,7 @@ public final class ArchitectureSampler {
                 }
             }
             var a = space.randomArchitecture(rng)
-            for (b, slot) in space.blocks.enumerated() { a.genes[b].op = slot.operators[roundOrder[b][position]] }
+            for (b, slot) in space.blocks.enumerated() where !a.genes[b].skipped { a.genes[b].op = slot.operators[roundOrder[b][position]] }
             position = (position + 1) % roundLength
             return a
         case .distill:
@@ -153,6 +153,7 @@ public struct ProgressiveShrinking: Codable, Equatable, Sendable, CustomStringCo
 
     /// `a` narrowed to what is open at `epoch` (0-based): closed choices take the largest
     /// architecture's value; an open kernel draws an operator of the largest's family.
+    /// Elastic depth opens with the widths (every block runs before).
     public func restrict(_ a: Architecture, epoch: Int, space: SearchSpace, rng: RNG) -> Architecture {
         guard epoch < operatorEpoch else { return a }
         let largest = space.largest
@@ -160,6 +161,10 @@ public struct ProgressiveShrinking: Codable, Equatable, Sendable, CustomStringCo
         if epoch < widthEpoch { r.widths = largest.widths }
         for (b, slot) in space.blocks.enumerated() {
             let top = largest.genes[b]
+            if r.genes[b].skipped {
+                guard epoch < widthEpoch else { continue }
+                r.genes[b] = top
+            }
             if epoch < widthEpoch { r.genes[b].ratioTenths = top.ratioTenths }
             if epoch < kernelEpoch {
                 r.genes[b].op = top.op

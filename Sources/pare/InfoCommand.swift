@@ -23,7 +23,7 @@ struct InfoCommand: ParsableCommand {
             print("space \(s.name): input \(s.inputChannels)x\(s.inputSize)x\(s.inputSize), \(s.classes) classes")
             print("stem: conv\(s.stem.kernel)x\(s.stem.kernel) \(s.inputChannels)->\(s.stem.channels), stride \(s.stem.stride), BN, ReLU")
             for (i, st) in s.stages.enumerated() {
-                print("stage \(i): \(st.blocks) blocks, stride \(st.stride), widths \(st.widths), operators \(st.operators.map(\.description).joined(separator: " ")), middle ratios \(st.middleRatios.map { Double($0) / 10 })")
+                print("stage \(i): \(st.hasElasticDepth ? "\(st.depthChoices.map(String.init).joined(separator: "/")) of " : "")\(st.blocks) blocks, stride \(st.stride), widths \(st.widths), operators \(st.operators.map(\.description).joined(separator: " ")), middle ratios \(st.middleRatios.map { Double($0) / 10 })")
             }
             if s.head.channels > 0 {
                 print("head: conv1x1 ->\(s.head.channels), BN, ReLU, global average pool, linear \(s.head.channels)->\(s.classes)")

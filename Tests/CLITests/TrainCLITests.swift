@@ -55,6 +55,36 @@ import Testing
         #expect(try finalCheckpoint(killed) == reference)
     }
 
+    /// Elastic depth and wide widths draw more choices per step; a resumed run still ends
+    /// with the bytes of one that never stopped.
+    @Test func elasticDepthResumesBitExact() throws {
+        let whole = temp(), stopped = temp()
+        defer { for d in [whole, stopped] { try? FileManager.default.removeItem(atPath: d) } }
+        let spaceFile = temp() + ".yaml"
+        defer { try? FileManager.default.removeItem(atPath: spaceFile) }
+        try """
+            name: elastic
+            input: {channels: 1, size: 28}
+            classes: 10
+            stem: {channels: 8}
+            stages:
+              - {depths: [1, 2, 3], stride: 2, widths: [8, 12, 16, 24], operators: [mbconv3_e3, mbconv5_e4], middle_ratios: [0.5, 1.0]}
+              - {depths: [1, 2], stride: 2, widths: [16, 24, 32], operators: [mbconv3_e3, mbconv7_e3], middle_ratios: [0.5, 1.0]}
+            head: {channels: 32}
+            """.write(toFile: spaceFile, atomically: true, encoding: .utf8)
+        var args = base
+        args[2] = spaceFile
+        let r = try CLI.run(args + ["--run", whole])
+        #expect(r.status == 0, "\(r.stderr)")
+        let status = try interrupted(args + ["--run", stopped], run: stopped, signal: SIGINT)
+        #expect(status == 130)
+        let resumed = try CLI.run(["train", "--run", stopped, "--resume"])
+        #expect(resumed.status == 0 && resumed.stderr.contains("resumed from"), "\(resumed.stderr)")
+        #expect(try finalCheckpoint(stopped) == finalCheckpoint(whole))
+        // Its probes skip blocks: the supernet trained paths of several depths.
+        #expect((r.stdout + r.stderr).contains("skip"), "\(r.stdout)")
+    }
+
     @Test func refusesConflictsWithOneLineErrors() throws {
         let run = temp()
         defer { try? FileManager.default.removeItem(atPath: run) }

@@ -14,9 +14,22 @@ import _TestSupport
 /// model.json lists, the folded graph, ONNX (onnxruntime), the numpy loader, channel groups
 /// and pruning, int8. A kind wired into some paths and not others fails here.
 @Suite("Every operator through every path") struct EveryOperatorTests {
+    /// How a space of one kind is built: its kernel sharing and whether its stages have
+    /// elastic depth (one or both blocks run).
+    struct Setting: Sendable, CustomStringConvertible {
+        var sharing: KernelSharing
+        var elasticDepth: Bool
+        var description: String { sharing.rawValue + (elasticDepth ? " elastic depth" : "") }
+        static let all = [Setting(sharing: .separate, elasticDepth: false), Setting(sharing: .centreCrop, elasticDepth: false),
+                          Setting(sharing: .centreCrop, elasticDepth: true)]
+    }
+
     /// Two stages of two blocks of `kind` alone (stride 2 with a projection, then stride 1
-    /// keeping the width) on 12x12 images; with kernel sharing the kind's kernels share weights.
-    func space(_ kind: Operator.Kind, sharing: KernelSharing) throws -> SearchSpace {
+    /// keeping the width) on 12x12 images; with kernel sharing the kind's kernels share
+    /// weights; with elastic depth a candidate may skip each stage's second block.
+    func space(_ kind: Operator.Kind, setting: Setting) throws -> SearchSpace {
+        let sharing = setting.sharing
+        let depths = setting.elasticDepth ? ", depths: [1, 2]" : ""
         let ops = kind.examples.map(\.description).joined(separator: ", ")
         let ratios = kind.examples[0].middle.isOwn ? ", middle_ratios: [0.5, 1.0]" : ""
         // Heads alternate so that pooling right after the last block is covered too.
@@ -28,8 +41,8 @@ import _TestSupport
             stem: {channels: 4}
             kernel_sharing: \(sharing.rawValue)
             stages:
-              - {blocks: 2, stride: 2, widths: [6, 8], operators: [\(ops)]\(ratios)}
-              - {blocks: 2, stride: 2, widths: [12, 16], operators: [\(ops)]\(ratios)}
+              - {blocks: 2, stride: 2, widths: [6, 8], operators: [\(ops)]\(ratios)\(depths)}
+              - {blocks: 2, stride: 2, widths: [12, 16], operators: [\(ops)]\(ratios)\(depths)}
             head: {channels: \(head)}
             """, file: "every.yaml")
     }
@@ -41,35 +54,41 @@ import _TestSupport
         }
     }
 
-    @Test(arguments: Operator.Kind.allCases, [KernelSharing.separate, .centreCrop])
-    func everyPath(kind: Operator.Kind, sharing: KernelSharing) throws {
+    @Test(arguments: Operator.Kind.allCases, Setting.all)
+    func everyPath(kind: Operator.Kind, setting: Setting) throws {
         BLAS.configure()
-        let space = try space(kind, sharing: sharing)
+        let space = try space(kind, setting: setting)
         let (train, val) = try tinyData()
         let (t, _, norm) = try trainedRun(space, train: train, validation: val, steps: 8)
         let net = t.supernet!
         let rng = RNG(seed: 31)
         let archs = [space.smallest, space.largest] + (0..<3).map { _ in space.randomArchitecture(rng) }
+        if setting.elasticDepth { #expect(archs.contains(where: \.skipsBlocks) && archs.contains { !$0.skipsBlocks }, "\(archs)") }
         for (i, arch) in archs.enumerated() {
-            let label = "\(kind) \(sharing) \(arch)"
+            let label = "\(kind) \(setting) \(arch)"
             recalibrated(t, train, norm, arch)
             let x = images(5, space: space, norm: norm, seed: UInt64(50 + i))
             let model = try net.extract(arch)
+            // A skipping architecture becomes a network of its own depth.
+            let fixed = model.architecture
+            #expect(!fixed.skipsBlocks && fixed.genes == arch.genes.filter { !$0.skipped } && model.space.stages.allSatisfy { $0.depths == nil }, "\(label)")
             // Extraction: the supernet's function, exactly the architecture's parameters.
-            #expect(maxAbsDifference(logitsRowMajor(model, x.map, arch), logitsRowMajor(net, x.map, arch)) <= 1e-5, "\(label)")
+            #expect(maxAbsDifference(logitsRowMajor(model, x.map, fixed), logitsRowMajor(net, x.map, arch)) <= 1e-5, "\(label)")
             #expect(model.parameters.reduce(0) { $0 + $1.count } == space.cost(arch).parameters, "\(label)")
+            #expect(model.space.cost(fixed) == space.cost(arch), "\(label)")
             // The cost model counts the layers model.json describes.
-            #expect(counted(try model.describe(arch), inputSize: space.inputSize) == space.cost(arch), "\(label)")
+            #expect(counted(try model.describe(fixed), inputSize: space.inputSize) == space.cost(arch), "\(label)")
             // The folded graph (the source of ONNX and int8) computes the forward.
-            let graph = try model.inferenceGraph(arch, mean: norm.mean, std: norm.std)
-            #expect(maxAbsDifference(interpret(graph, input: x.nchw, batch: 5), logitsRowMajor(model, x.map, arch)) <= 1e-4, "\(label)")
+            let graph = try model.inferenceGraph(fixed, mean: norm.mean, std: norm.std)
+            #expect(maxAbsDifference(interpret(graph, input: x.nchw, batch: 5), logitsRowMajor(model, x.map, fixed)) <= 1e-4, "\(label)")
         }
-        let arch = archs[4]
+        // A random candidate, or under elastic depth the first one that skips a block.
+        let arch = setting.elasticDepth ? archs.dropFirst(2).first(where: \.skipsBlocks) ?? archs[0] : archs[4]
         recalibrated(t, train, norm, arch)
         let model = try net.extract(arch)
-        try externalTools(model, arch: arch, norm: norm, label: "\(kind) \(sharing)")
-        try groupsAndPruning(model, label: "\(kind) \(sharing)")
-        try int8(model, arch: arch, norm: norm, train: train, label: "\(kind) \(sharing)")
+        try externalTools(model, arch: model.architecture, norm: norm, label: "\(kind) \(setting)")
+        try groupsAndPruning(model, label: "\(kind) \(setting)")
+        try int8(model, arch: model.architecture, norm: norm, train: train, label: "\(kind) \(setting)")
     }
 
     /// onnxruntime on model.onnx and tools/pare_model.py on model.json + safetensors.

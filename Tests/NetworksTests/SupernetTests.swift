@@ -18,45 +18,82 @@ import _TestSupport
         for bn in net.norms { bn.beta.value.update(repeating: 4, count: bn.maxChannels) }
         let x = OwnedMap.random(channels: 1, height: 28, width: 28, batch: 16, rng: rng)
         let labels: [Int32] = (0..<16).map { Int32($0 % 10) }
-        let ce = SoftmaxCrossEntropy(labelSmoothing: 0.1)
         for path in [try! Architecture(parsing: "32/64/128:xception@0.6,shuffle5@1.0,shuffle7@0.4,xception@1.2,shuffle3@2.0,shuffle5@0.2", space: space),
                      try! Architecture(parsing: "32/64/128:shuffle7@1.4,xception@0.2,xception@2.0,shuffle3@0.8,xception@0.4,shuffle7@1.6", space: space)] {
-            func loss() -> Double {
-                let z = net.forward(x.map, arch: path, mode: .training)
-                return labels.withUnsafeBufferPointer { ce.evaluate(logits: z, labels: $0, gradient: false).loss }
-            }
-            for p in net.parameters { p.zeroGradient() }
-            let z = net.forward(x.map, arch: path, mode: .training)
-            let r = labels.withUnsafeBufferPointer { ce.evaluate(logits: z, labels: $0, gradient: true) }
-            net.backward(r.gradient!)
-            let touched = net.parameters.filter(\.touched)
-            // Every block's chosen operator, and nothing else, received a gradient: the touched
-            // parameters are exactly the stem, head and classifier and blocks.B.ops.J.* for the
-            // chosen operator J of each block B.
-            let chosen = path.genes.enumerated().map { b, gene in "blocks.\(b).ops.\(space.blocks[b].operators.firstIndex(of: gene.op)!)." }
-            let expected = net.parameters.filter { p in !p.name.hasPrefix("blocks.") || chosen.contains { p.name.hasPrefix($0) } }
-            #expect(touched.map(\.name) == expected.map(\.name))
-            #expect(touched.count < net.parameters.count / 2)
-            var checked = 0, bad: [String] = []
-            for p in touched where p.name.contains("blocks") || p.name.hasPrefix("stem") || p.name.hasPrefix("fc") {
-                // The coordinate with the largest gradient of each tensor: a clear signal above noise.
-                var best = 0
-                for i in 0..<p.count where abs(p.grad[i]) > abs(p.grad[best]) { best = i }
-                let analytic = Double(p.grad[best])
-                if abs(analytic) < 1e-4 { continue }
-                let saved = p.value[best], eps: Float = 1e-2
-                p.value[best] = saved + eps; let lp = loss()
-                p.value[best] = saved - eps; let lm = loss()
-                p.value[best] = saved
-                let numeric = (lp - lm) / (2 * Double(eps))
-                checked += 1
-                if abs(numeric - analytic) > 0.05 * max(abs(numeric), abs(analytic)) + 1e-4 {
-                    bad.append("\(p.name)[\(best)]: analytic \(analytic), numeric \(numeric)")
-                }
-            }
-            #expect(checked > 15)
-            #expect(bad.count <= checked / 20, "\(bad)")
+            checkGradients(net, path: path, x: x, labels: labels, minimumChecked: 15)
         }
+    }
+
+    /// Elastic depth: a skipped block is the identity forward and backward, receives no
+    /// gradient, and the gradients of the blocks that run match finite differences.
+    @Test func elasticDepthGradientCheck() throws {
+        BLAS.configure()
+        let elastic = try SpaceFile.parse("""
+            name: elastic
+            input: {channels: 1, size: 12}
+            classes: 4
+            stem: {channels: 4}
+            kernel_sharing: crop
+            stages:
+              - {depths: [1, 2, 3], stride: 2, widths: [6, 8], operators: [mbconv3_e3, mbconv5_e3], middle_ratios: [0.5, 1.0]}
+              - {depths: [1, 2], stride: 2, widths: [12, 16], operators: [shuffle3, xception], middle_ratios: [0.5, 1.0]}
+            head: {channels: 16}
+            """, file: "elastic.yaml")
+        let rng = RNG(seed: 8)
+        let net = Supernet(space: elastic, rng: rng)
+        for bn in net.norms { bn.beta.value.update(repeating: 4, count: bn.maxChannels) }
+        let x = OwnedMap.random(channels: 1, height: 12, width: 12, batch: 8, rng: rng)
+        let labels: [Int32] = (0..<8).map { Int32($0 % 4) }
+        for text in ["8/12:mbconv5_e3@1.0,skip,skip,shuffle3@1.0,skip", "6/16:mbconv3_e3@0.5,mbconv5_e3@1.0,skip,xception@0.5,shuffle3@1.0",
+                     "8/16:mbconv3_e3@1.0,mbconv5_e3@0.5,mbconv3_e3@1.0,xception@1.0,skip"] {
+            checkGradients(net, path: try Architecture(parsing: text, space: elastic), x: x, labels: labels, minimumChecked: 8)
+        }
+    }
+
+    /// Backward of `path`: exactly the chosen operators' parameters (and stem, head,
+    /// classifier) touched, and each touched tensor's largest gradient within 5 % of a
+    /// central difference.
+    func checkGradients(_ net: Supernet, path: Architecture, x: OwnedMap, labels: [Int32], minimumChecked: Int) {
+        let space = net.space
+        let ce = SoftmaxCrossEntropy(labelSmoothing: 0.1)
+        func loss() -> Double {
+            let z = net.forward(x.map, arch: path, mode: .training)
+            return labels.withUnsafeBufferPointer { ce.evaluate(logits: z, labels: $0, gradient: false).loss }
+        }
+        for p in net.parameters { p.zeroGradient() }
+        let z = net.forward(x.map, arch: path, mode: .training)
+        let r = labels.withUnsafeBufferPointer { ce.evaluate(logits: z, labels: $0, gradient: true) }
+        net.backward(r.gradient!)
+        let touched = net.parameters.filter(\.touched)
+        // Every block's chosen operator, and nothing else, received a gradient: the touched
+        // parameters are exactly the stem, head and classifier and blocks.B.ops.J.* for the
+        // chosen operator J of each block B that runs.
+        let chosen = path.genes.enumerated().filter { !$0.1.skipped }.map { b, gene in
+            // A slot whose operators share one set of weights names no ".ops.J".
+            space.blocks[b].operatorGroups.count == 1 ? "blocks.\(b)." : "blocks.\(b).ops.\(space.blocks[b].group(of: gene.op)!)."
+        }
+        let expected = net.parameters.filter { p in !p.name.hasPrefix("blocks.") || chosen.contains { p.name.hasPrefix($0) } }
+        #expect(touched.map(\.name) == expected.map(\.name), "\(path)")
+        if space.blocks.allSatisfy({ $0.operatorGroups.count >= 4 }) { #expect(touched.count < net.parameters.count / 2) }
+        var checked = 0, bad: [String] = []
+        for p in touched where p.name.contains("blocks") || p.name.hasPrefix("stem") || p.name.hasPrefix("fc") {
+            // The coordinate with the largest gradient of each tensor: a clear signal above noise.
+            var best = 0
+            for i in 0..<p.count where abs(p.grad[i]) > abs(p.grad[best]) { best = i }
+            let analytic = Double(p.grad[best])
+            if abs(analytic) < 1e-4 { continue }
+            let saved = p.value[best], eps: Float = 1e-2
+            p.value[best] = saved + eps; let lp = loss()
+            p.value[best] = saved - eps; let lm = loss()
+            p.value[best] = saved
+            let numeric = (lp - lm) / (2 * Double(eps))
+            checked += 1
+            if abs(numeric - analytic) > 0.05 * max(abs(numeric), abs(analytic)) + 1e-4 {
+                bad.append("\(p.name)[\(best)]: analytic \(analytic), numeric \(numeric)")
+            }
+        }
+        #expect(checked > minimumChecked, "\(path)")
+        #expect(bad.count <= checked / 20, "\(path): \(bad)")
     }
 
     /// Every operator of both block kinds (stride 1 with split/concat/shuffle, stride 2

@@ -111,6 +111,42 @@ import Testing
         #expect(throws: SearchError.self) { try mismatched.restore(saved, path: "state.json") }
     }
 
+    /// Elastic depth through evolution: every candidate bred is a valid one (a block runs
+    /// only before its stage's depth, skipped genes canonical), depths vary, and a resumed
+    /// search equals an uninterrupted one.
+    @Test func elasticDepthCandidatesStayValidAndResume() throws {
+        let elastic = try SpaceFile.parse("""
+            name: elastic
+            input: {channels: 1, size: 28}
+            classes: 10
+            stem: {channels: 8}
+            stages:
+              - {depths: [1, 2, 3], stride: 2, widths: [8, 12, 16, 24], operators: [mbconv3_e3, mbconv5_e4], middle_ratios: [0.5, 1.0]}
+              - {depths: [1, 2, 3, 4], stride: 2, widths: [16, 24, 32, 48], operators: [mbconv3_e3, mbconv5_e4], middle_ratios: [0.5, 1.0]}
+            head: {channels: 64}
+            """, file: "elastic.yaml")
+        let budget = Budget(maxMACs: (elastic.cost(elastic.smallest).macs + elastic.cost(elastic.largest).macs) / 4)
+        func search(_ rng: TestRandom) throws -> EvolutionarySearch {
+            try EvolutionarySearch(space: elastic, budget: budget, config: smallConfig(), latency: nil,
+                                   evaluator: FakeEvaluator(space: elastic, maxMACs: budget.maxMACs), rng: rng)
+        }
+        let whole = try search(TestRandom(seed: 4))
+        try whole.start()
+        while !whole.finished { try whole.runGeneration() }
+        for c in whole.evaluated { try elastic.validate(c.architecture) }
+        let depths = Set(whole.evaluated.map { a in elastic.stages.indices.map { elastic.depth(of: a.architecture, stage: $0) } })
+        #expect(depths.count >= 6, "\(depths)")
+        #expect(whole.evaluated.contains { $0.generation > 0 && $0.architecture.skipsBlocks })
+        let first = try search(TestRandom(seed: 4))
+        try first.start()
+        for _ in 0..<2 { try first.runGeneration() }
+        let saved = try JSONDecoder().decode(SearchState.self, from: JSONEncoder().encode(first.state))
+        let second = try search(TestRandom(seed: 99))
+        try second.restore(saved, path: "state.json")
+        while !second.finished { try second.runGeneration() }
+        #expect(second.evaluated == whole.evaluated)
+    }
+
     @Test func resumeRefusesOtherScoringSettings() throws {
         let budget = Budget(maxMACs: 2_500_000)
         let settings = ScoringSettings(calibrationImages: 2560, validationImages: 1000, finetuneSteps: 50)

@@ -12,6 +12,8 @@ final class ChoiceBlock: ParameterContainer {
     /// PruningNet: per operator, a generator for each of its convolution weights.
     private(set) var generators: [[WeightGenerator]] = []
     private var lastOperator: Int?
+    /// Whether the last forward skipped the block.
+    private var bypassed = false
 
     /// `gradientPool`: shared with every other block of the same parity (see `ScratchPools.backward`).
     init(name: String, slot: BlockSlot, engine: Engine, gradientPool: BufferPool? = nil) {
@@ -74,13 +76,21 @@ final class ChoiceBlock: ParameterContainer {
         guard let i = groupOf[gene.op] else {
             preconditionFailure("block \(slot.index): operator \(gene.op) not in \(slot.operators)")
         }
+        bypassed = false
         lastOperator = i
         generateWeights(gene, input: x.channels, output: output)
         let middle = slot.middleWidth(gene, input: x.channels, output: output)
         return operators[i].forward(x, output: output, middle: middle, kernel: gene.op.kernel, mode: mode)
     }
 
+    /// Elastic depth: the block skipped, its input passed on (and, in backward, its gradient).
+    func bypass(_ x: FeatureMap) -> FeatureMap {
+        bypassed = true
+        return x
+    }
+
     func backward(_ dy: FeatureMap) -> FeatureMap {
+        if bypassed { return dy }
         guard let i = lastOperator else { preconditionFailure("choice block \(slot.index): backward without forward") }
         let dx = operators[i].backward(dy)
         if !generators.isEmpty { for g in generators[i] { g.backward() } }
