@@ -7,8 +7,11 @@ import Networks
 /// Moves between grids (concatenation, addition, pooling) go through float32 the same way.
 public enum IntegerExecutor {
     /// Float logits [n, classes] of uint8 inputs on the input's grid (raw pixels), NCHW.
-    /// `visit(value, data)` sees every quantized value (0: the input, i + 1: node i).
-    public static func run(_ q: QuantizedGraph, input: [UInt8], batch n: Int, visit: ((Int, [UInt8]) -> Void)? = nil) -> [Float] {
+    /// `visit(value, data)` sees every quantized value (0: the input, i + 1: node i);
+    /// `held(bytes)`, after each node has written its output, the activation bytes held
+    /// then, its inputs included (what `SearchSpace.edgeCost` predicts the peak of).
+    public static func run(_ q: QuantizedGraph, input: [UInt8], batch n: Int, visit: ((Int, [UInt8]) -> Void)? = nil,
+                           held: ((Int) -> Void)? = nil) -> [Float] {
         let g = q.graph
         let lastUse = g.lastUses
         var values = [[UInt8]?](repeating: nil, count: g.nodes.count)
@@ -54,6 +57,7 @@ public enum IntegerExecutor {
                 values[index + 1] = y
                 visit?(index + 1, y)
             }
+            if let held { held(values.reduce(index + 1 < g.output ? 0 : y.count) { $0 + ($1?.count ?? 0) }) }
             for v in Set(node.inputs) where lastUse[v] == index { values[v] = nil }
         }
         return logits

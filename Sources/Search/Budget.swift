@@ -13,15 +13,24 @@ public struct Budget: Codable, Equatable, Sendable, CustomStringConvertible {
     /// A floor on parameters: under a MACs limit, inherited scores favour small models that
     /// train fast early over ones with more capacity (docs/supernet-quality.md).
     public var minParameters: Int?
+    /// Edge devices (`EdgeCost`): the most int8 activation bytes held at once (SRAM) and
+    /// the bytes of the int8 model file's payload (flash).
+    public var maxPeakMemoryBytes: Int?
+    public var maxFlashBytes: Int?
 
     public init(maxMACs: Int? = nil, maxParameters: Int? = nil, maxLatencyMs: Double? = nil, minMACs: Int? = nil,
-                minParameters: Int? = nil) {
+                minParameters: Int? = nil, maxPeakMemoryBytes: Int? = nil, maxFlashBytes: Int? = nil) {
         self.maxMACs = maxMACs
         self.maxParameters = maxParameters
         self.maxLatencyMs = maxLatencyMs
         self.minMACs = minMACs
         self.minParameters = minParameters
+        self.maxPeakMemoryBytes = maxPeakMemoryBytes
+        self.maxFlashBytes = maxFlashBytes
     }
+
+    /// Whether the budget limits an edge cost (so candidates carry theirs).
+    public var limitsEdgeCost: Bool { maxPeakMemoryBytes != nil || maxFlashBytes != nil }
 
     public var description: String { spelled { String($0) } }
 
@@ -35,6 +44,8 @@ public struct Budget: Codable, Equatable, Sendable, CustomStringConvertible {
         if let p = minParameters { parts.append("params >= \(count(p))") }
         if let p = maxParameters { parts.append("params <= \(count(p))") }
         if let l = maxLatencyMs { parts.append("latency <= \(l) ms") }
+        if let b = maxPeakMemoryBytes { parts.append("peak memory <= \(readableBytes(b))") }
+        if let b = maxFlashBytes { parts.append("flash <= \(readableBytes(b))") }
         return parts.isEmpty ? "no budget" : parts.joined(separator: ", ")
     }
 }
@@ -76,9 +87,11 @@ public struct Measured: Codable, Equatable, Sendable {
     public var macs: Int
     public var parameters: Int
     public var latencyMs: Double?
+    /// Peak activation memory and flash of the int8 model (when the budget limits either).
+    public var edge: EdgeCost?
 
-    public init(macs: Int, parameters: Int, latencyMs: Double?) {
-        self.macs = macs; self.parameters = parameters; self.latencyMs = latencyMs
+    public init(macs: Int, parameters: Int, latencyMs: Double?, edge: EdgeCost? = nil) {
+        self.macs = macs; self.parameters = parameters; self.latencyMs = latencyMs; self.edge = edge
     }
 }
 
@@ -100,7 +113,8 @@ public struct Constraints {
 
     public func measure(_ arch: Architecture) -> Measured {
         let c = space.cost(arch)
-        return Measured(macs: c.macs, parameters: c.parameters, latencyMs: latency?.latencyMs(arch))
+        return Measured(macs: c.macs, parameters: c.parameters, latencyMs: latency?.latencyMs(arch),
+                        edge: budget.limitsEdgeCost ? space.edgeCost(arch) : nil)
     }
 
     public func admits(_ m: Measured) -> Bool {
@@ -109,6 +123,8 @@ public struct Constraints {
         if let b = budget.minParameters, m.parameters < b { return false }
         if let b = budget.maxParameters, m.parameters > b { return false }
         if let b = budget.maxLatencyMs, let l = m.latencyMs, l > b { return false }
+        if let b = budget.maxPeakMemoryBytes, let e = m.edge, e.peakActivationBytes > b { return false }
+        if let b = budget.maxFlashBytes, let e = m.edge, e.flashBytes > b { return false }
         return true
     }
 
@@ -133,7 +149,8 @@ public struct Constraints {
         limited.parameters = max(m.parameters, budget.minParameters ?? 0)
         if !admits(limited) {
             throw SearchError.infeasible(budget: budget.description,
-                                         cheapest: "\(m.macs) MACs, \(m.parameters) params" + (m.latencyMs.map { String(format: ", %.3f ms", $0) } ?? ""),
+                                         cheapest: "\(m.macs) MACs, \(m.parameters) params" + (m.latencyMs.map { String(format: ", %.3f ms", $0) } ?? "")
+                                            + (m.edge.map { ", peak memory \(readableBytes($0.peakActivationBytes)), flash \(readableBytes($0.flashBytes))" } ?? ""),
                                          architecture: smallest.description)
         }
     }

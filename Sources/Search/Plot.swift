@@ -7,26 +7,53 @@ import Foundation
 public enum SVGPlot {
     /// A cost axis of the plot.
     public enum Axis: Sendable {
-        case macs, latency
+        case macs, latency, peakMemory, flash
 
         func value(_ c: Candidate) -> Double? {
             switch self {
             case .macs: return Double(c.measured.macs)
             case .latency: return c.measured.latencyMs
+            case .peakMemory: return c.measured.edge.map { Double($0.peakActivationBytes) }
+            case .flash: return c.measured.edge.map { Double($0.flashBytes) }
             }
         }
 
-        var label: String { self == .macs ? "MACs per image" : "predicted latency (ms)" }
+        var label: String {
+            switch self {
+            case .macs: return "MACs per image"
+            case .latency: return "predicted latency (ms)"
+            case .peakMemory: return "int8 peak activation memory"
+            case .flash: return "int8 model size (flash)"
+            }
+        }
 
-        func format(_ v: Double) -> String { self == .macs ? readableCount(v) : String(format: "%.2f ms", v) }
+        func format(_ v: Double) -> String {
+            switch self {
+            case .macs: return readableCount(v)
+            case .latency: return String(format: "%.2f ms", v)
+            case .peakMemory, .flash: return readableBytes(Int(v.rounded()))
+            }
+        }
+
+        /// The budget's limit on this axis.
+        func limit(_ b: Budget) -> Double? {
+            switch self {
+            case .macs: return b.maxMACs.map(Double.init)
+            case .latency: return b.maxLatencyMs
+            case .peakMemory: return b.maxPeakMemoryBytes.map(Double.init)
+            case .flash: return b.maxFlashBytes.map(Double.init)
+            }
+        }
     }
 
-    /// The axes a budget asks for: latency when it limits latency, MACs when it limits MACs,
-    /// MACs when it limits neither.
+    /// The axes a budget asks for: one per limited cost (latency, peak memory, flash),
+    /// MACs when it limits MACs or none of those.
     public static func axes(for budget: Budget) -> [Axis] {
         var axes: [Axis] = []
-        if budget.maxMACs != nil || budget.maxLatencyMs == nil { axes.append(.macs) }
+        if budget.maxMACs != nil || (budget.maxLatencyMs == nil && !budget.limitsEdgeCost) { axes.append(.macs) }
         if budget.maxLatencyMs != nil { axes.append(.latency) }
+        if budget.maxPeakMemoryBytes != nil { axes.append(.peakMemory) }
+        if budget.maxFlashBytes != nil { axes.append(.flash) }
         return axes
     }
 
@@ -38,7 +65,7 @@ public enum SVGPlot {
         s += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
         s += "<text x=\"\(f(w / 2))\" y=\"22\" text-anchor=\"middle\" font-size=\"14\">\(escape(title))</text>\n"
         for (i, axis) in axes.enumerated() {
-            let limit = axis == .macs ? budget.maxMACs.map(Double.init) : budget.maxLatencyMs
+            let limit = axis.limit(budget)
             s += panel(axis, candidates: candidates, best: best, limit: limit, x: panelWidth * Double(i), width: panelWidth, height: h)
         }
         return s + "</svg>\n"

@@ -82,6 +82,7 @@ public final class SearchRun {
                                      "params": best.measured.parameters, "budget": budget.description,
                                      "front": front.map { ["architecture": $0.architecture.description, "score": $0.score, "macs": $0.measured.macs] }]
         if let l = best.measured.latencyMs { object["latency_ms"] = l }
+        if let e = best.measured.edge { object["peak_memory_bytes"] = e.peakActivationBytes; object["flash_bytes"] = e.flashBytes }
         for (k, v) in provenance { object[k] = v }
         try AtomicFile.writeJSON(object, to: file("best.json"))
         try AtomicFile.write(Data((best.architecture.description + "\n").utf8), to: file("best.txt"))
@@ -92,6 +93,7 @@ public final class SearchRun {
         var o: [String: Any] = ["generation": c.generation, "arch": c.architecture.description, "macs": c.measured.macs,
                                 "params": c.measured.parameters, "score": c.score]
         if let l = c.measured.latencyMs { o["latency_ms"] = l }
+        if let e = c.measured.edge { o["peak_memory_bytes"] = e.peakActivationBytes; o["flash_bytes"] = e.flashBytes }
         return o
     }
 

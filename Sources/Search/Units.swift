@@ -27,3 +27,27 @@ public func parseMilliseconds(_ text: String) -> Double? {
     guard let v = Double(digits), v > 0, v.isFinite, v * scale <= 1e9 else { return nil }
     return v * scale
 }
+
+/// "32KB", "64KiB", "1.5MB", "20000" (bytes) -> bytes. KB and MB are 1000-based, KiB and
+/// MiB 1024-based (microcontroller datasheets use both).
+public func parseBytes(_ text: String) -> Int? {
+    let t = text.trimmingCharacters(in: .whitespaces).uppercased()
+    var digits = Substring(t)
+    var scale = 1.0
+    for (suffix, factor) in [("KIB", 1024.0), ("MIB", 1024.0 * 1024), ("KB", 1e3), ("MB", 1e6), ("K", 1e3), ("M", 1e6), ("B", 1)] where t.hasSuffix(suffix) {
+        digits = digits.dropLast(suffix.count)
+        scale = factor
+        break
+    }
+    // At least one byte once rounded ("0.3" is not a size); bounded before converting.
+    guard let v = Double(digits.trimmingCharacters(in: .whitespaces)), v.isFinite, v * scale >= 0.5, v * scale <= 1e12 else { return nil }
+    return Int((v * scale).rounded())
+}
+
+/// Bytes as people read them: 812 B, 31.7 KiB, 1.20 MiB.
+public func readableBytes(_ bytes: Int) -> String {
+    let b = Double(bytes)
+    if b < 1024 { return "\(bytes) B" }
+    if b < 1024 * 1024 { return String(format: "%.1f KiB", b / 1024) }
+    return String(format: "%.2f MiB", b / 1024 / 1024)
+}

@@ -10,6 +10,12 @@ func countArgument(_ text: String) throws -> Int {
     return v
 }
 
+/// A byte count (`--max-peak-memory`, `--max-flash`): 32KB, 64KiB, 20000.
+func bytesArgument(_ text: String) throws -> Int {
+    guard let v = parseBytes(text) else { throw ValidationError("'\(quoted(text))' is not a size like 32KB, 64KiB or 20000 (bytes)") }
+    return v
+}
+
 /// A moving-average decay (`--ema`, of pare finetune and pare prune) in (0, 1).
 func emaDecayArgument(_ text: String) throws -> Float {
     guard let v = Float(text), v > 0 && v < 1 else { throw ValidationError("--ema must be a decay in (0, 1), e.g. 0.999; got '\(quoted(text))'") }

@@ -39,7 +39,9 @@ struct InfoCommand: ParsableCommand {
             func show(_ label: String, _ a: Architecture) {
                 let c = s.cost(a)
                 let ms = table.map { String(format: ", %.3f ms predicted (%@, batch %d, %d threads)", $0.latencyMs(a), $0.precision, $0.batch, $0.threads) } ?? ""
-                print(String(format: "%@ %.3f M MACs, %d params%@: %@", label, Double(c.macs) / 1e6, c.parameters, ms, a.description))
+                let e = s.edgeCost(a)
+                print(String(format: "%@ %.3f M MACs, %d params, int8 peak memory %@, flash %@%@: %@", label, Double(c.macs) / 1e6, c.parameters,
+                             readableBytes(e.peakActivationBytes), readableBytes(e.flashBytes), ms, a.description))
             }
             show("smallest:", s.smallest)
             show("largest: ", s.largest)

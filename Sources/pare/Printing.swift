@@ -32,10 +32,14 @@ func printFinetune(_ r: FinetuneResult, model: String) {
 func printSearch(_ r: SearchResult, top: Int) {
     print(String(format: "searched %d generations, %d candidates evaluated (%d in %.1f s this process, %.1f per minute)",
                  r.generations, r.evaluated, r.scoredHere, r.seconds, Double(r.scoredHere) / max(r.seconds, 1e-9) * 60))
-    print(" rank  score    MMACs   params  latency  architecture")
+    // Peak memory and flash (KiB) when the budget limits them.
+    let edge = r.ranked.first?.measured.edge != nil
+    print(" rank  score    MMACs   params  latency  " + (edge ? "peakKiB flashKiB  " : "") + "architecture")
     for (i, c) in r.ranked.prefix(top).enumerated() {
         let ms = c.measured.latencyMs.map { String(format: "%6.3fms", $0) } ?? "      - "
-        print(String(format: "%5d  %.4f  %6.3f  %7d  %@  %@", i + 1, c.score, Double(c.measured.macs) / 1e6, c.measured.parameters, ms, c.architecture.description))
+        let memory = c.measured.edge.map { String(format: "%7.1f  %7.1f  ", Double($0.peakActivationBytes) / 1024, Double($0.flashBytes) / 1024) } ?? ""
+        print(String(format: "%5d  %.4f  %6.3f  %7d  %@  %@%@", i + 1, c.score, Double(c.measured.macs) / 1e6, c.measured.parameters, ms, memory,
+                     c.architecture.description))
     }
     print("best: \(r.best.architecture.description)")
     print("written: \(r.path)/{\(SearchRun.resultFiles.joined(separator: ","))}")

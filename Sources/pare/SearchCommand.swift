@@ -26,6 +26,12 @@ struct SearchCommand: ParsableCommand {
     var minParams: Int?
     @Option(help: "Largest predicted latency, e.g. 1.2ms or 800us (needs --latency-table).", transform: { try durationArgument($0) })
     var maxLatency: Double?
+    @Option(help: "Largest peak activation memory of the int8 model at batch 1 (SRAM), e.g. 32KB, 64KiB: the most activation bytes the int8 executor holds at once.",
+            transform: { try bytesArgument($0) })
+    var maxPeakMemory: Int?
+    @Option(help: "Largest int8 model (flash), e.g. 64KB: the bytes of model.int8.safetensors' weights, scales, biases and activation grids.",
+            transform: { try bytesArgument($0) })
+    var maxFlash: Int?
     @Option(help: "Latency table written by `pare latency` for this run's space.") var latencyTable: String?
     @Flag(help: "The latency budget is the int8 model's (the table must come from pare latency --int8).") var int8 = false
     @Option(help: "Population size (default 50).") var population = 50
@@ -66,7 +72,8 @@ struct SearchCommand: ParsableCommand {
     /// The search the options describe.
     var request: SearchRequest {
         var r = SearchRequest(run: runDirectory)
-        r.budget = Budget(maxMACs: maxFlops, maxParameters: maxParams, maxLatencyMs: maxLatency, minMACs: minFlops, minParameters: minParams)
+        r.budget = Budget(maxMACs: maxFlops, maxParameters: maxParams, maxLatencyMs: maxLatency, minMACs: minFlops, minParameters: minParams,
+                          maxPeakMemoryBytes: maxPeakMemory, maxFlashBytes: maxFlash)
         r.latencyTable = latencyTable
         r.int8 = int8
         r.evolution.population = population; r.evolution.generations = generations; r.evolution.parents = parents

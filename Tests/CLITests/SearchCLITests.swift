@@ -48,6 +48,18 @@ import Testing
         let tiny = try CLI.run(["search", "--run", base + "/a", "--max-flops", "0.5M"])
         #expect(tiny.status == 1)
         #expect(tiny.stderr == "error: budget MACs <= 500000 is infeasible: the cheapest candidate costs 1060926 MACs, 49354 params (32/64/128:shuffle3@0.2,shuffle3@0.2,xception@0.2,shuffle3@0.2,xception@0.2,shuffle3@0.2)\n")
+        // Edge budgets: the history and the table carry peak memory and flash, every one within.
+        let edge = try CLI.run(["search", "--run", base + "/a", "--name", "edge", "--max-peak-memory", "24KiB", "--max-flash", "80KB",
+                                "--population", "6", "--generations", "2", "--parents", "3", "--mutations", "3", "--crossovers", "3",
+                                "--validation-images", "100", "--calibration-images", "128"])
+        #expect(edge.status == 0 && edge.stdout.contains("peakKiB flashKiB"), "\(edge.stderr)")
+        for line in try String(contentsOfFile: base + "/a/search-edge/history.jsonl", encoding: .utf8).split(separator: "\n") {
+            let c = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+            #expect((c["peak_memory_bytes"] as! Int) <= 24 * 1024 && (c["flash_bytes"] as! Int) <= 80_000)
+        }
+        #expect(try String(contentsOfFile: base + "/a/search-edge/plot.svg", encoding: .utf8).contains("int8 peak activation memory"))
+        let bad = try CLI.run(["search", "--run", base + "/a", "--max-flash", "lots"])
+        #expect(bad.status != 0 && bad.stderr.contains("'lots' is not a size like 32KB"), "\(bad.stderr)")
         let again = try CLI.run(search + ["--run", base + "/a"])
         #expect(again.status == 1 && again.stderr.contains("a search already exists here; pass --resume"))
         // Resuming with other scoring settings would mix incomparable scores.

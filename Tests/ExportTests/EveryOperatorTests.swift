@@ -75,7 +75,7 @@ import _TestSupport
             // Extraction: the supernet's function, exactly the architecture's parameters.
             #expect(maxAbsDifference(logitsRowMajor(model, x.map, fixed), logitsRowMajor(net, x.map, arch)) <= 1e-5, "\(label)")
             #expect(model.parameters.reduce(0) { $0 + $1.count } == space.cost(arch).parameters, "\(label)")
-            #expect(model.space.cost(fixed) == space.cost(arch), "\(label)")
+            #expect(model.space.cost(fixed) == space.cost(arch) && model.space.edgeCost(fixed) == space.edgeCost(arch), "\(label)")
             // The cost model counts the layers model.json describes.
             #expect(counted(try model.describe(fixed), inputSize: space.inputSize) == space.cost(arch), "\(label)")
             // The folded graph (the source of ONNX and int8) computes the forward.
@@ -151,6 +151,13 @@ import _TestSupport
         let reference = IntegerExecutor.run(q, input: pixels, batch: 9) { _, _ in }
         let fast = try DNNLExecutor(q).run(pixels, batch: 9) { _, _ in }
         #expect(fast == reference, "\(label)")
+        // Edge costs: the peak the executor holds at batch 1 and the int8 file's payload.
+        var peak = 0
+        _ = IntegerExecutor.run(q, input: Array(pixels.prefix(model.space.inputChannels * model.space.inputSize * model.space.inputSize)),
+                                batch: 1, held: { peak = max(peak, $0) })
+        let edge = model.space.edgeCost(arch)
+        #expect(edge.peakActivationBytes == peak, "\(label): predicted \(edge.peakActivationBytes), held \(peak)")
+        #expect(edge.flashBytes == Int8ModelFile.tensors(q).reduce(0) { $0 + $1.bytes.count }, "\(label)")
         let a = try QuantizedEvaluation.accuracy(q, images: images, engine: Engine(threads: 2))
         #expect(a.agreement >= 0.85, "\(label): \(a)")
     }

@@ -147,6 +147,48 @@ import Testing
         #expect(second.evaluated == whole.evaluated)
     }
 
+    /// Edge budgets: every candidate scored carries its peak memory and flash and meets
+    /// both; an infeasible one is refused at once, naming what the cheapest candidate needs.
+    @Test func peakMemoryAndFlashBudgetsAreHard() throws {
+        let space = try SpaceFile.parse("""
+            name: elastic
+            input: {channels: 1, size: 28}
+            classes: 10
+            stem: {channels: 8}
+            stages:
+              - {depths: [1, 2, 3], stride: 2, widths: [8, 12, 16, 24], operators: [mbconv3_e3, mbconv5_e4], middle_ratios: [0.5, 1.0]}
+              - {depths: [1, 2, 3, 4], stride: 2, widths: [16, 24, 32, 48], operators: [mbconv3_e3, mbconv5_e4], middle_ratios: [0.5, 1.0]}
+            head: {channels: 64}
+            """, file: "elastic.yaml")
+        let small = space.edgeCost(space.smallest), large = space.edgeCost(space.largest)
+        let budget = Budget(maxPeakMemoryBytes: (small.peakActivationBytes + large.peakActivationBytes) / 2,
+                            maxFlashBytes: (small.flashBytes + large.flashBytes) / 3)
+        let ev = FakeEvaluator(space: space, maxMACs: nil)
+        let s = try EvolutionarySearch(space: space, budget: budget, config: smallConfig(), latency: nil, evaluator: ev, rng: TestRandom(seed: 5))
+        try s.start()
+        while !s.finished { try s.runGeneration() }
+        #expect(ev.calls.count > 20)
+        for a in ev.calls {
+            let e = space.edgeCost(a)
+            #expect(e.peakActivationBytes <= budget.maxPeakMemoryBytes! && e.flashBytes <= budget.maxFlashBytes!, "\(a)")
+        }
+        #expect(s.evaluated.allSatisfy { $0.measured.edge == space.edgeCost($0.architecture) })
+        // The limit binds: candidates without it reach beyond.
+        let free = FakeEvaluator(space: space, maxMACs: nil)
+        let unlimited = try EvolutionarySearch(space: space, budget: Budget(), config: smallConfig(), latency: nil, evaluator: free, rng: TestRandom(seed: 5))
+        try unlimited.start()
+        while !unlimited.finished { try unlimited.runGeneration() }
+        #expect(free.calls.contains { space.edgeCost($0).flashBytes > budget.maxFlashBytes! })
+        #expect(unlimited.evaluated.allSatisfy { $0.measured.edge == nil })
+        // Below the cheapest candidate's peak memory: refused before any evaluation.
+        let tight = Budget(maxPeakMemoryBytes: small.peakActivationBytes - 1)
+        #expect {
+            try EvolutionarySearch(space: space, budget: tight, config: smallConfig(), latency: nil, evaluator: ev, rng: TestRandom(seed: 5))
+        } throws: { error in
+            "\(error)".contains("peak memory <= ") && "\(error)".contains("peak memory \(readableBytes(small.peakActivationBytes))")
+        }
+    }
+
     @Test func resumeRefusesOtherScoringSettings() throws {
         let budget = Budget(maxMACs: 2_500_000)
         let settings = ScoringSettings(calibrationImages: 2560, validationImages: 1000, finetuneSteps: 50)
