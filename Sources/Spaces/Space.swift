@@ -14,6 +14,10 @@ public struct SearchSpace: Equatable, Sendable, Codable {
     /// MetaPruning's PruningNet: each block layer's weights are generated from the
     /// architecture's encoding by a small fully connected network instead of stored.
     public var pruningNet = false
+    /// Middle widths rounded to a multiple of this (MobileNet's make_divisible), for runtimes
+    /// whose kernels want channel counts in multiples of their vector width; every stage
+    /// width must be one. nil: 1 (no rounding).
+    public var channelMultiple: Int?
 
     public struct Stem: Equatable, Sendable, Codable {
         public var channels: Int
@@ -66,7 +70,7 @@ public struct SearchSpace: Equatable, Sendable, Codable {
         self.classes = classes; self.stem = stem; self.stages = stages; self.head = head
     }
 
-    enum CodingKeys: String, CodingKey { case name, inputChannels, inputSize, classes, stem, stages, head, kernelSharing, pruningNet }
+    enum CodingKeys: String, CodingKey { case name, inputChannels, inputSize, classes, stem, stages, head, kernelSharing, pruningNet, channelMultiple }
 
     /// A stored space (run.json, model.json, a checkpoint, a latency table) is validated
     /// exactly like a space file: a damaged or hand-edited copy is an error, not a crash.
@@ -79,6 +83,7 @@ public struct SearchSpace: Equatable, Sendable, Codable {
         // Stored before kernel sharing existed: every operator owned its weights.
         kernelSharing = try c.decodeIfPresent(KernelSharing.self, forKey: .kernelSharing) ?? .separate
         pruningNet = try c.decodeIfPresent(Bool.self, forKey: .pruningNet) ?? false
+        channelMultiple = try c.decodeIfPresent(Int.self, forKey: .channelMultiple)
         do { try validate(file: "") } catch let e as SpaceFileError {
             throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "search space: \(e.field): \(e.message)"))
         }
@@ -97,6 +102,7 @@ public struct SearchSpace: Equatable, Sendable, Codable {
                                      operators: stage.operators, middleRatios: stage.middleRatios,
                                      kernelSharing: kernelSharing)
                 slot.pinnedMiddle = stage.middleWidths?[b]
+                slot.channelMultiple = channelMultiple ?? 1
                 slots.append(slot)
                 size = slot.outputSize
                 inputWidths = stage.widths
@@ -130,6 +136,8 @@ public struct BlockSlot: Equatable, Sendable {
     public var kernelSharing: KernelSharing
     /// The middle width its stage's `middleWidths` pins for this block (a pruned network).
     public var pinnedMiddle: Int?
+    /// Own middle widths are rounded to a multiple of this (`SearchSpace.channelMultiple`).
+    public var channelMultiple = 1
 
     public init(index: Int, stage: Int, indexInStage: Int, stride: Int, inputSize: Int,
                 inputWidths: [Int], outputWidths: [Int], operators: [Operator], middleRatios: [Int],
@@ -171,12 +179,22 @@ public struct BlockSlot: Equatable, Sendable {
     public func middleWidth(_ op: Operator, input: Int, output: Int, ratioTenths: Int) -> Int {
         let rule = op.middle
         if let pinnedMiddle, rule.isOwn { return pinnedMiddle }
-        return rule.width(input: input, output: output, ratioTenths: ratioTenths)
+        let w = rule.width(input: input, output: output, ratioTenths: ratioTenths)
+        return rule.isOwn ? Self.roundedWidth(w, multiple: channelMultiple) : w
     }
 
     /// Middle width of `gene` at these widths.
     public func middleWidth(_ gene: Architecture.Gene, input: Int, output: Int) -> Int {
         middleWidth(gene.op, input: input, output: output, ratioTenths: gene.ratioTenths)
+    }
+
+    /// `w` rounded to the nearest multiple of `k`, at least `k` and never more than 10 %
+    /// below `w` (MobileNet's make_divisible).
+    public static func roundedWidth(_ w: Int, multiple k: Int) -> Int {
+        guard k > 1 else { return w }
+        var r = max(k, (w + k / 2) / k * k)
+        if r * 10 < w * 9 { r += k }
+        return r
     }
 
     /// Whether `op` has a middle width of its own (the others' follows input or output).

@@ -22,6 +22,7 @@ public struct SpaceFileError: Error, CustomStringConvertible, Equatable {
 ///     head: {channels: 256}     # 0: no head convolution (pooling follows the last stage)
 ///     kernel_sharing: crop        # optional: none | crop (default) | transform
 ///     pruning_net: false          # optional: generated weights (MetaPruning)
+///     channel_multiple: 8         # optional: middle widths rounded to multiples of 8 (stage widths must be)
 ///
 /// Unknown fields are errors (a typo must not silently fall back to a default).
 public enum SpaceFile {
@@ -62,7 +63,7 @@ public enum SpaceFile {
             throw SpaceFileError(file: file, field: "", message: "not valid YAML/JSON (\(first))")
         }
         let r = Reader(file: file)
-        let top = try r.mapping(root, "", keys: ["name", "input", "classes", "stem", "stages", "head", "kernel_sharing", "pruning_net"])
+        let top = try r.mapping(root, "", keys: ["name", "input", "classes", "stem", "stages", "head", "kernel_sharing", "pruning_net", "channel_multiple"])
         let name = try r.string(top["name"], "name")
         let input = try r.mapping(top["input"], "input", keys: ["channels", "size"])
         let stemMap = try r.mapping(top["stem"], "stem", keys: ["channels", "kernel", "stride"])
@@ -134,6 +135,7 @@ public enum SpaceFile {
             guard let on = raw as? Bool else { throw r.error("pruning_net", "expected true or false, got '\(quoted(raw))'") }
             space.pruningNet = on
         }
+        if let raw = top["channel_multiple"] { space.channelMultiple = try r.int(raw, "channel_multiple", in: 1...64) }
         try space.validate(file: file)
         return space
     }

@@ -68,6 +68,14 @@ extension SearchSpace {
                 }
             }
         }
+        if let k = channelMultiple {
+            try check(k, "channel_multiple", 1...64)
+            for (i, st) in stages.enumerated() {
+                if let w = st.widths.first(where: { $0 % k != 0 }) {
+                    throw fail("stages[\(i)].widths", "width \(w) is not a multiple of channel_multiple \(k)")
+                }
+            }
+        }
         try checkStructure(file: file)
         let weights = supernetWeightBound
         guard weights <= Self.maxSupernetWeights else {

@@ -22,6 +22,8 @@ public struct TrainRequest: Sendable {
     public var trainLimit: Int?
     public var probes: Int?
     public var kernelSharing: KernelSharing?
+    /// Middle widths rounded to multiples of this (`SearchSpace.channelMultiple`).
+    public var channelMultiple: Int?
     public var progressive: ProgressiveShrinking?
     public var sortChannels: ChannelSortingChoice?
     public var pruningNet: Bool?
@@ -143,6 +145,12 @@ public func resolveTrainConfig(_ r: TrainRequest, _ dir: RunDirectory, writer: B
     changes.set("--probes", r.probes, \.probes, in: &config)
     changes.set("--kernel-sharing", r.kernelSharing, \.space.kernelSharing, in: &config)
     changes.set("--pruning-net", r.pruningNet, \.space.pruningNet, in: &config)
+    if let k = r.channelMultiple {
+        // 1 is no rounding, stored as no field (a space file without channel_multiple).
+        let multiple: Int? = k == 1 ? nil : k
+        changes.set("--channel-multiple", .some(multiple), \.space.channelMultiple, in: &config)
+        do { try config.space.validate(file: "--channel-multiple \(k)") } catch { throw UserError("\(error)") }
+    }
     if let progressive = r.progressive { changes.set("--progressive", progressive, \.progressive, in: &config) }
     try r.recipe.apply(to: &config, changes: &changes, dir: dir)
     if let p = config.progressive, p.operatorEpoch >= config.epochs {

@@ -36,6 +36,12 @@ struct TrainCommand: ParsableCommand {
                 return s
             })
     var kernelSharing: KernelSharing?
+    @Option(help: "Round every middle width to a multiple of N (1-64), for runtimes that want channel counts in multiples of their vector width; the space's stage widths must be multiples of N. Default: the space file's channel_multiple.")
+    var channelMultiple: Int?
+
+    func validate() throws {
+        if let k = channelMultiple, !(1...64).contains(k) { throw ValidationError("--channel-multiple must be in 1...64, got \(k)") }
+    }
     @Option(help: "Progressive shrinking (Once-for-All): K,W,O = the epochs (from 0) at which kernel sizes, then widths and ratios, then all operators open; before K only the largest network trains (e.g. 1,2,3).",
             transform: { text in
                 let parts = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
@@ -64,7 +70,7 @@ struct TrainCommand: ParsableCommand {
     var request: TrainRequest {
         var r = TrainRequest(run: runDirectory)
         r.space = space; r.data = data; r.sampling = sampling; r.validation = validation; r.trainLimit = trainLimit
-        r.probes = probes; r.kernelSharing = kernelSharing; r.progressive = progressive; r.sortChannels = sortChannels
+        r.probes = probes; r.kernelSharing = kernelSharing; r.channelMultiple = channelMultiple; r.progressive = progressive; r.sortChannels = sortChannels
         r.pruningNet = pruningNet; r.synchronizedBatchNorm = syncBn; r.recipe = options.overrides
         return r
     }

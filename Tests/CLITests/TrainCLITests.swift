@@ -104,5 +104,10 @@ import Testing
         try? FileManager.default.removeItem(atPath: run + "3")
         r = try CLI.run(["info", "--space", "reference", "--arch", "32/64/128:shuffle3@1.0"])
         #expect(r.status == 1 && r.stderr == "error: architecture: 1 block genes for 6 blocks\n")
+        r = try CLI.run(["train", "--run", run + "4", "--space", "reference", "--data", "synthetic", "--channel-multiple", "3"])
+        #expect(r.status == 1 && r.stderr == "error: --channel-multiple 3: stages[0].widths: width 32 is not a multiple of channel_multiple 3\n", "\(r.stderr)")
+        try? FileManager.default.removeItem(atPath: run + "4")
+        r = try CLI.run(["train", "--run", run + "4", "--space", "reference", "--channel-multiple", "0"])
+        #expect(r.status != 0 && r.stderr.contains("--channel-multiple must be in 1...64"))
     }
 }

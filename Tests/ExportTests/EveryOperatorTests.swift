@@ -15,11 +15,11 @@ import _TestSupport
 /// and pruning, int8. A kind wired into some paths and not others fails here.
 @Suite("Every operator through every path") struct EveryOperatorTests {
     /// How a space of one kind is built: its kernel sharing and whether its stages have
-    /// elastic depth (one or both blocks run).
+    /// elastic depth (one or both blocks run) and even middle widths (channel_multiple 2).
     struct Setting: Sendable, CustomStringConvertible {
         var sharing: KernelSharing
         var elasticDepth: Bool
-        var description: String { sharing.rawValue + (elasticDepth ? " elastic depth" : "") }
+        var description: String { sharing.rawValue + (elasticDepth ? " elastic depth, channel multiple 2" : "") }
         static let all = [Setting(sharing: .separate, elasticDepth: false), Setting(sharing: .centreCrop, elasticDepth: false),
                           Setting(sharing: .centreCrop, elasticDepth: true)]
     }
@@ -40,6 +40,7 @@ import _TestSupport
             classes: 4
             stem: {channels: 4}
             kernel_sharing: \(sharing.rawValue)
+            channel_multiple: \(setting.elasticDepth ? 2 : 1)
             stages:
               - {blocks: 2, stride: 2, widths: [6, 8], operators: [\(ops)]\(ratios)\(depths)}
               - {blocks: 2, stride: 2, widths: [12, 16], operators: [\(ops)]\(ratios)\(depths)}
@@ -63,7 +64,10 @@ import _TestSupport
         let net = t.supernet!
         let rng = RNG(seed: 31)
         let archs = [space.smallest, space.largest] + (0..<3).map { _ in space.randomArchitecture(rng) }
-        if setting.elasticDepth { #expect(archs.contains(where: \.skipsBlocks) && archs.contains { !$0.skipsBlocks }, "\(archs)") }
+        if setting.elasticDepth {
+            #expect(archs.contains(where: \.skipsBlocks) && archs.contains { !$0.skipsBlocks }, "\(archs)")
+            for a in archs { for (slot, w) in zip(space.blocks, space.blockWidths(a)) where slot.operators[0].middle.isOwn { #expect(w.middle % 2 == 0) } }
+        }
         for (i, arch) in archs.enumerated() {
             let label = "\(kind) \(setting) \(arch)"
             recalibrated(t, train, norm, arch)

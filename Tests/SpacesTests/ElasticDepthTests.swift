@@ -148,6 +148,27 @@ import _TestSupport
         #expect(plain.withoutSkippedBlocks(plain.largest).space == plain)
     }
 
+    @Test func channelMultipleRoundsMiddleWidthsAndChecksStageWidths() throws {
+        // make_divisible: nearest multiple, at least one, never 10 % below.
+        #expect([12, 20, 9, 4, 100, 3].map { BlockSlot.roundedWidth($0, multiple: 8) } == [16, 24, 16, 8, 104, 8])
+        #expect(BlockSlot.roundedWidth(13, multiple: 1) == 13)
+        let t = text.replacingOccurrences(of: "head: {channels: 0}", with: "head: {channels: 0}\nchannel_multiple: 8")
+        let s = try SpaceFile.parse(t, file: "e.yaml")
+        #expect(s.channelMultiple == 8)
+        let rng = ArchitectureTests.Counter()
+        for _ in 0..<50 {
+            let a = s.randomArchitecture(rng)
+            for (slot, (g, w)) in zip(s.blocks, zip(a.genes, s.blockWidths(a))) where !g.skipped {
+                #expect(w.middle % 8 == 0 && w.middle <= slot.maxMiddleWidth(g.op))
+            }
+        }
+        #expect(try JSONDecoder().decode(SearchSpace.self, from: JSONEncoder().encode(s)) == s)
+        // Absent from stored spaces that do not round.
+        #expect(!String(decoding: try JSONEncoder().encode(try space()), as: UTF8.self).contains("channelMultiple"))
+        let odd = t.replacingOccurrences(of: "widths: [16, 24], operators: [mbconv3_e3]", with: "widths: [16, 20], operators: [mbconv3_e3]")
+        #expect { try SpaceFile.parse(odd, file: "e.yaml") } throws: { "\($0)" == "e.yaml: stages[1].widths: width 20 is not a multiple of channel_multiple 8" }
+    }
+
     @Test func theShippedElasticSpaceSpansTwentyFoldInMACs() throws {
         let s = try SpaceFile.load(repositoryFile("search-spaces/fmnist-elastic.yaml"))
         let lo = s.cost(s.smallest).macs, hi = s.cost(s.largest).macs
