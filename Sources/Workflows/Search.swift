@@ -7,6 +7,7 @@ import Search
 import Spaces
 import Networks
 import TensorCore
+import Training
 
 /// `pare search`: evolutionary search under hard budgets on a trained supernet run, every
 /// candidate scored with inherited weights after BN recalibration.
@@ -70,13 +71,7 @@ public func search(_ request: SearchRequest, job: Communicator, engine: Engine, 
     // Budget first: an infeasible one ends here, before any data or weights load.
     let constraints = try Constraints(space: config.space, budget: budget, latency: latency)
 
-    let trained = try TrainedSupernet(dir, config, engine: engine, log: say)
-    let val = trained.validation
-    let validation = request.validationImages.map { val.subset(0..<min(max($0, 1), val.count)) } ?? val
-    let scorer = InheritedWeightScorer(network: trained.network, train: trained.train, validation: validation,
-                                       normalization: trained.normalization, calibration: request.calibration,
-                                       finetuneSteps: request.finetuneSteps, finetuneLearningRate: request.finetuneLearningRate,
-                                       recipe: config.recipe, augmentation: config.augmentation)
+    let (trained, scorer) = try inheritedScorer(dir, config, request, engine: engine, log: say)
     let evaluator: CandidateEvaluator = job.size > 1 ? DistributedEvaluator(local: scorer, job: job) : scorer
     let search = EvolutionarySearch(constraints: constraints, config: evo, evaluator: evaluator, rng: RNG(seed: request.seed))
     let files = writer ? try SearchRun(runPath: dir.path, name: request.name) : nil
@@ -129,4 +124,19 @@ public func search(_ request: SearchRequest, job: Communicator, engine: Engine, 
                            title: "\(config.space.name): \(search.evaluated.count) candidates, \(budget.readable)")
     return SearchResult(best: best, ranked: evo.pareto ? front.reversed() : search.ranked(), generations: search.generation,
                         evaluated: search.evaluated.count, scoredHere: scoredHere, seconds: seconds, path: files.path)
+}
+
+/// The run's supernet and the scorer `request` describes: inherited weights, BN recalibrated
+/// on the calibration images, validation accuracy on the first `validationImages` (what
+/// `pare search` and `pare study`'s random arm score with).
+public func inheritedScorer(_ dir: RunDirectory, _ config: TrainConfig, _ request: SearchRequest, engine: Engine,
+                            log: Log) throws -> (TrainedSupernet, InheritedWeightScorer) {
+    let trained = try TrainedSupernet(dir, config, engine: engine, log: log)
+    let val = trained.validation
+    let validation = request.validationImages.map { val.subset(0..<min(max($0, 1), val.count)) } ?? val
+    let scorer = InheritedWeightScorer(network: trained.network, train: trained.train, validation: validation,
+                                       normalization: trained.normalization, calibration: request.calibration,
+                                       finetuneSteps: request.finetuneSteps, finetuneLearningRate: request.finetuneLearningRate,
+                                       recipe: config.recipe, augmentation: config.augmentation)
+    return (trained, scorer)
 }

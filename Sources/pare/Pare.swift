@@ -9,7 +9,8 @@ struct Pare: ParsableCommand {
         commandName: "pare",
         abstract: "Find small, fast convolutional networks on a CPU: one-shot NAS and channel pruning.",
         subcommands: [TrainCommand.self, SearchCommand.self, ExportCommand.self, FinetuneCommand.self, EvalCommand.self, PruneCommand.self,
-                      LatencyCommand.self, CorrelateCommand.self, InfoCommand.self, BenchCommand.self, QuantizeCommand.self])
+                      LatencyCommand.self, CorrelateCommand.self, InfoCommand.self, BenchCommand.self, QuantizeCommand.self,
+                      StudyCommand.self])
 
     /// As ArgumentParser's own, except that a malformed command line (an unknown option, a
     /// value that does not parse, a failed `validate()`) is one line on stderr and exit
