@@ -151,7 +151,18 @@ extension Network {
 
     /// Logits [classes, 1, 1, N] of `arch` on `images`.
     public func forward(_ images: FeatureMap, arch: Architecture, mode: Mode) -> FeatureMap {
-        layers.forward(images, arch: arch, mode: mode)
+        layers.forward(images, arch: running(arch), mode: mode)
+    }
+
+    /// `arch` as this network runs it: a subnet of a candidate that skips blocks holds only
+    /// the blocks it runs, so the supernet's architecture (what a scorer, a trainer or an
+    /// evaluator is handed) becomes the subnet's own.
+    public func running(_ arch: Architecture) -> Architecture {
+        guard arch.skipsBlocks, let subnet = self as? Subnet else { return arch }
+        let own = subnet.architecture
+        precondition(arch.widths == own.widths && arch.genes.filter { !$0.skipped } == own.genes,
+                     "architecture \(arch) is not the subnet's \(own)")
+        return own
     }
 
     public func backward(_ gradLogits: FeatureMap) { layers.backward(gradLogits) }

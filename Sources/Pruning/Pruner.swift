@@ -174,6 +174,8 @@ public struct Pruner {
 
     public static func prunedSpace(_ space: SearchSpace, _ arch: Architecture, counts: [ChannelGroup.Role: Int]) -> (SearchSpace, Architecture) {
         var s = space
+        // Pruned counts need not be multiples of the space's channel multiple: they are pinned.
+        s.channelMultiple = nil
         s.pruningNet = false
         s.stem.channels = counts[.stem] ?? space.stem.channels
         if space.head.channels > 0 { s.head.channels = counts[.head] ?? space.head.channels }

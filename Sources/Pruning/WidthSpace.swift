@@ -34,6 +34,8 @@ public enum WidthSpace {
         let fixed = groups.filter { !$0.prunable || $0.roles.contains(.stem) || $0.roles.contains(.head) }.reduce(Set<ChannelGroup.Role>()) { $0.union($1.roles) }
         let prunableMiddles = groups.filter(\.prunable).reduce(Set<ChannelGroup.Role>()) { $0.union($1.roles) }
         var s = space
+        // Its widths are the pruning's choices, not multiples of the space's channel multiple.
+        s.channelMultiple = nil
         s.pruningNet = false
         var searched = false
         for (i, stage) in space.stages.enumerated() {

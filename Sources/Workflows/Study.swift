@@ -34,7 +34,8 @@ public struct StudyRequest: Sendable {
     }
 }
 
-/// What every seed's supernet is trained with (DIR/supernet.json; all budgets share it).
+/// What every seed's supernet is trained with (recorded in each budget's study.json; a
+/// budget whose settings differ from the runs' is refused by the runs' own resume check).
 public struct StudySupernet: Codable, Equatable, Sendable {
     public var space: String
     public var data: String
@@ -159,7 +160,7 @@ public final class Study {
         func step<T>(_ kind: String, _ what: String, _ body: () throws -> T) throws -> T {
             // Planned anew each step: the retrainings are known once every arm has its winner.
             let total = plannedSteps
-            let eta = remainingSeconds(total: total, done: done)
+            let eta = remainingSeconds()
             log("[study \(done + 1)/\(total)] \(what)" + (eta.map { ", about \(Progress.clock($0)) left" } ?? ""))
             let start = Date()
             let r = try body()
@@ -168,23 +169,24 @@ public final class Study {
             return r
         }
         for seed in seeds where !state.supernets.contains(seed) {
-            try step("supernet", "seed \(seed): supernet") { try backend.trainSupernet(seed: seed) }
+            try step(Self.supernetStep, "seed \(seed): supernet") { try backend.trainSupernet(seed: seed) }
             state.supernets.append(seed)
             try save()
         }
         for seed in seeds {
             let key = "seed-\(seed)"
             if state.winners[key]?[.evolution] == nil {
-                let (best, evaluated) = try step("evolution", "seed \(seed): evolution") { try backend.evolve(seed: seed) }
+                let (best, evaluated) = try step(Self.evolutionStep, "seed \(seed): evolution") { try backend.evolve(seed: seed) }
                 state.winners[key, default: [:]][.evolution] = .init(architecture: best.architecture, score: best.score)
                 state.evolutionEvaluated[key] = evaluated
                 try save()
             }
             if state.winners[key]?[.randomBest] == nil {
-                try step("random", "seed \(seed): random search") { try randomArm(seed: seed) }
+                try step(Self.randomStep, "seed \(seed): random search") { try randomArm(seed: seed) }
+                try save()
             }
             if state.winners[key]?[.uniform] == nil {
-                try step("uniform", "seed \(seed): uniform scaling") {
+                try step(Self.uniformStep, "seed \(seed): uniform scaling") {
                     guard let a = Self.uniform(constraints) else {
                         throw UserError("no uniform scaling of the largest network meets \(request.budget.readable)")
                     }
@@ -197,7 +199,7 @@ public final class Study {
         for seed in seeds {
             for (arch, name) in distinctWinners(seed: seed) {
                 for start in StudyStart.allCases where state.trained[trainedKey(seed, arch, start)] == nil {
-                    let v = try step("retrain", "seed \(seed): \(name) from \(start) weights") {
+                    let v = try step(Self.retrainStep, "seed \(seed): \(name) from \(start) weights") {
                         try backend.retrain(arch, seed: seed, start: start, name: "seed-\(seed)/\(name)")
                     }
                     state.trained[trainedKey(seed, arch, start)] = .init(validation: v)
@@ -209,7 +211,7 @@ public final class Study {
         for seed in seeds {
             for (arch, name) in distinctWinners(seed: seed) {
                 for start in StudyStart.allCases where state.trained[trainedKey(seed, arch, start)]?.test == nil {
-                    let t = try step("test", "seed \(seed): \(name) (\(start)) on the test split") {
+                    let t = try step(Self.testStep, "seed \(seed): \(name) (\(start)) on the test split") {
                         try backend.test(arch, seed: seed, start: start, name: "seed-\(seed)/\(name)")
                     }
                     state.trained[trainedKey(seed, arch, start)]?.test = t.accuracy
@@ -299,6 +301,28 @@ public final class Study {
         }
     }
 
+    static let supernetStep = "supernet", evolutionStep = "evolution", randomStep = "random", uniformStep = "uniform",
+               retrainStep = "retrain", testStep = "test"
+
+    /// Steps still to run, by kind (four winners per seed until they are known).
+    var remainingByKind: [String: Int] {
+        var left: [String: Int] = [:]
+        for seed in request.seeds {
+            let w = state.winners["seed-\(seed)"] ?? [:]
+            if !state.supernets.contains(seed) { left[Self.supernetStep, default: 0] += 1 }
+            if w[.evolution] == nil { left[Self.evolutionStep, default: 0] += 1 }
+            if w[.randomBest] == nil { left[Self.randomStep, default: 0] += 1 }
+            if w[.uniform] == nil { left[Self.uniformStep, default: 0] += 1 }
+            let known = w.count == StudyArm.allCases.count
+            let models = (known ? distinctWinners(seed: seed).map(\.0) : []).flatMap { a in StudyStart.allCases.map { trainedKey(seed, a, $0) } }
+            let trainings = known ? models.filter { state.trained[$0] == nil }.count : 2 * StudyArm.allCases.count
+            let tests = known ? models.filter { state.trained[$0]?.test == nil }.count : 2 * StudyArm.allCases.count
+            left[Self.retrainStep, default: 0] += trainings
+            left[Self.testStep, default: 0] += tests
+        }
+        return left
+    }
+
     var completedSteps: Int {
         let seeds = request.seeds
         var n = seeds.filter { state.supernets.contains($0) }.count
@@ -310,11 +334,15 @@ public final class Study {
         return n
     }
 
-    /// Seconds left: each remaining step at the mean step time so far; nil before any step
-    /// has been timed.
-    func remainingSeconds(total: Int, done: Int) -> Double? {
-        let all = state.seconds.values.flatMap { $0 }
-        guard !all.isEmpty, total > done else { return nil }
-        return all.reduce(0, +) / Double(all.count) * Double(total - done)
+    /// Seconds left: each remaining step at the mean time of its kind so far; nil while a
+    /// kind with steps left has not been timed yet (a supernet's hours and a test's seconds
+    /// do not average).
+    func remainingSeconds() -> Double? {
+        var total = 0.0
+        for (kind, count) in remainingByKind where count > 0 {
+            guard let times = state.seconds[kind], !times.isEmpty else { return nil }
+            total += times.reduce(0, +) / Double(times.count) * Double(count)
+        }
+        return total
     }
 }

@@ -36,8 +36,8 @@ public final class StudyPipeline: StudyBackend {
         r.trainLimit = s.trainLimit
         r.recipe.epochs = s.epochs
         r.recipe.seed = seed
-        // A run that has begun continues (a finished one trains no more steps).
-        r.recipe.resume = FileManager.default.fileExists(atPath: run + "/run.json")
+        // A run with a checkpoint continues (a finished one trains no more steps).
+        r.recipe.resume = Self.hasCheckpoint(run)
         _ = try Workflows.trainSupernet(r, job: SingleProcess(), engine: engine, log: log)
     }
 
@@ -51,6 +51,7 @@ public final class StudyPipeline: StudyBackend {
     }
 
     public func evolve(seed: UInt64) throws -> (best: Candidate, evaluated: Int) {
+        scorer = nil
         var r = searchRequest
         r.run = supernetRun(seed)
         r.seed = seed
@@ -86,8 +87,7 @@ public final class StudyPipeline: StudyBackend {
         f.recipe.epochs = request.retrainEpochs
         f.recipe.learningRate = request.retrainLearningRate
         f.recipe.seed = seed
-        let runDirectory = out + "/" + (start == .scratch ? "scratch" : "finetune")
-        f.recipe.resume = !((try? FileManager.default.contentsOfDirectory(atPath: runDirectory + "/checkpoints")) ?? []).isEmpty
+        f.recipe.resume = Self.hasCheckpoint(out + "/" + (start == .scratch ? "scratch" : "finetune"))
         _ = try finetune(f, engine: engine, log: log)
         return try evaluated(out, start: start, split: .val).accuracy
     }
@@ -95,6 +95,13 @@ public final class StudyPipeline: StudyBackend {
     public func test(_ arch: Architecture, seed: UInt64, start: StudyStart, name: String) throws -> (accuracy: Double, latencyMs: Double) {
         let r = try evaluated(modelPath(name), start: start, split: .test)
         return (r.accuracy, r.onednnMs.single)
+    }
+
+    /// Whether the run directory holds a valid-looking checkpoint (not merely run.json, nor
+    /// a temporary file a kill left).
+    static func hasCheckpoint(_ path: String) -> Bool {
+        guard FileManager.default.fileExists(atPath: path) else { return false }
+        return !((try? RunDirectory(path: path, create: false))?.checkpoints().isEmpty ?? true)
     }
 
     func evaluated(_ model: String, start: StudyStart, split: EvalSplit) throws -> EvaluateResult {

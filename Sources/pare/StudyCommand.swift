@@ -82,7 +82,7 @@ struct StudyCommand: ParsableCommand {
         return r
     }
 
-    /// "macs-1.2M", "peak-32.0KiB", "macs-3M-flash-64.0KiB", ...
+    /// "macs-1.20M", "peak-32768B", "macs-3.00M-flash-64000B", ...
     static func defaultName(_ b: Budget) -> String {
         var parts: [String] = []
         if let m = b.maxMACs { parts.append("macs-\(readableCount(Double(m)).replacingOccurrences(of: " ", with: ""))") }

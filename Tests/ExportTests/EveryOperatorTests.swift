@@ -140,6 +140,8 @@ import _TestSupport
         let plan = try pruner.plan(scores: scores, removing: 0.3)
         let pruned = try pruner.apply(plan, scores: scores)
         #expect(plan.cost.macs < space.cost(model.architecture).macs, "\(label)")
+        // The pruned space is a valid one (model.json of a pruned model decodes it).
+        #expect(throws: Never.self, "\(label)") { try plan.space.validate(file: "pruned") }
         #expect(pruned.parameters.reduce(0) { $0 + $1.count } == plan.space.cost(plan.architecture).parameters, "\(label)")
         let prunedLogits = pruned.forward(x.map, mode: .inference).toArray()
         #expect(prunedLogits.allSatisfy { $0.isFinite }, "\(label)")

@@ -36,7 +36,8 @@ import _TestSupport
             kernel_sharing: crop
             stages:
               - {depths: [1, 2, 3], stride: 2, widths: [6, 8], operators: [mbconv3_e3, mbconv5_e3], middle_ratios: [0.5, 1.0]}
-              - {depths: [1, 2], stride: 2, widths: [12, 16], operators: [shuffle3, xception], middle_ratios: [0.5, 1.0]}
+              - {depths: [1, 2], stride: 1, widths: [8, 12], operators: [mbconv3_e3, mbconv5_e3], middle_ratios: [0.5, 1.0]}
+              - {depths: [1, 2], stride: 2, widths: [16, 24], operators: [shuffle3, xception], middle_ratios: [0.5, 1.0]}
             head: {channels: 16}
             """, file: "elastic.yaml")
         let rng = RNG(seed: 8)
@@ -44,8 +45,13 @@ import _TestSupport
         for bn in net.norms { bn.beta.value.update(repeating: 4, count: bn.maxChannels) }
         let x = OwnedMap.random(channels: 1, height: 12, width: 12, batch: 8, rng: rng)
         let labels: [Int32] = (0..<8).map { Int32($0 % 4) }
-        for text in ["8/12:mbconv5_e3@1.0,skip,skip,shuffle3@1.0,skip", "6/16:mbconv3_e3@0.5,mbconv5_e3@1.0,skip,xception@0.5,shuffle3@1.0",
-                     "8/16:mbconv3_e3@1.0,mbconv5_e3@0.5,mbconv3_e3@1.0,xception@1.0,skip"] {
+        // Blocks of one parity share gradient buffers: a skip between two of them (blocks 1
+        // and 3, both inverted residuals, in the second path) must not let one overwrite the
+        // other's gradient.
+        for text in ["8/12/16:mbconv5_e3@1.0,skip,skip,mbconv3_e3@1.0,skip,shuffle3@1.0,skip",
+                     "8/8/24:mbconv5_e3@1.0,mbconv3_e3@0.5,skip,mbconv3_e3@1.0,mbconv5_e3@0.5,shuffle3@1.0,skip",
+                     "6/12/16:mbconv3_e3@0.5,mbconv5_e3@1.0,skip,mbconv5_e3@1.0,skip,xception@0.5,shuffle3@1.0",
+                     "8/12/24:mbconv3_e3@1.0,mbconv5_e3@0.5,mbconv3_e3@1.0,mbconv3_e3@1.0,mbconv5_e3@1.0,xception@1.0,skip"] {
             checkGradients(net, path: try Architecture(parsing: text, space: elastic), x: x, labels: labels, minimumChecked: 8)
         }
     }

@@ -14,6 +14,11 @@ final class ChoiceBlock: ParameterContainer {
     private var lastOperator: Int?
     /// Whether the last forward skipped the block.
     private var bypassed = false
+    /// A skipped block's copy of its output gradient: blocks of one parity share gradient
+    /// buffers (`ScratchPools.backward`), so with this block skipped, the running blocks
+    /// before and after it can be of one parity, and the earlier one's backward would
+    /// overwrite the gradient it reads.
+    private let bypassGradient = ScratchBuffer()
 
     /// `gradientPool`: shared with every other block of the same parity (see `ScratchPools.backward`).
     init(name: String, slot: BlockSlot, engine: Engine, gradientPool: BufferPool? = nil) {
@@ -90,7 +95,11 @@ final class ChoiceBlock: ParameterContainer {
     }
 
     func backward(_ dy: FeatureMap) -> FeatureMap {
-        if bypassed { return dy }
+        if bypassed {
+            let copy = bypassGradient.featureMap(channels: dy.channels, height: dy.height, width: dy.width, batch: dy.batch)
+            copy.pointer.update(from: dy.pointer, count: dy.count)
+            return copy
+        }
         guard let i = lastOperator else { preconditionFailure("choice block \(slot.index): backward without forward") }
         let dx = operators[i].backward(dy)
         if !generators.isEmpty { for g in generators[i] { g.backward() } }
