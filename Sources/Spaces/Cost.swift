@@ -65,7 +65,7 @@ extension SearchSpace {
 
     /// Whether the space holds exactly one network (a classic network written as a space).
     public var isSingleArchitecture: Bool {
-        stages.allSatisfy { $0.widths.count == 1 } && blocks.allSatisfy { $0.operators.count == 1 && $0.middleRatios.count == 1 }
+        stages.allSatisfy { $0.widths.count == 1 && !$0.hasElasticDepth } && blocks.allSatisfy { $0.operators.count == 1 && $0.middleRatios.count == 1 }
     }
 
     /// log10 of the number of distinct candidates (per stage: its widths times the sum,

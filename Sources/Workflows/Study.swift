@@ -199,7 +199,7 @@ public final class Study {
         for seed in seeds {
             for (arch, name) in distinctWinners(seed: seed) {
                 for start in StudyStart.allCases where state.trained[trainedKey(seed, arch, start)] == nil {
-                    let v = try step(Self.retrainStep, "seed \(seed): \(name) from \(start) weights") {
+                    let v = try step(Self.retrainStep, "seed \(seed): \(name) from \(start == .inherited ? "its inherited weights" : "scratch")") {
                         try backend.retrain(arch, seed: seed, start: start, name: "seed-\(seed)/\(name)")
                     }
                     state.trained[trainedKey(seed, arch, start)] = .init(validation: v)
@@ -258,20 +258,36 @@ public final class Study {
         try save()
     }
 
-    /// Uniform width scaling (MetaPruning's and AutoSlim's baseline): every stage at the
-    /// same width level (its k-th widest choice), every block running the largest
-    /// candidate's gene; the widest such network within the budget. When none fits, the
-    /// same with the smallest candidate's genes (all blocks), then at its depths.
+    /// Uniform scaling (MetaPruning's and AutoSlim's baseline): the largest candidate's
+    /// structure — every block its gene — with every stage at one width level (its k-th
+    /// widest choice), the widest level within the budget; at full depth when any width
+    /// fits, else with every stage one depth level shallower (its k-th deepest choice), and
+    /// so on. When no such network fits, the same with every block's cheapest gene.
     public static func uniform(_ c: Constraints) -> Architecture? {
-        let space = c.space, largest = space.largest, smallest = space.smallest
-        let slots = space.blocks
-        let allRun = slots.map { slot in smallest.genes[slot.index].skipped ? largest.genes[slot.index] : smallest.genes[slot.index] }
-        let levels = space.stages.map(\.widths.count).max()!
-        for genes in [largest.genes, allRun, smallest.genes] {
-            for level in 0..<levels {
-                let widths = space.stages.map { $0.widths.sorted(by: >)[min(level, $0.widths.count - 1)] }
-                let a = Architecture(widths: widths, genes: genes)
-                if c.admits(c.measure(a)) { return a }
+        let space = c.space, slots = space.blocks
+        let widthLevels = space.stages.map(\.widths.count).max()!
+        let depthLevels = space.stages.map(\.depthChoices.count).max()!
+        let largest = space.largest
+        // Per block, the gene of least MACs at the stage's narrowest widths (as `smallest` picks).
+        let cheapest = slots.map { slot -> Architecture.Gene in
+            let input = slot.inputWidths.min()!, output = slot.outputWidths.min()!
+            var best: (Int, Architecture.Gene)?
+            for op in slot.operators { for r in slot.middleRatios {
+                let m = space.cost(slot: slot, op: op, input: input, output: output, middle: slot.middleWidth(op, input: input, output: output, ratioTenths: r)).macs
+                if best == nil || m < best!.0 { best = (m, Architecture.Gene(op: op, ratioTenths: r)) }
+            } }
+            return best!.1
+        }
+        let running = slots.map { largest.genes[$0.index].skipped ? cheapest[$0.index] : largest.genes[$0.index] }
+        for genes in [running, cheapest] {
+            for depthLevel in 0..<depthLevels {
+                let depths = space.stages.map { $0.depthChoices.sorted(by: >)[min(depthLevel, $0.depthChoices.count - 1)] }
+                let staged = slots.map { $0.indexInStage < depths[$0.stage] ? genes[$0.index] : $0.skippedGene }
+                for level in 0..<widthLevels {
+                    let widths = space.stages.map { $0.widths.sorted(by: >)[min(level, $0.widths.count - 1)] }
+                    let a = Architecture(widths: widths, genes: staged)
+                    if c.admits(c.measure(a)) { return a }
+                }
             }
         }
         return nil

@@ -75,7 +75,14 @@ public final class StudyPipeline: StudyBackend {
     public func retrain(_ arch: Architecture, seed: UInt64, start: StudyStart, name: String) throws -> Double {
         scorer = nil
         let out = modelPath(name)
-        if !FileManager.default.fileExists(atPath: out + "/" + ModelDirectory.descriptionFile) {
+        if FileManager.default.fileExists(atPath: out + "/" + ModelDirectory.descriptionFile) {
+            // A continuation finds its own export; another architecture's is never trained on.
+            let d = try ModelDirectory(path: out).readDescription()
+            let fixed = try loadSpace(request.supernet.space).withoutSkippedBlocks(arch).architecture
+            guard d.architecture == fixed.description else {
+                throw UserError("\(out): holds \(d.architecture), not this study's \(fixed); remove it to train the study's model there")
+            }
+        } else {
             var e = ExportRequest(run: supernetRun(seed))
             e.architecture = .given(arch.description)
             e.out = out

@@ -48,6 +48,12 @@ import _TestSupport
         let s = try space()
         #expect(s.stages[0].blocks == 3 && s.stages[0].hasElasticDepth && s.stages[0].depthChoices == [1, 2, 3])
         #expect(s.stages[1].blocks == 2 && !s.stages[1].hasElasticDepth && s.stages[1].depthChoices == [2])
+        // One width, operator and ratio everywhere is still a choice of networks when the depth is one.
+        var one = s
+        for i in one.stages.indices { one.stages[i].widths = [one.stages[i].widths[0]]; one.stages[i].operators = [.invertedResidual(kernel: 3, expansion: 3)]; one.stages[i].middleRatios = [10] }
+        #expect(!one.isSingleArchitecture)
+        one.stages[0].depths = nil
+        #expect(one.isSingleArchitecture)
     }
 
     @Test func candidatesCountAndCostsFollowTheDepth() throws {

@@ -91,16 +91,16 @@ import _TestSupport
             #expect(random.count == study.state.evolutionEvaluated["seed-\(seed)"] && Set(random.map(\.architecture)).count == random.count)
             #expect(random.allSatisfy { c.admits(c.measure($0.architecture)) })
             #expect(winners[.randomBest]!.score == random.compactMap(\.score).max() && winners[.randomPick]!.architecture == random[0].architecture)
-            // Uniform: every stage at one width level, and the next level up breaks the budget;
-            // it runs fewer blocks only when no network running all of them fits.
+            // Uniform: every stage at one width level and one depth level, the largest
+            // candidate's genes in the blocks that run; one width level wider breaks the budget.
             let u = winners[.uniform]!.architecture
-            if u.skipsBlocks {
-                let narrowest = Architecture(widths: Self.space.stages.map { $0.widths.min()! },
-                                             genes: Self.space.blocks.map { Self.space.smallest.genes[$0.index].skipped ? Self.space.largest.genes[$0.index] : Self.space.smallest.genes[$0.index] })
-                #expect(!c.admits(c.measure(narrowest)))
-            }
             let level = Self.space.stages[0].widths.sorted(by: >).firstIndex(of: u.widths[0])!
             #expect(zip(Self.space.stages, u.widths).allSatisfy { $0.widths.sorted(by: >).firstIndex(of: $1) == level })
+            let depthLevel = Self.space.stages[0].depthChoices.sorted(by: >).firstIndex(of: Self.space.depth(of: u, stage: 0))!
+            #expect(Self.space.stages.indices.allSatisfy {
+                Self.space.stages[$0].depthChoices.sorted(by: >).firstIndex(of: Self.space.depth(of: u, stage: $0)) == min(depthLevel, Self.space.stages[$0].depthChoices.count - 1)
+            })
+            #expect(zip(u.genes, Self.space.largest.genes).allSatisfy { $0.skipped || $0 == $1 })
             if level > 0 {
                 let wider = Architecture(widths: Self.space.stages.map { $0.widths.sorted(by: >)[level - 1] }, genes: u.genes)
                 #expect(!c.admits(c.measure(wider)))
