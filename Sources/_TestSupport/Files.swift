@@ -74,3 +74,16 @@ public let smallShuffleSpaceYAML = """
       - {blocks: 2, stride: 2, widths: [12, 16], operators: [shuffle3, xception], middle_ratios: [0.5, 1.0]}
     head: {channels: 32}
     """
+
+/// A small elastic-depth space on 28x28 images: two MobileNetV2 stages of 1-3 and 1-4
+/// blocks, four widths each, two operators, two middle ratios (search, study and resume tests).
+public let smallElasticSpaceYAML = """
+    name: elastic
+    input: {channels: 1, size: 28}
+    classes: 10
+    stem: {channels: 8}
+    stages:
+      - {depths: [1, 2, 3], stride: 2, widths: [8, 12, 16, 24], operators: [mbconv3_e3, mbconv5_e4], middle_ratios: [0.5, 1.0]}
+      - {depths: [1, 2, 3, 4], stride: 2, widths: [16, 24, 32, 48], operators: [mbconv3_e3, mbconv5_e4], middle_ratios: [0.5, 1.0]}
+    head: {channels: 64}
+    """

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import _TestSupport
 
 /// `pare train` end to end: interruption by Ctrl-C or kill -9, then --resume, ends with
 /// the same final checkpoint bytes as a run that was never stopped.
@@ -62,16 +63,7 @@ import Testing
         defer { for d in [whole, stopped] { try? FileManager.default.removeItem(atPath: d) } }
         let spaceFile = temp() + ".yaml"
         defer { try? FileManager.default.removeItem(atPath: spaceFile) }
-        try """
-            name: elastic
-            input: {channels: 1, size: 28}
-            classes: 10
-            stem: {channels: 8}
-            stages:
-              - {depths: [1, 2, 3], stride: 2, widths: [8, 12, 16, 24], operators: [mbconv3_e3, mbconv5_e4], middle_ratios: [0.5, 1.0]}
-              - {depths: [1, 2], stride: 2, widths: [16, 24, 32], operators: [mbconv3_e3, mbconv7_e3], middle_ratios: [0.5, 1.0]}
-            head: {channels: 32}
-            """.write(toFile: spaceFile, atomically: true, encoding: .utf8)
+        try smallElasticSpaceYAML.write(toFile: spaceFile, atomically: true, encoding: .utf8)
         var args = base
         args[2] = spaceFile
         let r = try CLI.run(args + ["--run", whole])

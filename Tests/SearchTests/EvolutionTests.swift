@@ -2,6 +2,7 @@ import Foundation
 import Search
 import Spaces
 import Testing
+import _TestSupport
 
 @Suite struct EvolutionTests {
     let space = SearchSpace.reference
@@ -115,16 +116,7 @@ import Testing
     /// only before its stage's depth, skipped genes canonical), depths vary, and a resumed
     /// search equals an uninterrupted one.
     @Test func elasticDepthCandidatesStayValidAndResume() throws {
-        let elastic = try SpaceFile.parse("""
-            name: elastic
-            input: {channels: 1, size: 28}
-            classes: 10
-            stem: {channels: 8}
-            stages:
-              - {depths: [1, 2, 3], stride: 2, widths: [8, 12, 16, 24], operators: [mbconv3_e3, mbconv5_e4], middle_ratios: [0.5, 1.0]}
-              - {depths: [1, 2, 3, 4], stride: 2, widths: [16, 24, 32, 48], operators: [mbconv3_e3, mbconv5_e4], middle_ratios: [0.5, 1.0]}
-            head: {channels: 64}
-            """, file: "elastic.yaml")
+        let elastic = try SpaceFile.parse(smallElasticSpaceYAML, file: "elastic.yaml")
         let budget = Budget(maxMACs: (elastic.cost(elastic.smallest).macs + elastic.cost(elastic.largest).macs) / 4)
         func search(_ rng: TestRandom) throws -> EvolutionarySearch {
             try EvolutionarySearch(space: elastic, budget: budget, config: smallConfig(), latency: nil,
@@ -150,16 +142,7 @@ import Testing
     /// Edge budgets: every candidate scored carries its peak memory and flash and meets
     /// both; an infeasible one is refused at once, naming what the cheapest candidate needs.
     @Test func peakMemoryAndFlashBudgetsAreHard() throws {
-        let space = try SpaceFile.parse("""
-            name: elastic
-            input: {channels: 1, size: 28}
-            classes: 10
-            stem: {channels: 8}
-            stages:
-              - {depths: [1, 2, 3], stride: 2, widths: [8, 12, 16, 24], operators: [mbconv3_e3, mbconv5_e4], middle_ratios: [0.5, 1.0]}
-              - {depths: [1, 2, 3, 4], stride: 2, widths: [16, 24, 32, 48], operators: [mbconv3_e3, mbconv5_e4], middle_ratios: [0.5, 1.0]}
-            head: {channels: 64}
-            """, file: "elastic.yaml")
+        let space = try SpaceFile.parse(smallElasticSpaceYAML, file: "elastic.yaml")
         let small = space.edgeCost(space.smallest), large = space.edgeCost(space.largest)
         let budget = Budget(maxPeakMemoryBytes: (small.peakActivationBytes + large.peakActivationBytes) / 2,
                             maxFlashBytes: (small.flashBytes + large.flashBytes) / 3)

@@ -9,16 +9,7 @@ import _TestSupport
 /// `pare study`'s bookkeeping with a fake backend (milliseconds instead of hours): what
 /// each arm is given, the order of the steps, resume, the uniform baseline.
 @Suite struct StudyTests {
-    static let space = try! SpaceFile.parse("""
-        name: elastic
-        input: {channels: 1, size: 28}
-        classes: 10
-        stem: {channels: 8}
-        stages:
-          - {depths: [1, 2, 3], stride: 2, widths: [8, 12, 16, 24], operators: [mbconv3_e3, mbconv5_e4], middle_ratios: [0.5, 1.0]}
-          - {depths: [1, 2, 3, 4], stride: 2, widths: [16, 24, 32, 48], operators: [mbconv3_e3, mbconv5_e4], middle_ratios: [0.5, 1.0]}
-        head: {channels: 64}
-        """, file: "elastic.yaml")
+    static let space = try! SpaceFile.parse(smallElasticSpaceYAML, file: "elastic.yaml")
 
     /// Scores from the architecture alone (more MACs, more score, plus a fixed jitter), and
     /// a record of every call; `failAt` throws on that call, as an interruption would.
