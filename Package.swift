@@ -25,10 +25,14 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // oneDNN (no pkg-config file in Debian): int8 convolutions of the quantized inference path.
         .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
+        // Image folders: PNG through libpng's simplified API, JPEG through libjpeg-turbo.
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CJPEG", providers: [.apt(["libjpeg62-turbo-dev"])]),
         .target(name: "TensorCore", dependencies: ["CBLAS", "CGSL"], swiftSettings: engineFlags),
         .target(name: "Layers", dependencies: ["TensorCore"], swiftSettings: engineFlags),
-        // Dataset readers (IDX, CIFAR-10), splits, normalization, augmentation, batching.
-        .target(name: "Datasets", dependencies: ["TensorCore", "CZlib"], swiftSettings: engineFlags),
+        // Dataset readers (IDX, CIFAR-10, image folders, NumPy), the decode cache, splits,
+        // normalization, augmentation, batching.
+        .target(name: "Datasets", dependencies: ["TensorCore", "CZlib", "CPNG", "CJPEG"], swiftSettings: engineFlags),
         // Search spaces, architectures, cost model: imports nothing numeric, so search and
         // cost model stay engine-free.
         .target(name: "Spaces", dependencies: [.product(name: "Yams", package: "Yams")]),

@@ -19,10 +19,11 @@ public struct Normalization: Codable, Equatable, Sendable {
         for c in 0..<d.channels {
             var s = 0.0, q = 0.0
             for r in 0..<d.count {
-                let base = r * d.recordSize + c * plane
-                for j in 0..<plane {
-                    let v = Double(d.pixels[base + j]) / 255
-                    s += v; q += v * v
+                d.withRecord(r) { px in
+                    for j in (c * plane)..<((c + 1) * plane) {
+                        let v = Double(px[j]) / 255
+                        s += v; q += v * v
+                    }
                 }
             }
             let n = Double(d.count * plane)
@@ -153,9 +154,9 @@ public final class BatchLoader {
                 if pad > 0 { dy = rng.int(below: 2 * pad + 1) - pad; dx = rng.int(below: 2 * pad + 1) - pad }
                 if augmentation.horizontalFlip { flip = rng.int(below: 2) == 1 }
             }
-            d.pixels.withUnsafeBufferPointer { px in
+            d.withRecord(r) { px in
                 for c in 0..<d.channels {
-                    let src = px.baseAddress! + r * d.recordSize + c * plane
+                    let src = px.baseAddress! + c * plane
                     let scale = scales[c], shift = shifts[c]
                     for yy in 0..<d.height {
                         let sy = yy + dy

@@ -12,6 +12,9 @@ public enum DataError: Error, CustomStringConvertible, Equatable {
     case invalidSplit(String)
     case unknownDataset(String)
     case tooLarge(path: String, limit: Int)
+    case badImage(path: String, reason: String)
+    case badFolder(path: String, reason: String)
+    case badArray(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -37,6 +40,12 @@ public enum DataError: Error, CustomStringConvertible, Equatable {
             return "data: \(message)"
         case let .tooLarge(path, limit):
             return "\(path): larger than the \(limit) bytes its header (or Pare's limit for such files) allows"
+        case let .badImage(path, reason):
+            return "\(path): not a usable image: \(reason) (expected a PNG or JPEG file; --skip-bad-images skips such files)"
+        case let .badFolder(path, reason):
+            return "\(path): \(reason)"
+        case let .badArray(path, reason):
+            return "\(path): \(reason)"
         }
     }
 }

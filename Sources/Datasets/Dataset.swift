@@ -1,45 +1,138 @@
 import Foundation
+import TensorCore
 
-/// An in-memory image classification set: 8-bit pixels, NCHW per record, labels 0..<classes.
+/// An image classification set: 8-bit pixels, NCHW per record, labels 0..<classes. The
+/// pixels live in a `PixelStorage` (owned memory or a mapped decode cache); subsets and
+/// splits share it and list which of its records they hold, so no split copies images.
 public struct Dataset: Sendable {
     public var name: String
     public var channels: Int
     public var height: Int
     public var width: Int
     public var classes: Int
-    /// count * channels * height * width bytes, record after record (each NCHW-planar).
-    public var pixels: [UInt8]
     public var labels: [Int32]
+    /// The classes' names when the source has them (an image folder's class folders).
+    public var classNames: [String]?
+    /// How `splitValidation` holds images out.
+    public var holdout = Holdout.last
+    public let storage: PixelStorage
+    private var rows: Rows
+
+    /// The last records (IDX, CIFAR: the file's order is the split), or a seeded stratified
+    /// choice (image folders and arrays, whose order follows file names or the user's arrays).
+    public enum Holdout: Equatable, Sendable {
+        case last
+        case stratified(seed: UInt64)
+    }
+
+    /// Which records of the storage this dataset holds, in order.
+    enum Rows: Sendable {
+        case contiguous(first: Int)
+        case list([Int])
+    }
 
     public init(name: String, channels: Int, height: Int, width: Int, classes: Int, pixels: [UInt8], labels: [Int32]) {
         precondition(pixels.count == labels.count * channels * height * width,
                      "dataset \(name): \(pixels.count) pixels for \(labels.count) records of \(channels)x\(height)x\(width)")
+        self.init(name: name, channels: channels, height: height, width: width, classes: classes,
+                  storage: PixelStorage(copying: pixels), labels: labels)
+    }
+
+    /// Records 0..<labels.count of `storage` (which holds at least that many).
+    public init(name: String, channels: Int, height: Int, width: Int, classes: Int, storage: PixelStorage, labels: [Int32]) {
+        precondition(storage.count >= labels.count * channels * height * width,
+                     "dataset \(name): \(storage.count) bytes of storage for \(labels.count) records of \(channels)x\(height)x\(width)")
         self.name = name
         self.channels = channels
         self.height = height
         self.width = width
         self.classes = classes
-        self.pixels = pixels
         self.labels = labels
+        self.storage = storage
+        rows = .contiguous(first: 0)
     }
 
     public var count: Int { labels.count }
     public var recordSize: Int { channels * height * width }
 
-    /// Records `range` as a new dataset.
-    public func subset(_ range: Range<Int>) -> Dataset {
-        Dataset(name: name, channels: channels, height: height, width: width, classes: classes,
-                pixels: Array(pixels[(range.lowerBound * recordSize)..<(range.upperBound * recordSize)]),
-                labels: Array(labels[range]))
+    @inline(__always) func storageRow(_ i: Int) -> Int {
+        switch rows {
+        case let .contiguous(first): return first + i
+        case let .list(list): return list[i]
+        }
     }
 
-    /// Holds out the last `validation` records (the test file stays separate):
-    /// returns (train, validation).
+    /// Record `i`'s bytes (C planes of H x W), valid during `body`.
+    @inline(__always)
+    public func withRecord<R>(_ i: Int, _ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
+        try withExtendedLifetime(storage) {
+            try body(UnsafeBufferPointer(start: storage.base + storageRow(i) * recordSize, count: recordSize))
+        }
+    }
+
+    /// Record `i`'s bytes, copied.
+    public func record(_ i: Int) -> [UInt8] { withRecord(i) { Array($0) } }
+
+    /// Every record's bytes, one after another (a copy: for small sets and tests).
+    public var pixelBytes: [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(count * recordSize)
+        for i in 0..<count { withRecord(i) { out.append(contentsOf: $0) } }
+        return out
+    }
+
+    /// Records `range` as a new dataset (sharing the storage).
+    public func subset(_ range: Range<Int>) -> Dataset {
+        var d = self
+        d.labels = Array(labels[range])
+        switch rows {
+        case let .contiguous(first): d.rows = .contiguous(first: first + range.lowerBound)
+        case let .list(list): d.rows = .list(Array(list[range]))
+        }
+        return d
+    }
+
+    /// The records `indices`, in that order, as a new dataset (sharing the storage).
+    public func subset(records indices: [Int]) -> Dataset {
+        var d = self
+        d.labels = indices.map { labels[$0] }
+        d.rows = .list(indices.map { storageRow($0) })
+        return d
+    }
+
+    /// Holds out `validation` records (the test file stays separate): the last ones, or a
+    /// stratified seeded choice (see `holdout`). Returns (train, validation).
     public func splitValidation(_ validation: Int) throws -> (train: Dataset, validation: Dataset) {
         guard validation > 0 && validation < count else {
             throw DataError.invalidSplit("validation size \(validation) must be in 1..<\(count) (the training file has \(count) records)")
         }
-        return (subset(0..<(count - validation)), subset((count - validation)..<count))
+        switch holdout {
+        case .last:
+            return (subset(0..<(count - validation)), subset((count - validation)..<count))
+        case let .stratified(seed):
+            let held = stratifiedHoldout(validation, seed: seed)
+            let isHeld = Set(held)
+            return (subset(records: (0..<count).filter { !isHeld.contains($0) }), subset(records: held))
+        }
+    }
+
+    /// `n` records chosen per class in proportion to its size (largest remainders; a class
+    /// keeps at least one training image), each class's by its own seeded permutation; listed
+    /// interleaved so that any prefix (`--validation-images`) is stratified too.
+    func stratifiedHoldout(_ n: Int, seed: UInt64) -> [Int] {
+        var members = [[Int]](repeating: [], count: classes)
+        for (i, l) in labels.enumerated() { members[Int(l)].append(i) }
+        let exact = members.map { Double(n) * Double($0.count) / Double(count) }
+        var quota = zip(exact, members).map { min(Int($0.0), max($0.1.count - 1, 0)) }
+        let byRemainder = (0..<classes).sorted { (exact[$0] - Double(quota[$0]), -$0) > (exact[$1] - Double(quota[$1]), -$1) }
+        var short = n - quota.reduce(0, +)
+        for c in byRemainder where short > 0 && quota[c] < members[c].count - 1 { quota[c] += 1; short -= 1 }
+        var keyed: [(key: Double, cls: Int, record: Int)] = []
+        for c in 0..<classes where quota[c] > 0 {
+            let order = RNG(seed: seed &+ UInt64(c) &* 0x9E37_79B9).permutation(members[c].count)
+            for k in 0..<quota[c] { keyed.append(((Double(k) + 0.5) / Double(quota[c]), c, members[c][order[k]])) }
+        }
+        return keyed.sorted { ($0.key, $0.cls) < ($1.key, $1.cls) }.map(\.record)
     }
 
     /// Loads an images/labels IDX pair (MNIST, Fashion-MNIST), gzip or raw.
@@ -78,71 +171,5 @@ public struct Dataset: Sendable {
             }
         }
         return Dataset(name: name, channels: 3, height: 32, width: 32, classes: 10, pixels: pixels, labels: labels)
-    }
-}
-
-/// Where the data comes from, as a value (parsed from `--data`).
-public enum DataSource: Equatable, Sendable, CustomStringConvertible {
-    /// A directory holding {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz].
-    case idx(name: String, directory: String)
-    /// A directory holding data_batch_{1..5}.bin and test_batch.bin.
-    case cifar10(directory: String)
-    /// Generated, separable; for tests and quick smoke runs.
-    case synthetic(SyntheticSpec)
-
-    public static let fashionMNISTDirectory = "/usr/share/datasets/fashion-mnist"
-
-    /// "fashion-mnist", "mnist:DIR", "fashion-mnist:DIR", "cifar10:DIR", "synthetic".
-    public init(parsing text: String) throws {
-        // "" and ":" split into no parts at all.
-        let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
-        let kind = parts[0].lowercased()
-        let dir = parts.count > 1 && !parts[1].isEmpty ? parts[1] : nil
-        switch kind {
-        case "fashion-mnist", "fashionmnist", "fmnist":
-            self = .idx(name: "fashion-mnist", directory: dir ?? DataSource.fashionMNISTDirectory)
-        case "mnist", "idx":
-            guard let dir else { throw DataError.unknownDataset("'\(text)': give the directory, e.g. mnist:/path/to/mnist") }
-            self = .idx(name: kind, directory: dir)
-        case "cifar10", "cifar-10":
-            guard let dir else { throw DataError.unknownDataset("'\(text)': give the directory, e.g. cifar10:/path/to/cifar-10-batches-bin") }
-            self = .cifar10(directory: dir)
-        case "synthetic":
-            self = .synthetic(SyntheticSpec())
-        default:
-            throw DataError.unknownDataset("unknown data source '\(text.prefix(80))' (expected fashion-mnist[:DIR], mnist:DIR, cifar10:DIR or synthetic)")
-        }
-    }
-
-    public var description: String {
-        switch self {
-        case let .idx(name, dir): return "\(name):\(dir)"
-        case let .cifar10(dir): return "cifar10:\(dir)"
-        case .synthetic: return "synthetic"
-        }
-    }
-
-    /// (training file, test file) datasets.
-    public func load() throws -> (train: Dataset, test: Dataset) {
-        switch self {
-        case let .idx(name, dir):
-            func file(_ stem: String) throws -> String {
-                for candidate in [stem + ".gz", stem] {
-                    let p = (dir as NSString).appendingPathComponent(candidate)
-                    if FileManager.default.fileExists(atPath: p) { return p }
-                }
-                throw DataError.missingFile(path: (dir as NSString).appendingPathComponent(stem + ".gz"))
-            }
-            let train = try Dataset.loadIDX(images: file("train-images-idx3-ubyte"), labels: file("train-labels-idx1-ubyte"), name: name)
-            let test = try Dataset.loadIDX(images: file("t10k-images-idx3-ubyte"), labels: file("t10k-labels-idx1-ubyte"), name: name)
-            return (train, test)
-        case let .cifar10(dir):
-            let path = { (dir as NSString).appendingPathComponent($0) }
-            let train = try Dataset.loadCIFAR10(files: (1...5).map { path("data_batch_\($0).bin") })
-            let test = try Dataset.loadCIFAR10(files: [path("test_batch.bin")])
-            return (train, test)
-        case let .synthetic(spec):
-            return (spec.generate(count: spec.trainCount, seed: spec.seed), spec.generate(count: spec.testCount, seed: spec.seed &+ 1))
-        }
     }
 }

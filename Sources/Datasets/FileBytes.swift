@@ -1,5 +1,8 @@
 import CZlib
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Reads files, transparently gunzipping those that start with the gzip magic (so `.gz`
 /// and raw files load the same way, whatever their names) — never more than the caller's
@@ -35,6 +38,25 @@ enum FileBytes {
         } catch {
             throw DataError.unreadable(path: path, reason: error.localizedDescription)
         }
+    }
+
+    /// The bytes of a file as they are (no gunzip), at most `limit` of them.
+    static func readPlain(_ path: String, limit: Int) throws -> [UInt8] {
+        // Non-blocking: opening a FIFO left in a folder must not wait for a writer.
+        let fd = open(path, O_RDONLY | O_NONBLOCK)
+        guard fd >= 0 else { throw DataError.unreadable(path: path, reason: String(cString: strerror(errno))) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { throw DataError.unreadable(path: path, reason: "not a regular file") }
+        guard Int(st.st_size) <= limit else { throw DataError.tooLarge(path: path, limit: limit) }
+        var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
+        var done = 0
+        while done < bytes.count {
+            let r = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + done, $0.count - done) }
+            guard r > 0 else { throw DataError.unreadable(path: path, reason: r == 0 ? "file shrank while read" : String(cString: strerror(errno))) }
+            done += r
+        }
+        return bytes
     }
 
     /// Inflates at most `limit` bytes (complete: false when the stream holds more), reading

@@ -137,6 +137,10 @@ public struct ModelDescription: Codable, Equatable, Sendable {
         public var inheritedScore: Double?
         public var calibrationImages: Int
         public var exportedAt: String
+        /// How an image folder was read (nil: not a folder, or the defaults).
+        public var images: ImageOptions?
+        /// The classes' names, when the data has them (an image folder's class folders).
+        public var classNames: [String]?
         public init(run: String, spaceFile: String, data: String, validation: Int, trainLimit: Int, supernetCheckpoint: String,
                     search: String?, inheritedScore: Double?, calibrationImages: Int, exportedAt: String) {
             self.run = run; self.spaceFile = spaceFile; self.data = data; self.supernetCheckpoint = supernetCheckpoint
@@ -262,6 +266,9 @@ public struct ModelDirectory {
         guard d.normalization.mean.count == d.space.inputChannels, d.normalization.std.count == d.space.inputChannels,
               d.normalization.mean.allSatisfy(\.isFinite), d.normalization.std.allSatisfy({ $0 > 0 && $0.isFinite }) else {
             throw ModelFileError.badModel(path: p, field: "normalization", reason: "expected \(d.space.inputChannels) means and positive stds")
+        }
+        if let names = d.provenance.classNames, names.count != d.classes {
+            throw ModelFileError.badModel(path: p, field: "provenance.classNames", reason: "expected \(d.classes) names, found \(names.count)")
         }
         return d
     }

@@ -16,10 +16,9 @@ public struct ImageSource: Sendable {
     public var count: Int { indices.count }
 
     public func pixels(_ range: Range<Int>) -> [UInt8] {
-        let size = dataset.recordSize
         var out = [UInt8]()
-        out.reserveCapacity(range.count * size)
-        for i in range { out += dataset.pixels[(indices[i] * size)..<((indices[i] + 1) * size)] }
+        out.reserveCapacity(range.count * dataset.recordSize)
+        for i in range { dataset.withRecord(indices[i]) { out.append(contentsOf: $0) } }
         return out
     }
 

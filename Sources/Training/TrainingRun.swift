@@ -44,6 +44,8 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     /// model, once its settings are chosen, learns from every training image; the epoch-end
     /// scores then measure images it trains on.
     public var includeValidation: Bool?
+    /// How an image folder (`--data folder:DIR`) is fitted and read (nil: the defaults).
+    public var imageOptions: ImageOptions?
 
     public init(space: SearchSpace, spaceFile: String, data: String) {
         self.space = space

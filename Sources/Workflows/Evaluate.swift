@@ -57,9 +57,7 @@ public func evaluateModel(_ request: EvaluateRequest, engine: Engine, log: Log) 
     let weightsName = try resolveWeights(request.weights, in: dir)
     let (d, model) = try dir.load(weights: weightsName, engine: engine)
     let arch = try Architecture(parsing: d.architecture, space: d.space)
-    var config = TrainConfig(space: d.space, spaceFile: d.provenance.spaceFile, data: request.data ?? d.provenance.data)
-    config.validation = d.provenance.validation
-    config.trainLimit = d.provenance.trainLimit
+    let config = modelDataConfig(d, data: request.data)
     let dataset: Dataset
     switch request.split {
     case .test:
@@ -88,7 +86,7 @@ public func evaluateModel(_ request: EvaluateRequest, engine: Engine, log: Log) 
     let dnnlBatched = LatencyProfiler.medianMs(repeats: max(repeats / 5, 3)) { _ = try? dnnl.run(many, batch: images.count) }
 
     let label = weightsName.map { ($0 as NSString).lastPathComponent } ?? d.weights
-    let names = className(for: config.data, classes: d.classes)
+    let names = d.provenance.classNames ?? className(for: config.data, classes: d.classes)
     let out = dir.file("eval-\(weightsLabel(of: weightsName))-\(request.split.rawValue).json")
     try AtomicFile.writeJSON([
         "architecture": d.architecture, "weights": label, "split": request.split.rawValue, "data": config.data, "images": r.count,

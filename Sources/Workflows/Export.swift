@@ -51,10 +51,12 @@ public func export(_ request: ExportRequest, engine: Engine, log: @escaping Log)
     let (score, statistics) = try scorer.scoreWithStatistics(architecture)
     let model = try trained.network.extract(architecture, statistics: statistics)
     let outPath = request.out ?? dir.file(request.search.map { "export-" + $0 } ?? "export")
-    let provenance = ModelDescription.Provenance(
+    var provenance = ModelDescription.Provenance(
         run: request.run, spaceFile: config.spaceFile, data: config.data, validation: config.validation, trainLimit: config.trainLimit,
         supernetCheckpoint: trained.checkpoint, search: searchFile,
         inheritedScore: score, calibrationImages: request.calibration.images, exportedAt: ISO8601DateFormatter().string(from: Date()))
+    provenance.images = config.imageOptions
+    provenance.classNames = trained.train.classNames
     let d = try ModelDirectory(path: outPath).write(model: model, normalization: norm, provenance: provenance, folded: request.folded, onnx: request.onnx)
     return ExportResult(architecture: architecture, macs: d.macs, parameters: d.parameters, inheritedScore: score, out: outPath,
                         files: [ModelDirectory.descriptionFile, d.weights] + [d.foldedWeights, d.onnx].compactMap { $0 })

@@ -70,9 +70,7 @@ public func finetune(_ request: FinetuneRequest, engine: Engine, log: @escaping 
         if !dir.checkpoints().isEmpty {
             throw UserError("\(dir.path): already has checkpoints; pass --resume to continue, or remove it to start over")
         }
-        config = TrainConfig(space: description.space, spaceFile: description.provenance.spaceFile, data: description.provenance.data)
-        config.validation = description.provenance.validation
-        config.trainLimit = description.provenance.trainLimit
+        config = modelDataConfig(description, data: nil)
         config.fixedArchitecture = arch
         config.probes = 0
     }

@@ -115,9 +115,7 @@ public func prune(_ request: PruneRequest, engine: Engine, log: @escaping Log, f
     let source = ModelDirectory(path: r.model)
     let weightsName = try resolveWeights(r.weights, in: source)
     let (d, original) = try source.load(weights: weightsName, engine: engine)
-    var config = TrainConfig(space: d.space, spaceFile: d.provenance.spaceFile, data: r.data ?? d.provenance.data)
-    config.validation = d.provenance.validation
-    config.trainLimit = d.provenance.trainLimit
+    let config = modelDataConfig(d, data: r.data)
     let (train, val, dataSource) = try loadSplits(config)
     let full = r.metric == .macs ? d.macs : d.parameters
     let finalTarget = r.target.value(of: full)

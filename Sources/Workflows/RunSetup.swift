@@ -18,31 +18,61 @@ public func loadTrainConfig(_ dir: RunDirectory, hint: String) throws -> TrainCo
     }
 }
 
-/// The training and validation splits of a run's data, checked against its space.
-public func loadSplits(_ config: TrainConfig) throws -> (train: Dataset, validation: Dataset, source: DataSource) {
+/// Every split a run's data source holds (image folders decoded to the space's input).
+func openData(_ config: TrainConfig) throws -> (files: DataFiles, source: DataSource) {
     let source = try DataSource(parsing: config.data)
-    var (trainFile, _) = try source.load()
+    do {
+        return (try source.open(channels: config.space.inputChannels, size: config.space.inputSize, options: config.imageOptions ?? ImageOptions()), source)
+    } catch let e as DataError { throw UserError(e.description) }
+}
+
+/// The training and validation splits of a run's data, checked against its space: the
+/// source's own validation split (an image folder's val/), else held out of the training file.
+public func loadSplits(_ config: TrainConfig) throws -> (train: Dataset, validation: Dataset, source: DataSource) {
+    let (files, source) = try openData(config)
+    var trainFile = files.train
     if config.trainLimit > 0 && config.trainLimit < trainFile.count { trainFile = trainFile.subset(0..<config.trainLimit) }
+    if let val = files.validation {
+        try check(trainFile, from: source, fits: config.space)
+        return (try config.includeValidation == true ? concatenate(trainFile, val) : trainFile, val, source)
+    }
     let (train, val) = try trainFile.splitValidation(min(config.validation, trainFile.count / 2))
     try check(train, from: source, fits: config.space)
     // The split is still made so that the validation images stay the same ones.
     return (config.includeValidation == true ? trainFile : train, val, source)
 }
 
+/// Training and validation images together (`--include-validation` with a val/ folder).
+func concatenate(_ a: Dataset, _ b: Dataset) throws -> Dataset {
+    var pixels = a.pixelBytes
+    pixels += b.pixelBytes
+    var d = Dataset(name: a.name, channels: a.channels, height: a.height, width: a.width, classes: a.classes, pixels: pixels, labels: a.labels + b.labels)
+    d.classNames = a.classNames
+    return d
+}
 
-/// The training, validation and test splits of an exported model's data.
-public func loadModelData(_ d: ModelDescription, data: String?) throws -> (train: Dataset, validation: Dataset, test: Dataset, source: DataSource) {
+/// The data settings an exported model was made with (`data` replaces its source).
+public func modelDataConfig(_ d: ModelDescription, data: String?) -> TrainConfig {
     var config = TrainConfig(space: d.space, spaceFile: d.provenance.spaceFile, data: data ?? d.provenance.data)
     config.validation = d.provenance.validation
     config.trainLimit = d.provenance.trainLimit
+    config.imageOptions = d.provenance.images
+    return config
+}
+
+/// The training, validation and test splits of an exported model's data.
+public func loadModelData(_ d: ModelDescription, data: String?) throws -> (train: Dataset, validation: Dataset, test: Dataset, source: DataSource) {
+    let config = modelDataConfig(d, data: data)
     let (train, val, source) = try loadSplits(config)
     return (train, val, try loadTestSplit(config), source)
 }
 
 /// The test file of a run's data, checked against its space.
 public func loadTestSplit(_ config: TrainConfig) throws -> Dataset {
-    let source = try DataSource(parsing: config.data)
-    let test = try source.load().test
+    let (files, source) = try openData(config)
+    guard let test = files.test else {
+        throw UserError("\(source): no test split (an image folder's is DIR/test/<class>/…, beside DIR/train/); use --split val, or --data with a test split")
+    }
     try check(test, from: source, fits: config.space)
     return test
 }
@@ -51,7 +81,9 @@ public func check(_ d: Dataset, from source: DataSource, fits sp: SearchSpace) t
     guard d.channels == sp.inputChannels && d.height == sp.inputSize && d.width == sp.inputSize else {
         throw UserError("\(source): images are \(d.channels)x\(d.height)x\(d.width), space '\(sp.name)' takes \(sp.inputChannels)x\(sp.inputSize)x\(sp.inputSize)")
     }
-    guard d.classes == sp.classes else { throw UserError("\(source) has \(d.classes) classes, space '\(sp.name)' \(sp.classes)") }
+    guard d.classes == sp.classes else {
+        throw UserError("\(source) has \(d.classes) classes, space '\(sp.name)' \(sp.classes)" + (d.classNames == nil ? "" : " (set `classes: \(d.classes)` in the space file)"))
+    }
 }
 
 /// Loads a search space from a file path or the name `reference`.

@@ -29,6 +29,8 @@ public struct TrainRequest: Sendable {
     public var pruningNet: Bool?
     /// Under MPI: BatchNorm statistics of the whole global batch.
     public var synchronizedBatchNorm = false
+    /// Image folders: the fit and bad-file handling (nil: the run's, or the defaults).
+    public var imageOptions: ImageOptions?
     public var recipe = RecipeOverrides()
     public init(run: String) { self.run = run }
 
@@ -139,6 +141,12 @@ public func resolveTrainConfig(_ r: TrainRequest, _ dir: RunDirectory, writer: B
     var changes = ConfigChanges(resume: r.recipe.resume)
     if r.recipe.resume, let space = r.space { changes.set("--space", try loadSpace(space), \.space, in: &config) }
     if r.recipe.resume { changes.set("--data", r.data, \.data, in: &config) }
+    if let options = r.imageOptions {
+        if r.recipe.resume && options != (config.imageOptions ?? ImageOptions()) {
+            throw UserError("--fit / --skip-bad-images: the run reads its images as \(config.imageOptions ?? ImageOptions()); a resumed run keeps that")
+        }
+        config.imageOptions = options
+    }
     changes.set("--sampling", r.sampling, \.sampling, in: &config)
     changes.set("--validation", r.validation, \.validation, in: &config)
     changes.set("--train-limit", r.trainLimit, \.trainLimit, in: &config)

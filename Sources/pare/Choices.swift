@@ -1,4 +1,5 @@
 import ArgumentParser
+import Datasets
 import Pruning
 import Quantization
 import Workflows
@@ -32,4 +33,5 @@ extension PruneMethod: ExpressibleByArgument {
 }
 
 extension LatencyRuntime: ExpressibleByArgument {}
+extension ImageFit: ExpressibleByArgument {}
 extension EvalSplit: ExpressibleByArgument {}

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Datasets
 import Distributed
 import Networks
 import Pruning
@@ -20,7 +21,11 @@ struct TrainCommand: ParsableCommand {
 
     @Option(name: .customLong("run"), help: "Run directory (e.g. runs/fm1).") var runDirectory: String
     @Option(help: "Search-space file, or 'reference' (required for a new run).") var space: String?
-    @Option(help: "fashion-mnist[:DIR], mnist:DIR, cifar10:DIR or synthetic (default fashion-mnist).") var data: String?
+    @Option(help: "fashion-mnist[:DIR], mnist:DIR, cifar10:DIR, folder:DIR (class folders of PNG/JPEG images: DIR/<class>/…, or DIR/train/<class>/… with optional DIR/val/, DIR/test/) or synthetic (default fashion-mnist).") var data: String?
+    @Option(help: "Image folders: how an image of another aspect becomes the square input: crop (the centred crop, the default), pad (letterboxed on black) or stretch.")
+    var fit: ImageFit?
+    @Flag(help: "Image folders: skip unreadable, corrupt and non-image files (and report how many) instead of stopping at the first.")
+    var skipBadImages = false
     @Option(help: "Path sampling: distill (the default: every step trains the largest path on the labels and the smallest and 2 random paths on its outputs, about 4x a single path's compute; distill:N for N random), uniform (SPOS: one random path per step), fair, sandwich (largest, smallest, random in turn) or flops-band:MIN-MAX (e.g. flops-band:1.5M-3M).",
             transform: { text in
                 guard let s = SamplingStrategy(parsing: text, count: parseCount) else { throw ValidationError("'\(quoted(text))' is not \(SamplingStrategy.nameHelp)") }
@@ -72,6 +77,7 @@ struct TrainCommand: ParsableCommand {
         r.space = space; r.data = data; r.sampling = sampling; r.validation = validation; r.trainLimit = trainLimit
         r.probes = probes; r.kernelSharing = kernelSharing; r.channelMultiple = channelMultiple; r.progressive = progressive; r.sortChannels = sortChannels
         r.pruningNet = pruningNet; r.synchronizedBatchNorm = syncBn; r.recipe = options.overrides
+        if fit != nil || skipBadImages { r.imageOptions = ImageOptions(fit: fit ?? .crop, skipBadImages: skipBadImages) }
         return r
     }
 

@@ -14,7 +14,7 @@ import _TestSupport
         spec.trainCount = 1400; spec.testCount = 300
         let (train, test) = try DataSource.synthetic(spec).load()
         for (stem, d) in [("train", train), ("t10k", test)] {
-            dir.file("\(stem)-images-idx3-ubyte", IDXArray(dimensions: [d.count, d.height, d.width], bytes: d.pixels).encoded())
+            dir.file("\(stem)-images-idx3-ubyte", IDXArray(dimensions: [d.count, d.height, d.width], bytes: d.pixelBytes).encoded())
             dir.file("\(stem)-labels-idx1-ubyte", IDXArray(dimensions: [d.count], bytes: d.labels.map { UInt8($0) }).encoded())
         }
     }

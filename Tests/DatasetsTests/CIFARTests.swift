@@ -15,7 +15,7 @@ import _TestSupport
         let d = try Dataset.loadCIFAR10(files: [f1, f2])
         #expect(d.count == 3 && d.labels == [3, 9, 0] && d.channels == 3 && d.height == 32)
         // Planes stay R, G, B: pixel (c, y, x) of record 1 is byte 1 + c*1024 + y*32 + x of its record.
-        #expect(d.pixels[3072 + 1024 + 5] == UInt8(((1024 + 5) * 7 + 2) % 256))
+        #expect(d.pixelBytes[3072 + 1024 + 5] == UInt8(((1024 + 5) * 7 + 2) % 256))
         let cut = dir.file("cut.bin", Array(record(label: 1, seed: 0).dropLast(100)))
         let m = message { _ = try Dataset.loadCIFAR10(files: [cut]) }
         #expect(m.contains(cut) && m.contains("truncated") && m.contains("3073"), "\(m)")

@@ -20,7 +20,7 @@ import _TestSupport
             if fuzz.int(below: 4) == 0 { img = dir.gzip(img); lab = dir.gzip(lab) }
             do {
                 let d = try Dataset.loadIDX(images: img, labels: lab)
-                #expect(d.pixels.count == d.count * d.recordSize)
+                #expect(d.pixelBytes.count == d.count * d.recordSize)
                 loaded += 1
             } catch is DataError {}
         }
@@ -37,7 +37,7 @@ import _TestSupport
             let f = dir.file("c\(i).bin", fuzz.mutate(bytes: good, headerBytes: 2 * record))
             do {
                 let d = try Dataset.loadCIFAR10(files: [f])
-                #expect(d.pixels.count == d.count * 3072 && d.labels.allSatisfy { (0..<10).contains($0) })
+                #expect(d.pixelBytes.count == d.count * 3072 && d.labels.allSatisfy { (0..<10).contains($0) })
             } catch is DataError {}
         }
     }

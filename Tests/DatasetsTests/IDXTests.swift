@@ -12,9 +12,9 @@ import _TestSupport
         let lab = dir.file("lab", idxLabels([0, 1, 2, 9, 3]).encoded())
         let raw = try Dataset.loadIDX(images: img, labels: lab)
         #expect(raw.count == 5 && raw.height == 4 && raw.width == 3 && raw.labels == [0, 1, 2, 9, 3])
-        #expect(raw.pixels == (0..<60).map { UInt8($0 % 251) })
+        #expect(raw.pixelBytes == (0..<60).map { UInt8($0 % 251) })
         let gz = try Dataset.loadIDX(images: dir.gzip(img), labels: dir.gzip(lab))
-        #expect(gz.pixels == raw.pixels && gz.labels == raw.labels)
+        #expect(gz.pixelBytes == raw.pixelBytes && gz.labels == raw.labels)
     }
 
     @Test func badFilesGiveOneLineErrorsNamingTheFile() {

@@ -1,0 +1,126 @@
+import Foundation
+
+/// Where the data comes from, as a value (parsed from `--data`).
+public enum DataSource: Equatable, Sendable, CustomStringConvertible {
+    /// A directory holding {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz].
+    case idx(name: String, directory: String)
+    /// A directory holding data_batch_{1..5}.bin and test_batch.bin.
+    case cifar10(directory: String)
+    /// Generated, separable; for tests and quick smoke runs.
+    case synthetic(SyntheticSpec)
+    /// Class folders of PNG / JPEG images (torchvision's ImageFolder layout): DIR/<class>/…,
+    /// or DIR/train/<class>/… with optional DIR/val/… and DIR/test/….
+    case folder(directory: String)
+
+    public static let fashionMNISTDirectory = "/usr/share/datasets/fashion-mnist"
+
+    /// "fashion-mnist", "mnist:DIR", "fashion-mnist:DIR", "cifar10:DIR", "folder:DIR", "synthetic".
+    public init(parsing text: String) throws {
+        // "" and ":" split into no parts at all.
+        let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        let kind = parts[0].lowercased()
+        let dir = parts.count > 1 && !parts[1].isEmpty ? parts[1] : nil
+        switch kind {
+        case "fashion-mnist", "fashionmnist", "fmnist":
+            self = .idx(name: "fashion-mnist", directory: dir ?? DataSource.fashionMNISTDirectory)
+        case "mnist", "idx":
+            guard let dir else { throw DataError.unknownDataset("'\(text)': give the directory, e.g. mnist:/path/to/mnist") }
+            self = .idx(name: kind, directory: dir)
+        case "cifar10", "cifar-10":
+            guard let dir else { throw DataError.unknownDataset("'\(text)': give the directory, e.g. cifar10:/path/to/cifar-10-batches-bin") }
+            self = .cifar10(directory: dir)
+        case "synthetic":
+            self = .synthetic(SyntheticSpec())
+        case "folder", "images":
+            guard let dir else { throw DataError.unknownDataset("'\(text)': give the directory, e.g. folder:/path/to/images (class folders of PNG/JPEG files)") }
+            self = .folder(directory: dir)
+        default:
+            throw DataError.unknownDataset("unknown data source '\(text.prefix(80))' (expected fashion-mnist[:DIR], mnist:DIR, cifar10:DIR, folder:DIR or synthetic)")
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case let .idx(name, dir): return "\(name):\(dir)"
+        case let .cifar10(dir): return "cifar10:\(dir)"
+        case .synthetic: return "synthetic"
+        case let .folder(dir): return "folder:\(dir)"
+        }
+    }
+
+    /// Whether reading needs the network's input shape (images are fitted to it on decoding).
+    public var needsInputShape: Bool {
+        if case .folder = self { return true }
+        return false
+    }
+
+    /// (training file, test file) datasets of the sources with a fixed shape and both files.
+    public func load() throws -> (train: Dataset, test: Dataset) {
+        switch self {
+        case .folder:
+            throw DataError.unknownDataset("\(self): image folders are read through open(fitting:)")
+        case let .idx(name, dir):
+            func file(_ stem: String) throws -> String {
+                for candidate in [stem + ".gz", stem] {
+                    let p = (dir as NSString).appendingPathComponent(candidate)
+                    if FileManager.default.fileExists(atPath: p) { return p }
+                }
+                throw DataError.missingFile(path: (dir as NSString).appendingPathComponent(stem + ".gz"))
+            }
+            let train = try Dataset.loadIDX(images: file("train-images-idx3-ubyte"), labels: file("train-labels-idx1-ubyte"), name: name)
+            let test = try Dataset.loadIDX(images: file("t10k-images-idx3-ubyte"), labels: file("t10k-labels-idx1-ubyte"), name: name)
+            return (train, test)
+        case let .cifar10(dir):
+            let path = { (dir as NSString).appendingPathComponent($0) }
+            let train = try Dataset.loadCIFAR10(files: (1...5).map { path("data_batch_\($0).bin") })
+            let test = try Dataset.loadCIFAR10(files: [path("test_batch.bin")])
+            return (train, test)
+        case let .synthetic(spec):
+            return (spec.generate(count: spec.trainCount, seed: spec.seed), spec.generate(count: spec.testCount, seed: spec.seed &+ 1))
+        }
+    }
+}
+
+/// The splits a source holds: the training file always; a validation split when the source
+/// has its own (DIR/val), else it is held out of the training file; a test split when it has one.
+public struct DataFiles: Sendable {
+    public var train: Dataset
+    public var validation: Dataset?
+    public var test: Dataset?
+    /// Files skipped as unreadable (--skip-bad-images), every split together.
+    public var skipped: Int
+}
+
+extension DataSource {
+    /// Every split of the source; image folders are decoded (once: see `DecodeCache`) to
+    /// `channels` x `size` x `size`.
+    public func open(channels: Int, size: Int, options: ImageOptions = ImageOptions(),
+                     log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }) throws -> DataFiles {
+        guard case let .folder(dir) = self else {
+            let (train, test) = try load()
+            return DataFiles(train: train, validation: nil, test: test, skipped: 0)
+        }
+        let fitter = ImageFitter(channels: channels, height: size, width: size, fit: options.fit)
+        func sub(_ name: String) -> String? {
+            var isDir: ObjCBool = false
+            let p = (dir as NSString).appendingPathComponent(name)
+            return FileManager.default.fileExists(atPath: p, isDirectory: &isDir) && isDir.boolValue ? p : nil
+        }
+        let trainRoot = sub("train") ?? dir
+        let split = trainRoot != dir
+        let cache = DecodeCache.directory(for: dir)
+        func read(_ root: String, _ name: String, expected: [String]?) throws -> DecodeCache.Loaded {
+            let listing = try FolderListing.list(root, expected: expected)
+            let file = (cache as NSString).appendingPathComponent("\(name)-\(channels)x\(size)x\(size)-\(options.fit.rawValue).bin")
+            return try DecodeCache.load(listing, fitter: fitter, skipBad: options.skipBadImages, cacheFile: file, name: "folder", log: log)
+        }
+        var train = try read(trainRoot, split ? "train" : "all", expected: nil)
+        train.dataset.holdout = .stratified(seed: 0)
+        let names = train.dataset.classNames
+        let validation = try split ? sub("val").map { try read($0, "val", expected: names) } : nil
+        let test = try split ? sub("test").map { try read($0, "test", expected: names) } : nil
+        let skipped = train.skipped.count + (validation?.skipped.count ?? 0) + (test?.skipped.count ?? 0)
+        if skipped > 0 { log("\(self): skipped \(skipped) bad files (--skip-bad-images)") }
+        return DataFiles(train: train.dataset, validation: validation?.dataset, test: test?.dataset, skipped: skipped)
+    }
+}
