@@ -9,6 +9,7 @@ for using an exported model outside Pare.
     python3 tools/pare_model.py MODEL_DIR --idx t10k-images-idx3-ubyte.gz [--limit N] [--out logits.csv]
     python3 tools/pare_model.py MODEL_DIR --raw pixels.u8 --count N [--weights model.finetuned.safetensors]
     python3 tools/pare_model.py MODEL_DIR --idx FILE --check predictions.csv   # compare with `pare eval --predictions`
+    python3 tools/pare_model.py MODEL_DIR --folder DIR/test --check predictions.csv   # an image folder's split (Pillow)
 
 Output CSV: index,predicted,logit_0,...,logit_{K-1}. With --check, the logits must agree
 with the file's within --tolerance, and so must the predicted class wherever the top two
@@ -55,6 +56,45 @@ def read_idx_images(path, limit=None):
     if images.ndim == 3:  # [N, H, W]: one channel
         images = images[:, None, :, :]
     return images[:limit] if limit else images
+
+
+def read_folder_images(root, channels, size, fit="crop", limit=None):
+    """uint8 images [N, C, H, W] and labels of a class-folder split, read as Pare reads it:
+    class folders sorted by name, files ordered by file name then class, fitted with Pillow's
+    BILINEAR resize (Pare's fitting matches it byte for byte). Needs Pillow."""
+    from PIL import Image
+    classes = sorted(e for e in os.listdir(root) if not e.startswith(".") and os.path.isdir(os.path.join(root, e)))
+    files = []
+    for label, name in enumerate(classes):
+        for dirpath, dirnames, filenames in os.walk(os.path.join(root, name), followlinks=True):
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            for f in filenames:
+                if not f.startswith("."):
+                    rel = os.path.relpath(os.path.join(dirpath, f), root)
+                    files.append((f.encode(), label, rel.encode(), os.path.join(dirpath, f)))
+    files.sort(key=lambda t: (t[0], t[1], t[2]))
+    files = files[:limit] if limit else files
+    mode = "L" if channels == 1 else "RGB"
+    out = np.zeros((len(files), channels, size, size), dtype=np.uint8)
+    for i, (_, _, _, path) in enumerate(files):
+        im = Image.open(path).convert(mode)
+        w, h = im.size
+        if fit == "crop":
+            if w > h:
+                cw = max(1, round(h)); im = im.crop(((w - cw) // 2, 0, (w - cw) // 2 + cw, h))
+            elif h > w:
+                ch = max(1, round(w)); im = im.crop((0, (h - ch) // 2, w, (h - ch) // 2 + ch))
+            im = im.resize((size, size), Image.BILINEAR) if im.size != (size, size) else im
+        elif fit == "pad":
+            nw, nh = (size, max(1, round(h * size / w))) if w >= h else (max(1, round(w * size / h)), size)
+            canvas = Image.new(mode, (size, size))
+            canvas.paste(im.resize((nw, nh), Image.BILINEAR) if im.size != (nw, nh) else im, ((size - nw) // 2, (size - nh) // 2))
+            im = canvas
+        else:
+            im = im.resize((size, size), Image.BILINEAR) if im.size != (size, size) else im
+        a = np.asarray(im, dtype=np.uint8)
+        out[i] = a[None] if channels == 1 else a.transpose(2, 0, 1)
+    return out, np.array([t[1] for t in files])
 
 
 class Model:
@@ -143,6 +183,7 @@ def main():
     ap.add_argument("--weights", help="weight file of the directory (default: model.json's 'weights')")
     ap.add_argument("--idx", help="IDX image file (.gz or raw)")
     ap.add_argument("--raw", help="raw uint8 pixels, N x C x H x W")
+    ap.add_argument("--folder", help="a split of an image folder (DIR/test: class folders of PNG/JPEG files; needs Pillow)")
     ap.add_argument("--count", type=int, help="images in --raw")
     ap.add_argument("--limit", type=int, help="first N images only")
     ap.add_argument("--batch", type=int, default=500)
@@ -157,8 +198,11 @@ def main():
         images = read_idx_images(args.idx, args.limit)
     elif args.raw:
         images = np.fromfile(args.raw, dtype=np.uint8).reshape(args.count, c, h, w)[:args.limit]
+    elif args.folder:
+        fit = (model.description["provenance"].get("images") or {}).get("fit", "crop")
+        images, _ = read_folder_images(args.folder, c, h, fit, args.limit)
     else:
-        ap.error("give --idx or --raw")
+        ap.error("give --idx, --raw or --folder")
     if images.shape[1:] != (c, h, w):
         sys.exit(f"error: images are {images.shape[1:]}, the model takes {(c, h, w)}")
     logits = np.concatenate([model.logits(images[i:i + args.batch]) for i in range(0, len(images), args.batch)])

@@ -93,8 +93,9 @@ public struct DataFiles: Sendable {
 
 extension DataSource {
     /// Every split of the source; image folders are decoded (once: see `DecodeCache`) to
-    /// `channels` x `size` x `size`.
-    public func open(channels: Int, size: Int, options: ImageOptions = ImageOptions(),
+    /// `channels` x `size` x `size`. Every split's folders are listed and checked (against
+    /// `classes` too, when given) before any image is decoded.
+    public func open(channels: Int, size: Int, classes: Int? = nil, options: ImageOptions = ImageOptions(),
                      log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }) throws -> DataFiles {
         guard case let .folder(dir) = self else {
             let (train, test) = try load()
@@ -108,17 +109,22 @@ extension DataSource {
         }
         let trainRoot = sub("train") ?? dir
         let split = trainRoot != dir
+        let trainListing = try FolderListing.list(trainRoot)
+        let names = trainListing.classNames
+        if let classes, classes != names.count {
+            throw DataError.badFolder(path: trainRoot, reason: "\(names.count) class folders, the space has \(classes) classes (set `classes: \(names.count)` in the space file)")
+        }
+        let valListing = try split ? sub("val").map { try FolderListing.list($0, expected: names) } : nil
+        let testListing = try split ? sub("test").map { try FolderListing.list($0, expected: names) } : nil
         let cache = DecodeCache.directory(for: dir)
-        func read(_ root: String, _ name: String, expected: [String]?) throws -> DecodeCache.Loaded {
-            let listing = try FolderListing.list(root, expected: expected)
+        func read(_ listing: FolderListing, _ name: String) throws -> DecodeCache.Loaded {
             let file = (cache as NSString).appendingPathComponent("\(name)-\(channels)x\(size)x\(size)-\(options.fit.rawValue).bin")
             return try DecodeCache.load(listing, fitter: fitter, skipBad: options.skipBadImages, cacheFile: file, name: "folder", log: log)
         }
-        var train = try read(trainRoot, split ? "train" : "all", expected: nil)
+        var train = try read(trainListing, split ? "train" : "all")
         train.dataset.holdout = .stratified(seed: 0)
-        let names = train.dataset.classNames
-        let validation = try split ? sub("val").map { try read($0, "val", expected: names) } : nil
-        let test = try split ? sub("test").map { try read($0, "test", expected: names) } : nil
+        let validation = try valListing.map { try read($0, "val") }
+        let test = try testListing.map { try read($0, "test") }
         let skipped = train.skipped.count + (validation?.skipped.count ?? 0) + (test?.skipped.count ?? 0)
         if skipped > 0 { log("\(self): skipped \(skipped) bad files (--skip-bad-images)") }
         return DataFiles(train: train.dataset, validation: validation?.dataset, test: test?.dataset, skipped: skipped)

@@ -22,7 +22,8 @@ public func loadTrainConfig(_ dir: RunDirectory, hint: String) throws -> TrainCo
 func openData(_ config: TrainConfig) throws -> (files: DataFiles, source: DataSource) {
     let source = try DataSource(parsing: config.data)
     do {
-        return (try source.open(channels: config.space.inputChannels, size: config.space.inputSize, options: config.imageOptions ?? ImageOptions()), source)
+        return (try source.open(channels: config.space.inputChannels, size: config.space.inputSize, classes: config.space.classes,
+                                options: config.imageOptions ?? ImageOptions()), source)
     } catch let e as DataError { throw UserError(e.description) }
 }
 
