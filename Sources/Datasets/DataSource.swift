@@ -11,6 +11,10 @@ public enum DataSource: Equatable, Sendable, CustomStringConvertible {
     /// Class folders of PNG / JPEG images (torchvision's ImageFolder layout): DIR/<class>/…,
     /// or DIR/train/<class>/… with optional DIR/val/… and DIR/test/….
     case folder(directory: String)
+    /// NumPy arrays: a .npz with x_train / y_train (optionally x_val, y_val, x_test, y_test),
+    /// or .npy files: training images and labels, optionally test images and labels.
+    case npz(path: String)
+    case npy(paths: [String])
 
     public static let fashionMNISTDirectory = "/usr/share/datasets/fashion-mnist"
 
@@ -31,11 +35,20 @@ public enum DataSource: Equatable, Sendable, CustomStringConvertible {
             self = .cifar10(directory: dir)
         case "synthetic":
             self = .synthetic(SyntheticSpec())
+        case "npz":
+            guard let dir else { throw DataError.unknownDataset("'\(text)': give the file, e.g. npz:/path/to/data.npz") }
+            self = .npz(path: dir)
+        case "npy":
+            let paths = (dir ?? "").split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            guard paths.count == 2 || paths.count == 4, paths.allSatisfy({ !$0.isEmpty }) else {
+                throw DataError.unknownDataset("'\(text.prefix(200))': expected npy:IMAGES.npy,LABELS.npy[,TEST_IMAGES.npy,TEST_LABELS.npy]")
+            }
+            self = .npy(paths: paths)
         case "folder", "images":
             guard let dir else { throw DataError.unknownDataset("'\(text)': give the directory, e.g. folder:/path/to/images (class folders of PNG/JPEG files)") }
             self = .folder(directory: dir)
         default:
-            throw DataError.unknownDataset("unknown data source '\(text.prefix(80))' (expected fashion-mnist[:DIR], mnist:DIR, cifar10:DIR, folder:DIR or synthetic)")
+            throw DataError.unknownDataset("unknown data source '\(text.prefix(80))' (expected fashion-mnist[:DIR], mnist:DIR, cifar10:DIR, folder:DIR, npz:FILE, npy:IMAGES,LABELS or synthetic)")
         }
     }
 
@@ -45,20 +58,16 @@ public enum DataSource: Equatable, Sendable, CustomStringConvertible {
         case let .cifar10(dir): return "cifar10:\(dir)"
         case .synthetic: return "synthetic"
         case let .folder(dir): return "folder:\(dir)"
+        case let .npz(path): return "npz:\(path)"
+        case let .npy(paths): return "npy:" + paths.joined(separator: ",")
         }
-    }
-
-    /// Whether reading needs the network's input shape (images are fitted to it on decoding).
-    public var needsInputShape: Bool {
-        if case .folder = self { return true }
-        return false
     }
 
     /// (training file, test file) datasets of the sources with a fixed shape and both files.
     public func load() throws -> (train: Dataset, test: Dataset) {
         switch self {
-        case .folder:
-            throw DataError.unknownDataset("\(self): image folders are read through open(fitting:)")
+        case .folder, .npz, .npy:
+            throw DataError.unknownDataset("\(self): images fitted to a space are read through open(channels:size:)")
         case let .idx(name, dir):
             func file(_ stem: String) throws -> String {
                 for candidate in [stem + ".gz", stem] {
@@ -97,11 +106,33 @@ extension DataSource {
     /// `classes` too, when given) before any image is decoded.
     public func open(channels: Int, size: Int, classes: Int? = nil, options: ImageOptions = ImageOptions(),
                      log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }) throws -> DataFiles {
-        guard case let .folder(dir) = self else {
+        let fitter = ImageFitter(channels: channels, height: size, width: size, fit: options.fit)
+        let arrays: (ArraySource.Split, ArraySource.Split?, ArraySource.Split?)
+        switch self {
+        case let .folder(dir):
+            return try openFolder(dir, fitter: fitter, classes: classes, options: options, log: log)
+        case let .npz(path):
+            arrays = try ArraySource.splits(npz: path)
+        case let .npy(paths):
+            let read = { (i: Int) in try NumPyArray.parse(FileBytes.readPlain(paths[i], limit: NPZ.fileLimit), path: paths[i]) }
+            arrays = (ArraySource.Split(images: try read(0), labels: try read(1), name: paths[0]), nil,
+                      paths.count == 4 ? ArraySource.Split(images: try read(2), labels: try read(3), name: paths[2]) : nil)
+        default:
             let (train, test) = try load()
             return DataFiles(train: train, validation: nil, test: test, skipped: 0)
         }
-        let fitter = ImageFitter(channels: channels, height: size, width: size, fit: options.fit)
+        let all = [arrays.0] + [arrays.1, arrays.2].compactMap { $0 }
+        let found = try ArraySource.classes(all)
+        if let classes, classes != found {
+            throw DataError.badArray(path: arrays.0.name, reason: "labels of \(found) classes, the space has \(classes) (set `classes: \(found)` in the space file)")
+        }
+        return DataFiles(train: try ArraySource.dataset(arrays.0, fitter: fitter, classes: found),
+                         validation: try arrays.1.map { try ArraySource.dataset($0, fitter: fitter, classes: found) },
+                         test: try arrays.2.map { try ArraySource.dataset($0, fitter: fitter, classes: found) }, skipped: 0)
+    }
+
+    func openFolder(_ dir: String, fitter: ImageFitter, classes: Int?, options: ImageOptions, log: (String) -> Void) throws -> DataFiles {
+        let channels = fitter.channels, size = fitter.height
         func sub(_ name: String) -> String? {
             var isDir: ObjCBool = false
             let p = (dir as NSString).appendingPathComponent(name)

@@ -21,7 +21,7 @@ struct TrainCommand: ParsableCommand {
 
     @Option(name: .customLong("run"), help: "Run directory (e.g. runs/fm1).") var runDirectory: String
     @Option(help: "Search-space file, or 'reference' (required for a new run).") var space: String?
-    @Option(help: "fashion-mnist[:DIR], mnist:DIR, cifar10:DIR, folder:DIR (class folders of PNG/JPEG images: DIR/<class>/…, or DIR/train/<class>/… with optional DIR/val/, DIR/test/) or synthetic (default fashion-mnist).") var data: String?
+    @Option(help: "fashion-mnist[:DIR], mnist:DIR, cifar10:DIR, folder:DIR (class folders of PNG/JPEG images: DIR/<class>/…, or DIR/train/<class>/… with optional DIR/val/, DIR/test/), npz:FILE (x_train, y_train, optional x_val, y_val, x_test, y_test), npy:IMAGES,LABELS[,TEST_IMAGES,TEST_LABELS] or synthetic (default fashion-mnist).") var data: String?
     @Option(help: "Image folders: how an image of another aspect becomes the square input: crop (the centred crop, the default), pad (letterboxed on black) or stretch.")
     var fit: ImageFit?
     @Flag(help: "Image folders: skip unreadable, corrupt and non-image files (and report how many) instead of stopping at the first.")

@@ -2,8 +2,8 @@ import Foundation
 import Testing
 import _TestSupport
 
-/// Image folders through the CLI: Fashion-MNIST written as PNG folders trains, exports and
-/// evaluates exactly as the IDX files do, and every bad folder ends in one line naming the
+/// Image folders through the CLI: Fashion-MNIST written as PNG folders (and as a .npz) trains,
+/// exports and evaluates exactly as the IDX files do, and every bad folder ends in one line naming the
 /// file (or is skipped and counted with --skip-bad-images).
 @Suite struct ImageFolderCLITests {
     func oneLineError(_ r: (status: Int32, stdout: String, stderr: String), contains: String, sourceLocation: SourceLocation = #_sourceLocation) {
@@ -28,11 +28,27 @@ import _TestSupport
         #expect(r.status == 0, "\(r.stderr)")
         r = try CLI.run(common + ["--data", "fashion-mnist", "--train-limit", "700", "--validation", "200", "--run", tmp.file("ri")])
         #expect(r.status == 0, "\(r.stderr)")
+        // The same images as NumPy arrays (np.savez_compressed), train / val / test.
+        let npz = tmp.file("fm.npz")
+        let saved = try runProgram(python, ["-c", """
+            import gzip, numpy as np
+            d = "/usr/share/datasets/fashion-mnist/"
+            def idx(name, offset):
+                return np.frombuffer(gzip.open(d + name).read(), np.uint8, offset=offset)
+            x, y = idx("train-images-idx3-ubyte.gz", 16).reshape(-1, 28, 28)[:700], idx("train-labels-idx1-ubyte.gz", 8)[:700]
+            tx, ty = idx("t10k-images-idx3-ubyte.gz", 16).reshape(-1, 28, 28)[:700], idx("t10k-labels-idx1-ubyte.gz", 8)[:700]
+            np.savez_compressed("\(npz)", x_train=x[:500], y_train=y[:500].astype(np.int64), x_val=x[500:], y_val=y[500:], x_test=tx, y_test=ty)
+            """])
+        #expect(saved.status == 0, "\(saved.output)")
+        r = try CLI.run(common + ["--data", "npz:" + npz, "--run", tmp.file("rn")])
+        #expect(r.status == 0, "\(r.stderr)")
         let checkpoints = try FileManager.default.contentsOfDirectory(atPath: tmp.file("rf/checkpoints"))
         #expect(checkpoints.count == 1)
         for c in checkpoints {
             #expect(FileManager.default.contents(atPath: tmp.file("rf/checkpoints/" + c)) == FileManager.default.contents(atPath: tmp.file("ri/checkpoints/" + c)),
                     "the folder run's weights differ from the IDX run's")
+            #expect(FileManager.default.contents(atPath: tmp.file("rn/checkpoints/" + c)) == FileManager.default.contents(atPath: tmp.file("ri/checkpoints/" + c)),
+                    "the .npz run's weights differ from the IDX run's")
         }
         for run in ["rf", "ri"] {
             r = try CLI.run(["export", "--run", tmp.file(run), "--arch", "largest", "--out", tmp.file(run + "-model"), "--calibration-images", "200"])
