@@ -46,6 +46,9 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var includeValidation: Bool?
     /// How an image folder (`--data folder:DIR`) is fitted and read (nil: the defaults).
     public var imageOptions: ImageOptions?
+    /// The input normalization, fit on the training split when the run started (absent in
+    /// runs from before it was stored: fit again, which gives the same values).
+    public var normalization: Normalization?
 
     public init(space: SearchSpace, spaceFile: String, data: String) {
         self.space = space

@@ -125,7 +125,7 @@ public struct TrainedSupernet {
     /// with the splits and normalization it was trained with.
     public init(_ dir: RunDirectory, _ config: TrainConfig, engine: Engine, log: Log) throws {
         (train, validation, source) = try loadSplits(config)
-        normalization = Normalization.fit(train)
+        normalization = config.normalization ?? Normalization.fit(train)
         (network, checkpoint) = try Supernet.trained(dir, space: config.space, engine: engine, warn: log)
     }
 }

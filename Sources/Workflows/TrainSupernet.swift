@@ -70,8 +70,9 @@ public func trainSupernet(_ request: TrainRequest, job: Communicator, engine: En
     let say: Log = { if writer { log($0) } }
     if writer { try dir.lock() }
     defer { if writer { dir.unlock() } }
-    let config = try resolveTrainConfig(request, dir, writer: writer)
+    var config = try resolveTrainConfig(request, dir, writer: writer)
     let (train, val, source) = try loadSplits(config)
+    if config.normalization == nil && !request.recipe.resume { config.normalization = Normalization.fit(train) }
     var parallel: DataParallel?
     var collectives: JobSum?
     if job.size > 1 {
@@ -83,7 +84,7 @@ public func trainSupernet(_ request: TrainRequest, job: Communicator, engine: En
         parallel = DataParallel(rank: job.rank, size: job.size, job: sum)
         if request.synchronizedBatchNorm { engine.batchStatistics = sum }
     }
-    let training = try TrainingRun(config: config, train: train, validation: val, normalization: Normalization.fit(train), engine: engine,
+    let training = try TrainingRun(config: config, train: train, validation: val, normalization: config.normalization ?? Normalization.fit(train), engine: engine,
                                    dataParallel: parallel, localInterrupt: { Interrupt.requested })
     guard training.totalSteps > 0 else { throw UserError("\(train.count) training images make no batch of \(config.recipe.batchSize)") }
     if let sorting = config.channelSorting, let supernet = training.supernet {

@@ -120,4 +120,33 @@ import _TestSupport
         oneLineError(try CLI.run(["train", "--space", repositoryFile("search-spaces/fmnist-shufflenet.yaml"), "--data", "folder:" + tmp.file("one/..") + "/truncated",
                                   "--skip-bad-images", "--run", tmp.file("r10")]), contains: "2 class folders, the space has 10 classes (set `classes: 2` in the space file)")
     }
+
+    /// Colour JPEGs of another aspect (120 x 90) into the shipped 96 x 96 space: decoded,
+    /// cropped and resized once, trained, exported, evaluated (the numpy loader reading the
+    /// folder itself agrees), and read from the cache by the next run.
+    @Test func colourJPEGsTrainTheNinetySixPixelSpace() throws {
+        guard let python = testPython() else {
+            Issue.record("no Python with Pillow: run scripts/setup.sh (creates .venv) or set PARE_PYTHON")
+            return
+        }
+        let tmp = TemporaryDirectory("rgb96")
+        defer { withExtendedLifetime(tmp) {} }
+        let folder = tmp.file("photos")
+        let made = try runProgram(python, [repositoryFile("scripts/make-image-folder.py"), folder, "--count", "40", "--classes", "2", "--size", "120x90", "--split"])
+        #expect(made.status == 0, "\(made.output)")
+        var r = try CLI.run(["train", "--space", repositoryFile("search-spaces/rgb96-vww.yaml"), "--data", "folder:" + folder, "--epochs", "1",
+                             "--probes", "0", "--batch-size", "8", "--run", tmp.file("run")])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("decoded 32 images") && r.stderr.contains("decoded 4 images"), "\(r.stderr)")
+        r = try CLI.run(["export", "--run", tmp.file("run"), "--arch", "smallest", "--out", tmp.file("model"), "--calibration-images", "32", "--onnx"])
+        #expect(r.status == 0, "\(r.stderr)")
+        r = try CLI.run(["eval", tmp.file("model"), "--predictions", tmp.file("p.csv"), "--repeats", "2"])
+        #expect(r.status == 0 && r.stdout.contains("class1") && r.stdout.contains("4 images"), "\(r.stdout)\(r.stderr)")
+        // A second training reads the cache: nothing is decoded again.
+        r = try CLI.run(["train", "--space", repositoryFile("search-spaces/rgb96-vww.yaml"), "--data", "folder:" + folder, "--epochs", "1",
+                         "--probes", "0", "--batch-size", "8", "--run", tmp.file("run2")])
+        #expect(r.status == 0 && !r.stderr.contains("decoded"), "\(r.stderr)")
+        let check = try runProgram(python, [repositoryFile("tools/pare_model.py"), tmp.file("model"), "--folder", folder + "/test", "--check", tmp.file("p.csv")])
+        #expect(check.status == 0 && check.output.contains("0 clear predictions differ"), "\(check.output)")
+    }
 }

@@ -28,7 +28,7 @@ func loadError(_ text: String) -> String {
 
 @Suite struct SpaceFileTests {
     @Test func shippedSpacesLoad() throws {
-        for name in ["fmnist-shufflenet", "fmnist-shufflenet-deep", "fmnist-mobilenetv2", "cifar10-shufflenet"] {
+        for name in ["fmnist-shufflenet", "fmnist-shufflenet-deep", "fmnist-mobilenetv2", "cifar10-shufflenet", "rgb32-elastic", "rgb96-vww"] {
             let space = try SpaceFile.load(repositoryFile("search-spaces/\(name).yaml"))
             #expect(space.name == name)
             #expect(space.cost(space.smallest).macs < space.cost(space.largest).macs)
