@@ -58,19 +58,16 @@ public func evaluateModel(_ request: EvaluateRequest, engine: Engine, log: Log) 
     let (d, model) = try dir.load(weights: weightsName, engine: engine)
     let arch = try Architecture(parsing: d.architecture, space: d.space)
     let config = modelDataConfig(d, data: request.data)
-    let dataset: Dataset
-    switch request.split {
-    case .test:
-        dataset = try loadTestSplit(config)
-    case .val:
-        dataset = try loadSplits(config).validation
+    let dataset = try evaluationSet(config, split: request.split, dataGiven: request.data != nil, log: log)
+    if request.split == .val {
         if try dir.weightsTrainedOnValidation(weightsName) {
             log("warning: these weights were trained on the validation split too (pare finetune --include-validation): its accuracy is not a held-out measure; use --split test")
         }
     }
     let batch = request.batch, repeats = request.repeats
     let loader = BatchLoader(dataset: dataset, batchSize: batch, normalization: d.normalization, shuffle: false, dropLast: false)
-    var rows: [String]? = request.predictions == nil ? nil : [predictionsHeader(classes: d.classes)]
+    let names = d.provenance.classNames ?? className(for: config.data, classes: d.classes)
+    var rows: [String]? = request.predictions == nil ? nil : [predictionsHeader(names)]
     let r = classAccuracies(model, arch: arch, loader: loader, classes: d.classes, rows: &rows)
     if let path = request.predictions, let rows {
         try AtomicFile.write(Data((rows.joined(separator: "\n") + "\n").utf8), to: path)
@@ -86,7 +83,6 @@ public func evaluateModel(_ request: EvaluateRequest, engine: Engine, log: Log) 
     let dnnlBatched = LatencyProfiler.medianMs(repeats: max(repeats / 5, 3)) { _ = try? dnnl.run(many, batch: images.count) }
 
     let label = weightsName.map { ($0 as NSString).lastPathComponent } ?? d.weights
-    let names = d.provenance.classNames ?? className(for: config.data, classes: d.classes)
     let out = dir.file("eval-\(weightsLabel(of: weightsName))-\(request.split.rawValue).json")
     try AtomicFile.writeJSON([
         "architecture": d.architecture, "weights": label, "split": request.split.rawValue, "data": config.data, "images": r.count,
@@ -119,7 +115,7 @@ public struct Int8EvaluateResult: Sendable {
 }
 
 /// `pare eval DIR --int8`: the int8 model (model.int8.safetensors) on oneDNN.
-public func evaluateInt8(_ request: EvaluateRequest, engine: Engine) throws -> Int8EvaluateResult {
+public func evaluateInt8(_ request: EvaluateRequest, engine: Engine, log: Log) throws -> Int8EvaluateResult {
     guard request.weights == nil else { throw UserError("--weights does not apply to --int8: the int8 model holds its own weights") }
     let dir = ModelDirectory(path: request.model)
     let (d, model) = try dir.load(weights: nil, engine: engine)
@@ -127,12 +123,9 @@ public func evaluateInt8(_ request: EvaluateRequest, engine: Engine) throws -> I
     guard FileManager.default.fileExists(atPath: path) else { throw UserError("\(path): not found; run pare quantize \(dir.path) first") }
     let graph = try model.inferenceGraph(model.architecture, mean: d.normalization.mean, std: d.normalization.std).foldingInputNormalization()
     let q = try Int8ModelFile.read(path, graph: graph)
-    let (_, val, test, source) = try loadModelData(d, data: request.data)
-    let dataset: Dataset
-    switch request.split {
-    case .test: dataset = test
-    case .val: dataset = val
-    }
+    let config = modelDataConfig(d, data: request.data)
+    let dataset = try evaluationSet(config, split: request.split, dataGiven: request.data != nil, log: log)
+    let source = try DataSource(parsing: config.data)
     let batch = request.batch, repeats = request.repeats
     let images = ImageSource(dataset: dataset)
     let dnnl = try DNNLExecutor(q, threads: engine.threads)
@@ -144,7 +137,7 @@ public func evaluateInt8(_ request: EvaluateRequest, engine: Engine) throws -> I
     }
     let labels = images.labels(0..<images.count)
     var hits = 0
-    var rows = [predictionsHeader(classes: d.classes)]
+    var rows = [predictionsHeader(d.provenance.classNames ?? className(for: config.data, classes: d.classes))]
     for (i, label) in labels.enumerated() {
         let row = Array(logits[(i * d.classes)..<((i + 1) * d.classes)])
         let predicted = row.indices.max { row[$0] < row[$1] || (row[$0] == row[$1] && $0 > $1) }!
@@ -169,8 +162,25 @@ public func evaluateInt8(_ request: EvaluateRequest, engine: Engine) throws -> I
                               accuracy: accuracy, latencyMs: (single, batched), batch: manyCount, kernels: kinds, file: out)
 }
 
-func predictionsHeader(classes: Int) -> String {
-    "index,label,predicted," + (0..<classes).map { "logit_\($0)" }.joined(separator: ",")
+/// The predictions CSV's header: a logit column per class, named after it ("logit_Coat").
+func predictionsHeader(_ names: [String]) -> String {
+    let safe = names.map { String($0.map { ",\"\n\r ".contains($0) ? "_" : $0 }) }
+    return "index,label,predicted," + safe.map { "logit_" + $0 }.joined(separator: ",")
+}
+
+/// The images `pare eval` measures. A source without a test split that the user named with
+/// --data (a flat image folder, arrays without x_test) is measured whole.
+func evaluationSet(_ config: TrainConfig, split: EvalSplit, dataGiven: Bool, log: Log) throws -> Dataset {
+    if split == .val { return try loadSplits(config).validation }
+    let (files, source) = try openData(config)
+    if let test = files.test {
+        try check(test, from: source, fits: config.space)
+        return test
+    }
+    guard dataGiven else { return try loadTestSplit(config) }
+    try check(files.train, from: source, fits: config.space)
+    log("\(source) has no test split: evaluating all its \(files.train.count) images")
+    return files.train
 }
 
 /// With `rows`, appends a CSV line per image (index, label, predicted class, logits).

@@ -42,7 +42,7 @@ struct EvalCommand: ParsableCommand {
             request.predictions = predictions
             let written: String
             if int8 {
-                let r = try evaluateInt8(request, engine: engine)
+                let r = try evaluateInt8(request, engine: engine, log: logLine)
                 print("\(r.architecture)  [int8: \(r.weights), \(r.observer.rawValue) ranges]")
                 print(String(format: "%@ split of %@: %d images, int8 accuracy %.4f", split.rawValue, r.data, r.images, r.accuracy))
                 print(String(format: "int8 latency (oneDNN) %.3f ms at batch 1, %.3f ms at batch %d (%.1f us/image); convolutions: %@",

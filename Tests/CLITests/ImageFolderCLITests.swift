@@ -142,6 +142,11 @@ import _TestSupport
         #expect(r.status == 0, "\(r.stderr)")
         r = try CLI.run(["eval", tmp.file("model"), "--predictions", tmp.file("p.csv"), "--repeats", "2"])
         #expect(r.status == 0 && r.stdout.contains("class1") && r.stdout.contains("4 images"), "\(r.stdout)\(r.stderr)")
+        let header = try String(contentsOfFile: tmp.file("p.csv"), encoding: .utf8).prefix { $0 != "\n" }
+        #expect(header == "index,label,predicted,logit_class0,logit_class1")
+        // A folder of class folders without a test split, named with --data, is evaluated whole.
+        r = try CLI.run(["eval", tmp.file("model"), "--data", "folder:" + folder + "/train", "--repeats", "2"])
+        #expect(r.status == 0 && r.stderr.contains("has no test split: evaluating all its 32 images"), "\(r.stderr)")
         // A second training reads the cache: nothing is decoded again.
         r = try CLI.run(["train", "--space", repositoryFile("search-spaces/rgb96-vww.yaml"), "--data", "folder:" + folder, "--epochs", "1",
                          "--probes", "0", "--batch-size", "8", "--run", tmp.file("run2")])

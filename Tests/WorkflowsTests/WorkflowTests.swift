@@ -126,14 +126,14 @@ import _TestSupport
         #expect(floatRows.count == float.images)
         #expect(Double(floatRows.filter { $0.label == $0.predicted }.count) / Double(float.images) == float.accuracy)
         v.predictions = model.out + "/int8.csv"
-        let int8 = try evaluateInt8(v, engine: startEngine(threads: 1))
+        let int8 = try evaluateInt8(v, engine: startEngine(threads: 1), log: { _ in })
         #expect(int8.images == float.images && int8.file == model.out + "/eval-int8-val.json")
         let int8Rows = try Self.predictions(v.predictions!)
         #expect(Double(int8Rows.filter { $0.label == $0.predicted }.count) / Double(int8.images) == int8.accuracy)
         let agree = zip(floatRows, int8Rows).filter { $0.predicted == $1.predicted }.count
         #expect(Double(agree) / Double(float.images) > 0.8, "int8 agrees with float on \(agree) of \(float.images)")
         v.weights = .exported
-        #expect(throws: UserError.self) { try evaluateInt8(v, engine: startEngine(threads: 1)) }
+        #expect(throws: UserError.self) { try evaluateInt8(v, engine: startEngine(threads: 1), log: { _ in }) }
 
         // The int8 bench: a row per batch, each engine timed.
         let bench = try Int8Bench(directory: model.out, repeats: 1).run(engine: startEngine(threads: 1))
