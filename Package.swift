@@ -83,7 +83,7 @@ let package = Package(
         .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
         .testTarget(name: "QuantizationTests", dependencies: ["Quantization", "Layers", "Networks", "Export", "Datasets", "Spaces", "_TestSupport"], swiftSettings: engineFlags),
         .testTarget(name: "PruningTests", dependencies: ["Pruning", "Networks", "Training", "Spaces", "Datasets", "Export", "Runs", "_TestSupport"], swiftSettings: engineFlags),
-        .testTarget(name: "WorkflowsTests", dependencies: ["Workflows", "Distributed", "Networks", "Training", "Spaces", "Datasets", "Runs", "Export", "Search", "TensorCore", "_TestSupport"], swiftSettings: engineFlags),
+        .testTarget(name: "WorkflowsTests", dependencies: ["Workflows", "Scoring", "Distributed", "Networks", "Training", "Spaces", "Datasets", "Runs", "Export", "Search", "TensorCore", "_TestSupport"], swiftSettings: engineFlags),
         // Runs the built binary; depending on `pare` makes `swift test` build it first.
         .testTarget(name: "CLITests", dependencies: ["pare", "Datasets", "Runs", "Export", "_TestSupport"], swiftSettings: engineFlags),
     ]

@@ -28,6 +28,10 @@ public struct CorrelateRequest: Sendable {
     public var spread = false
     /// nil: RUN/correlate.json.
     public var out: String?
+    /// Bands of equal count by MACs for the size-controlled tau (nil: 3, fewer for fewer than
+    /// 6 architectures), and bootstrap resamples.
+    public var macsBands: Int?
+    public var bootstrapResamples = 2000
     public init(run: String) { self.run = run }
 }
 
@@ -47,6 +51,8 @@ public struct CorrelateResult: Sendable {
         public var kendallTau: Double
         public var spearmanRho: Double
         public var tauSingleSeed: Double
+        /// Intervals, tau within MACs bands (and MACs alone there), top-k regret.
+        public var report: RankingReport
     }
     public var rows: [Row]
     public var variants: [Variant]
@@ -67,6 +73,7 @@ public func correlate(_ r: CorrelateRequest, job: Communicator, engine: Engine, 
     guard r.samples >= 3, r.epochs >= 1, r.standaloneSeeds >= 1 else {
         throw UserError("--samples must be at least 3, --epochs and --standalone-seeds at least 1")
     }
+    guard (100...1_000_000).contains(r.bootstrapResamples) else { throw UserError("--bootstrap \(r.bootstrapResamples): expected 100...1000000") }
     let variants = r.finetuneSteps
     guard !variants.isEmpty, variants.allSatisfy({ $0 >= 0 }), Set(variants).count == variants.count,
           r.finetuneLearningRate > 0, r.finetuneLearningRate.isFinite else {
@@ -90,6 +97,10 @@ public func correlate(_ r: CorrelateRequest, job: Communicator, engine: Engine, 
     let train = trainAll.subset(0..<trainCount)
     let baseSeed = reused?.seed ?? r.seed
     let samples = archs.count
+    let bands = r.macsBands ?? max(1, min(3, samples / 2))
+    guard bands >= 1, bands * 2 <= samples else {
+        throw UserError("--macs-bands \(bands): expected 1...\(max(samples / 2, 1)) for \(samples) architectures (two per band at least)")
+    }
     let evalLoader = CalibrationSet.validationLoader(validation, normalization: norm)
     say("pare correlate: \(samples) architectures of \(config.space.name), supernet \(checkpoint); stand-alone \(epochs) epochs on \(trainCount) images x \(standaloneSeeds) seeds\(r.standaloneFrom.map { " (from \($0))" } ?? ""), scored on \(validation.count)")
     let start = Date()
@@ -120,7 +131,10 @@ public func correlate(_ r: CorrelateRequest, job: Communicator, engine: Engine, 
     let variantResults = variants.enumerated().map { v, steps in
         let scores = rows.map { $0.scores[v] }
         let (tau, perSeed) = RankingStudy.tau(scores, standalone: standalone)
-        return CorrelateResult.Variant(finetuneSteps: steps, kendallTau: tau, spearmanRho: RankCorrelation.spearman(scores, reference), tauSingleSeed: perSeed)
+        let report = RankingReport.make(scores: scores, standalone: reference, macs: rows.map { Double($0.macs) }, bands: bands,
+                                        resamples: r.bootstrapResamples, seed: baseSeed)
+        return CorrelateResult.Variant(finetuneSteps: steps, kendallTau: tau, spearmanRho: RankCorrelation.spearman(scores, reference), tauSingleSeed: perSeed,
+                                       report: report)
     }
     let (macsTau, macsSingle) = RankingStudy.tau(rows.map { Double($0.macs) }, standalone: standalone)
     let seedTau = RankingStudy.seedToSeedTau(standalone)
@@ -131,12 +145,21 @@ public func correlate(_ r: CorrelateRequest, job: Communicator, engine: Engine, 
          "scores": Dictionary(uniqueKeysWithValues: variants.enumerated().map { ("finetune_\($0.element)", row.scores[$0.offset]) }),
          "inherited_score": variants.firstIndex(of: 0).map { row.scores[$0] as Any } ?? NSNull()]
     }
+    func interval(_ i: RankingReport.Interval) -> [Any] { [json(i.lower), json(i.upper)] }
     let variantJSON: [[String: Any]] = variantResults.map {
-        ["finetune_steps": $0.finetuneSteps, "kendall_tau": json($0.kendallTau), "spearman_rho": json($0.spearmanRho), "kendall_tau_single_seed": json($0.tauSingleSeed)]
+        let p = $0.report
+        return ["finetune_steps": $0.finetuneSteps, "kendall_tau": json($0.kendallTau), "spearman_rho": json($0.spearmanRho), "kendall_tau_single_seed": json($0.tauSingleSeed),
+                "kendall_tau_ci95": interval(p.kendallTauInterval), "spearman_rho_ci95": interval(p.spearmanRhoInterval),
+                "band_kendall_tau": json(p.bandKendallTau), "band_kendall_tau_ci95": interval(p.bandKendallTauInterval),
+                "top_k_regret": Dictionary(uniqueKeysWithValues: p.regret.map { ("\($0.k)", $0.regret) })]
     }
+    let sizeOnly = variantResults[0].report
     let first = variantJSON[0]  // top-level tau/rho: the first finetune-steps value
     try AtomicFile.writeJSON(["kendall_tau": first["kendall_tau"]!, "spearman_rho": first["spearman_rho"]!, "variants": variantJSON,
                               "macs_kendall_tau": json(macsTau), "macs_kendall_tau_single_seed": json(macsSingle), "seed_to_seed_kendall_tau": json(seedTau),
+                              "macs_kendall_tau_ci95": interval(sizeOnly.macsKendallTauInterval), "macs_bands": bands,
+                              "band_macs_kendall_tau": json(sizeOnly.bandMACsKendallTau), "band_macs_kendall_tau_ci95": interval(sizeOnly.bandMACsKendallTauInterval),
+                              "bootstrap_resamples": r.bootstrapResamples,
                               "samples": samples, "standalone_epochs": epochs, "standalone_seeds": standaloneSeeds,
                               "finetune_lr": Double(r.finetuneLearningRate), "spread": reused?.spread ?? r.spread, "seed": baseSeed,
                               "standalone_from": r.standaloneFrom.map { $0 as Any } ?? NSNull(), "train_images": trainCount, "validation_images": validation.count,

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Distributed
 import Foundation
+import Scoring
 import Workflows
 
 struct CorrelateCommand: ParsableCommand {
@@ -38,6 +39,8 @@ struct CorrelateCommand: ParsableCommand {
     @Flag(help: "Spread the architectures over the space's whole MACs range (one per equal-width cost bin) instead of drawing them uniformly (which crowds them around the middle).")
     var spread = false
     @Option(help: "Where to write the results (default RUN/correlate.json).") var out: String?
+    @Option(help: "Bands of equal count by MACs for tau at similar size (beside MACs alone in the same bands; default 3, fewer below 6 architectures).") var macsBands: Int?
+    @Option(help: "Bootstrap resamples of the architectures for the 95% intervals (default 2000).") var bootstrap = 2000
     @Option(help: "Engine threads (default: all cores; under MPI, the cores shared among this machine's ranks).") var threads: Int?
     @Flag(help: "Initialise MPI even when no MPI launcher started this process (mpirun does it anyway).") var mpi = false
 
@@ -55,6 +58,7 @@ struct CorrelateCommand: ParsableCommand {
             r.samples = samples; r.epochs = epochs; r.trainImages = trainImages; r.validationImages = validationImages
             r.standaloneSeeds = standaloneSeeds; r.finetuneSteps = finetuneSteps; r.finetuneLearningRate = finetuneLr
             r.standaloneFrom = standaloneFrom; r.seed = seed; r.spread = spread; r.out = out
+            r.macsBands = macsBands; r.bootstrapResamples = bootstrap
             guard let c = try correlate(r, job: job, engine: startEngine(threads: threads ?? jobThreads(job)), log: logLine) else { return }
             print(finetuneSteps.map { $0 == 0 ? " inherited" : String(format: "  ft%-6d", $0) }.joined() + "  stand-alone   MMACs  architecture")
             for row in c.rows {
@@ -66,8 +70,15 @@ struct CorrelateCommand: ParsableCommand {
                 let label = v.finetuneSteps == 0 ? "inherited weights" : "after \(v.finetuneSteps) finetune steps"
                 let single = c.standaloneSeeds > 1 ? " (against single seeds: tau \(show(v.tauSingleSeed)))" : ""
                 print("\(label): Kendall tau \(show(v.kendallTau)), Spearman rho \(show(v.spearmanRho)) over \(c.rows.count) architectures\(single)")
+                let p = v.report
+                func ci(_ i: RankingReport.Interval) -> String { i.lower.isFinite ? String(format: "[%.3f, %.3f]", i.lower, i.upper) : "[undefined]" }
+                print("  95% intervals (bootstrap, \(p.resamples) resamples): tau \(ci(p.kendallTauInterval)), rho \(ci(p.spearmanRhoInterval))")
+                print("  within \(p.bands) MACs bands: tau \(show(p.bandKendallTau)) \(ci(p.bandKendallTauInterval)); MACs alone there \(show(p.bandMACsKendallTau)) \(ci(p.bandMACsKendallTauInterval))")
+                print("  top-k regret (best stand-alone minus the best of the k highest scored): " + p.regret.map { String(format: "k=%d %.4f", $0.k, $0.regret) }.joined(separator: ", "))
             }
-            print("MACs alone: Kendall tau \(show(c.macsTau))" + (c.standaloneSeeds > 1 ? " (against single seeds: \(show(c.macsTauSingleSeed)))" : ""))
+            let m = c.variants[0].report.macsKendallTauInterval
+            print("MACs alone: Kendall tau \(show(c.macsTau))" + (m.lower.isFinite ? String(format: " [%.3f, %.3f]", m.lower, m.upper) : "")
+                  + (c.standaloneSeeds > 1 ? " (against single seeds: \(show(c.macsTauSingleSeed)))" : ""))
             if c.standaloneSeeds >= 2 { print("one stand-alone seed vs another (noise ceiling): Kendall tau \(show(c.seedToSeedTau))") }
             print("(\(Int(c.seconds)) s)")
         }

@@ -21,6 +21,12 @@ import Testing
             #expect((a["scores"] as! [String: Double]).keys.sorted() == ["finetune_0", "finetune_2"])
         }
         #expect(json["seed_to_seed_kendall_tau"] != nil && json["macs_kendall_tau"] != nil)
+        // The reviewer's statistics: intervals, tau within MACs bands (2 for 4 architectures), regret.
+        #expect(json["macs_bands"] as? Int == 2 && json["band_macs_kendall_tau"] != nil && (json["macs_kendall_tau_ci95"] as? [Any])?.count == 2)
+        let first = (json["variants"] as! [[String: Any]])[0]
+        #expect((first["kendall_tau_ci95"] as? [Any])?.count == 2 && first["band_kendall_tau"] != nil)
+        #expect((first["top_k_regret"] as? [String: Double]).map { Array($0.keys).sorted() } == ["1", "3"])
+        #expect(r.stdout.contains("within 2 MACs bands") && r.stdout.contains("top-k regret"), "\(r.stdout)")
         let bad = try CLI.run(["correlate", "--run", run, "--finetune-steps", "0,x"])
         #expect(bad.status == 1 && bad.stderr.contains("--finetune-steps: '0,x'"))
 
