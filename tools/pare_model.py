@@ -58,43 +58,54 @@ def read_idx_images(path, limit=None):
     return images[:limit] if limit else images
 
 
-def read_folder_images(root, channels, size, fit="crop", limit=None):
+def read_folder_images(root, channels, size, fit="crop", limit=None, skip_bad=False):
     """uint8 images [N, C, H, W] and labels of a class-folder split, read as Pare reads it:
-    class folders sorted by name, files ordered by file name then class, fitted with Pillow's
-    BILINEAR resize (Pare's fitting matches it byte for byte). Needs Pillow."""
+    class folders sorted by name, .png/.jpg/.jpeg files ordered by file name then class,
+    fitted with Pillow's BILINEAR resize (Pare's fitting matches it byte for byte; JPEG
+    decoders may differ by a grey level). Needs Pillow."""
+    import math
     from PIL import Image
+
+    def half_up(x):  # Swift's rounded(): halves away from zero (Python's round() goes to even)
+        return int(math.floor(x + 0.5))
     classes = sorted(e for e in os.listdir(root) if not e.startswith(".") and os.path.isdir(os.path.join(root, e)))
     files = []
     for label, name in enumerate(classes):
         for dirpath, dirnames, filenames in os.walk(os.path.join(root, name), followlinks=True):
             dirnames[:] = [d for d in dirnames if not d.startswith(".")]
             for f in filenames:
-                if not f.startswith("."):
+                if not f.startswith(".") and os.path.splitext(f)[1].lower() in (".png", ".jpg", ".jpeg"):
                     rel = os.path.relpath(os.path.join(dirpath, f), root)
                     files.append((f.encode(), label, rel.encode(), os.path.join(dirpath, f)))
     files.sort(key=lambda t: (t[0], t[1], t[2]))
     files = files[:limit] if limit else files
     mode = "L" if channels == 1 else "RGB"
-    out = np.zeros((len(files), channels, size, size), dtype=np.uint8)
-    for i, (_, _, _, path) in enumerate(files):
-        im = Image.open(path).convert(mode)
+    out, labels = [], []
+    for _, label, _, path in files:
+        try:
+            im = Image.open(path).convert(mode)
+        except Exception:
+            if skip_bad:  # as pare --skip-bad-images
+                continue
+            raise
         w, h = im.size
         if fit == "crop":
             if w > h:
-                cw = max(1, round(h)); im = im.crop(((w - cw) // 2, 0, (w - cw) // 2 + cw, h))
+                im = im.crop(((w - h) // 2, 0, (w - h) // 2 + h, h))
             elif h > w:
-                ch = max(1, round(w)); im = im.crop((0, (h - ch) // 2, w, (h - ch) // 2 + ch))
+                im = im.crop((0, (h - w) // 2, w, (h - w) // 2 + w))
             im = im.resize((size, size), Image.BILINEAR) if im.size != (size, size) else im
         elif fit == "pad":
-            nw, nh = (size, max(1, round(h * size / w))) if w >= h else (max(1, round(w * size / h)), size)
+            nw, nh = (size, max(1, half_up(h * size / w))) if w >= h else (max(1, half_up(w * size / h)), size)
             canvas = Image.new(mode, (size, size))
             canvas.paste(im.resize((nw, nh), Image.BILINEAR) if im.size != (nw, nh) else im, ((size - nw) // 2, (size - nh) // 2))
             im = canvas
         else:
             im = im.resize((size, size), Image.BILINEAR) if im.size != (size, size) else im
         a = np.asarray(im, dtype=np.uint8)
-        out[i] = a[None] if channels == 1 else a.transpose(2, 0, 1)
-    return out, np.array([t[1] for t in files])
+        out.append(a[None] if channels == 1 else a.transpose(2, 0, 1))
+        labels.append(label)
+    return np.stack(out), np.array(labels)
 
 
 class Model:
@@ -199,8 +210,8 @@ def main():
     elif args.raw:
         images = np.fromfile(args.raw, dtype=np.uint8).reshape(args.count, c, h, w)[:args.limit]
     elif args.folder:
-        fit = (model.description["provenance"].get("images") or {}).get("fit", "crop")
-        images, _ = read_folder_images(args.folder, c, h, fit, args.limit)
+        options = model.description["provenance"].get("images") or {}
+        images, _ = read_folder_images(args.folder, c, h, options.get("fit", "crop"), args.limit, options.get("skipBadImages", False))
     else:
         ap.error("give --idx, --raw or --folder")
     if images.shape[1:] != (c, h, w):

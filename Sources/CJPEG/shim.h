@@ -4,10 +4,13 @@
 #include <string.h>
 #include <setjmp.h>
 #include <jpeglib.h>
+#include <jerror.h>
 
 /* libjpeg reports errors by calling error_exit, which must not return: the shim longjmps back
-   into pare_jpeg_decode (C frames only, never across Swift) and returns the message. Warnings
-   (a truncated stream, corrupt data libjpeg would paper over with grey) count as errors. */
+   into pare_jpeg_decode (C frames only, never across Swift) and returns the message. The
+   warnings that mean lost pixels (a truncated stream, a segment cut short, which libjpeg
+   would paper over with grey) count as errors; harmless ones (extraneous bytes before a
+   marker, common in files from the web, which PIL also reads) do not. */
 struct pare_jpeg_error {
     struct jpeg_error_mgr manager;
     jmp_buf jump;
@@ -21,7 +24,9 @@ static void pare_jpeg_error_exit(j_common_ptr info) {
 }
 
 static void pare_jpeg_emit_message(j_common_ptr info, int level) {
-    if (level < 0) pare_jpeg_error_exit(info);
+    int code = info->err->msg_code;
+    if (level < 0 && (code == JWRN_JPEG_EOF || code == JWRN_HIT_MARKER || code == JWRN_MUST_RESYNC || code == JWRN_NOT_SEQUENTIAL))
+        pare_jpeg_error_exit(info);
 }
 
 /* Decodes `data`: with out == NULL only the header (width, height, components: 1 grey or 3

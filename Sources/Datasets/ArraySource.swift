@@ -24,7 +24,7 @@ public enum ArraySource {
             }
         }
         guard let train = try pair("x_train", "y_train") ?? pair("images", "labels") else {
-            throw DataError.badArray(path: path, reason: "no x_train / y_train (or images / labels) arrays; it holds \(arrays.keys.sorted().prefix(8).joined(separator: ", "))")
+            throw DataError.badArray(path: path, reason: "no x_train / y_train (or images / labels) arrays")
         }
         return (train, try pair("x_val", "y_val"), try pair("x_test", "y_test"))
     }
@@ -58,8 +58,10 @@ public enum ArraySource {
         var scale = 1.0
         if x.dtype.isFloat {
             var lo = Double.infinity, hi = -Double.infinity
-            for i in 0..<x.count { let v = x.value(i); lo = min(lo, v); hi = max(hi, v) }
-            guard lo >= 0, hi <= 255, lo.isFinite, hi.isFinite else { throw bad("float pixels span \(lo)...\(hi) (expected 0...1 or 0...255)") }
+            var finite = true
+            for i in 0..<x.count { let v = x.value(i); finite = finite && v.isFinite; lo = min(lo, v); hi = max(hi, v) }
+            guard finite else { throw bad("float pixels include NaN or infinity") }
+            guard lo >= 0, hi <= 255 else { throw bad("float pixels span \(lo)...\(hi) (expected 0...1 or 0...255)") }
             scale = hi <= 1 ? 255 : 1
         } else if x.dtype != .uint8 {
             throw bad("images of dtype \(x.dtype.rawValue) (expected uint8, float32 or float64)")

@@ -106,8 +106,15 @@ extension DataSource {
     /// `classes` too, when given) before any image is decoded.
     public func open(channels: Int, size: Int, classes: Int? = nil, options: ImageOptions = ImageOptions(),
                      log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }) throws -> DataFiles {
-        let fitter = ImageFitter(channels: channels, height: size, width: size, fit: options.fit)
         let arrays: (ArraySource.Split, ArraySource.Split?, ArraySource.Split?)
+        switch self {
+        case .folder, .npz, .npy:
+            guard channels == 1 || channels == 3 else {
+                throw DataError.unknownDataset("\(self): images become 1 (grey) or 3 (RGB) channels; the space takes \(channels)")
+            }
+        default: break
+        }
+        let fitter = ImageFitter(channels: channels, height: size, width: size, fit: options.fit)
         switch self {
         case let .folder(dir):
             return try openFolder(dir, fitter: fitter, classes: classes, options: options, log: log)
@@ -122,13 +129,15 @@ extension DataSource {
             return DataFiles(train: train, validation: nil, test: test, skipped: 0)
         }
         let all = [arrays.0] + [arrays.1, arrays.2].compactMap { $0 }
+        // Labels may leave the last classes out (a small evaluation set), never exceed the space's.
         let found = try ArraySource.classes(all)
-        if let classes, classes != found {
+        if let classes, found > classes {
             throw DataError.badArray(path: arrays.0.name, reason: "labels of \(found) classes, the space has \(classes) (set `classes: \(found)` in the space file)")
         }
-        return DataFiles(train: try ArraySource.dataset(arrays.0, fitter: fitter, classes: found),
-                         validation: try arrays.1.map { try ArraySource.dataset($0, fitter: fitter, classes: found) },
-                         test: try arrays.2.map { try ArraySource.dataset($0, fitter: fitter, classes: found) }, skipped: 0)
+        let k = classes ?? found
+        return DataFiles(train: try ArraySource.dataset(arrays.0, fitter: fitter, classes: k),
+                         validation: try arrays.1.map { try ArraySource.dataset($0, fitter: fitter, classes: k) },
+                         test: try arrays.2.map { try ArraySource.dataset($0, fitter: fitter, classes: k) }, skipped: 0)
     }
 
     func openFolder(_ dir: String, fitter: ImageFitter, classes: Int?, options: ImageOptions, log: (String) -> Void) throws -> DataFiles {

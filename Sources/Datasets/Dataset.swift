@@ -65,8 +65,10 @@ public struct Dataset: Sendable {
     /// Record `i`'s bytes (C planes of H x W), valid during `body`.
     @inline(__always)
     public func withRecord<R>(_ i: Int, _ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
-        try withExtendedLifetime(storage) {
-            try body(UnsafeBufferPointer(start: storage.base + storageRow(i) * recordSize, count: recordSize))
+        let row = storageRow(i)
+        precondition(i >= 0 && i < count && (row + 1) * recordSize <= storage.count, "record \(i) of \(count) outside the storage")
+        return try withExtendedLifetime(storage) {
+            try body(UnsafeBufferPointer(start: storage.base + row * recordSize, count: recordSize))
         }
     }
 

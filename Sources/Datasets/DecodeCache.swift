@@ -129,8 +129,11 @@ public enum DecodeCache {
               let trailer = try? JSONDecoder().decode(Trailer.self, from: data) else {
             throw DataError.badFolder(path: path, reason: "decode cache trailer does not parse")
         }
+        guard (1...3).contains(trailer.channels), (1...ImageDecoder.maxSide).contains(trailer.height), (1...ImageDecoder.maxSide).contains(trailer.width) else {
+            throw DataError.badFolder(path: path, reason: "decode cache of an impossible shape")
+        }
         let record = trailer.channels * trailer.height * trailer.width
-        guard trailer.channels > 0, trailer.height > 0, trailer.width > 0, record <= 1 << 26, trailer.labels.count == count,
+        guard record <= 1 << 26, trailer.labels.count == count, count <= Int.max / 4 / record,
               offset == payloadOffset + count * record,
               trailer.labels.allSatisfy({ $0 >= 0 && Int($0) < trailer.classNames.count }) else {
             throw DataError.badFolder(path: path, reason: "decode cache fields disagree with its size")
@@ -149,8 +152,10 @@ public enum DecodeCache {
         var renamed = false
         defer { close(fd); if !renamed { unlink(temp) } }
         let payloadEnd = payloadOffset + n * record
-        guard ftruncate(fd, off_t(max(payloadEnd, payloadOffset))) == 0 else {
-            throw DataError.unreadable(path: temp, reason: "cannot size the decode cache: \(String(cString: strerror(errno)))")
+        // Allocated, not sparse: a full disk is this error, not a SIGBUS while writing the mapping.
+        let allocated = posix_fallocate(fd, 0, off_t(max(payloadEnd, payloadOffset)))
+        guard allocated == 0 else {
+            throw DataError.unreadable(path: temp, reason: "cannot make room for the decode cache (\(max(payloadEnd, payloadOffset) >> 20) MiB): \(String(cString: strerror(allocated)))")
         }
         let mapped = mmap(nil, max(payloadEnd, 1), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
         guard let mapped, mapped != MAP_FAILED else { throw DataError.unreadable(path: temp, reason: "mmap: \(String(cString: strerror(errno)))") }
@@ -213,7 +218,8 @@ final class DecodeState: @unchecked Sendable {
     private let lock = NSLock()
     private(set) var failed: [Bool]
     private(set) var firstError: Error?
-    private(set) var stopped = false
+    private var stop = false
+    var stopped: Bool { lock.lock(); defer { lock.unlock() }; return stop }
     private var finished = 0
     private let label: String
     private let start = Date()
@@ -229,7 +235,7 @@ final class DecodeState: @unchecked Sendable {
         if let error {
             failed[i] = true
             if firstError == nil { firstError = error }
-            if stop { stopped = true }
+            if stop { self.stop = true }
         }
         let now = Date()
         guard now.timeIntervalSince(lastPrint) >= (interactive ? 0.5 : 10) else { return }

@@ -53,6 +53,7 @@ enum FileBytes {
         var done = 0
         while done < bytes.count {
             let r = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + done, $0.count - done) }
+            if r < 0 && errno == EINTR { continue }
             guard r > 0 else { throw DataError.unreadable(path: path, reason: r == 0 ? "file shrank while read" : String(cString: strerror(errno))) }
             done += r
         }

@@ -67,6 +67,8 @@ public enum ImageDecoder {
             let colour = image.format & UInt32(PNG_FORMAT_FLAG_COLOR) != 0
             let alpha = image.format & UInt32(PNG_FORMAT_FLAG_ALPHA) != 0
             image.format = (colour ? UInt32(PNG_FORMAT_FLAG_COLOR) : 0) | (alpha ? UInt32(PNG_FORMAT_FLAG_ALPHA) : 0)
+            // 16-bit samples are sRGB-encoded like 8-bit ones (as PIL reads them), not linear.
+            image.flags |= UInt32(PNG_IMAGE_FLAG_16BIT_sRGB)
             let stored = (colour ? 3 : 1) + (alpha ? 1 : 0)
             var buffer = [UInt8](repeating: 0, count: width * height * stored)
             let finished = buffer.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, Int32(width * stored), nil) }

@@ -14,7 +14,8 @@ public struct ImageOptions: Codable, Equatable, Sendable {
 }
 
 /// One split of an image folder (torchvision's ImageFolder layout): class folders holding
-/// .png / .jpg / .jpeg files, at any depth below the class folder.
+/// .png / .jpg / .jpeg files (any case), at any depth below the class folder; other files are
+/// ignored, as torchvision ignores them. A file is decoded by its content, not its name.
 public struct FolderListing: Sendable {
     public struct File: Sendable {
         /// Relative to the split's folder.
@@ -94,14 +95,14 @@ public struct FolderListing: Sendable {
             let p = (root as NSString).appendingPathComponent(rel)
             var s = stat()
             guard stat(p, &s) == 0 else {
-                // A dangling or looping link is recorded as a file: reading it reports it (or skips it).
-                files.append(File(path: rel, label: label, size: -1, modified: 0))
+                // A dangling or looping link named as an image is recorded: reading it reports it (or skips it).
+                if extensions.contains((e as NSString).pathExtension.lowercased()) { files.append(File(path: rel, label: label, size: -1, modified: 0)) }
                 continue
             }
             if s.st_mode & S_IFMT == S_IFDIR {
                 try walk(root: root, relative: rel, label: label, visited: &visited, into: &files)
                 visited.remove([UInt64(s.st_dev), UInt64(s.st_ino)])
-            } else {
+            } else if extensions.contains((e as NSString).pathExtension.lowercased()) {
                 let modified = Int(s.st_mtim.tv_sec) &* 1_000_000_000 &+ Int(s.st_mtim.tv_nsec)
                 files.append(File(path: rel, label: label, size: Int(s.st_size), modified: modified))
             }

@@ -73,10 +73,14 @@ public struct NumPyArray: Sendable {
             guard let n = Int(t), n >= 0, n <= 1 << 40 else { throw bad("shape entry '\(t.prefix(20))'") }
             shape.append(n)
         }
-        let elements = shape.reduce(1) { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 }
+        var bytes = dtype.size
+        for n in shape {
+            let (p, overflow) = bytes.multipliedReportingOverflow(by: n)
+            bytes = overflow ? Int.max : p
+        }
         let payload = data.count - start - headerLength
-        guard elements != Int.max, elements * dtype.size == payload else {
-            throw bad("shape \(shape) of \(dtype.rawValue) needs \(elements == Int.max ? "too many" : String(elements * dtype.size)) bytes, the file holds \(payload)")
+        guard bytes == payload else {
+            throw bad("shape \(shape) of \(dtype.rawValue) needs \(bytes == Int.max ? "too many" : String(bytes)) bytes, the file holds \(payload)")
         }
         return NumPyArray(dtype: dtype, shape: shape, bytes: Array(data[(start + headerLength)...]))
     }
@@ -87,6 +91,10 @@ public enum NPZ {
     /// Largest archive read; a member's declared size is checked against the file before any allocation.
     static let fileLimit = 16 << 30
 
+    /// The members Pare reads.
+    public static let wanted: Set<String> = ["x_train", "y_train", "x_val", "y_val", "x_test", "y_test", "images", "labels"]
+
+    /// The `wanted` arrays of the archive (other members are listed, never inflated).
     public static func read(_ path: String) throws -> [String: NumPyArray] {
         let data = try FileBytes.readPlain(path, limit: fileLimit)
         func bad(_ reason: String) -> DataError { .badArray(path: path, reason: reason) }
@@ -103,7 +111,7 @@ public enum NPZ {
             entries = u64(record + 32); directory = u64(record + 48)
         }
         var arrays: [String: NumPyArray] = [:]
-        var o = directory
+        var o = directory, total = 0
         for _ in 0..<min(entries, 10_000) {
             guard o + 46 <= data.count, u32(o) == 0x0201_4b50 else { throw bad("damaged zip central directory") }
             let method = u16(o + 10)
@@ -113,17 +121,23 @@ public enum NPZ {
             let name = String(decoding: data[(o + 46)..<(o + 46 + nameLength)], as: UTF8.self)
             // Zip64 sizes and offset, in this order, for the fields that overflowed.
             var e = o + 46 + nameLength
-            while e + 4 <= o + 46 + nameLength + extraLength {
-                let id = u16(e), length = u16(e + 2)
+            let extraEnd = e + extraLength
+            while e + 4 <= extraEnd {
+                let id = u16(e), fieldEnd = min(e + 4 + u16(e + 2), extraEnd)
                 if id == 1 {
                     var p = e + 4
-                    if size == 0xFFFF_FFFF, p + 8 <= e + 4 + length { size = u64(p); p += 8 }
-                    if compressed == 0xFFFF_FFFF, p + 8 <= e + 4 + length { compressed = u64(p); p += 8 }
-                    if local == 0xFFFF_FFFF, p + 8 <= e + 4 + length { local = u64(p) }
+                    if size == 0xFFFF_FFFF, p + 8 <= fieldEnd { size = u64(p); p += 8 }
+                    if compressed == 0xFFFF_FFFF, p + 8 <= fieldEnd { compressed = u64(p); p += 8 }
+                    if local == 0xFFFF_FFFF, p + 8 <= fieldEnd { local = u64(p) }
                 }
-                e += 4 + length
+                e = fieldEnd
             }
             o += 46 + nameLength + extraLength + commentLength
+            let key = name.hasSuffix(".npy") ? String(name.dropLast(4)) : name
+            // Only the arrays Pare reads are inflated, each once.
+            guard wanted.contains(key), arrays[key] == nil else { continue }
+            guard size <= fileLimit - total else { throw bad("members of more than \(fileLimit >> 30) GiB in all") }
+            total += size
             guard local + 30 <= data.count, u32(local) == 0x0403_4b50 else { throw bad("\(name): damaged local header") }
             let start = local + 30 + u16(local + 26) + u16(local + 28)
             guard start <= data.count, compressed <= data.count - start else { throw bad("\(name): member runs past the end of the file") }
@@ -138,37 +152,49 @@ public enum NPZ {
                 raw = try inflate(Array(data[start..<(start + compressed)]), size: size, path: "\(path):\(name)")
             default: throw bad("\(name): zip compression method \(method) (expected stored or deflate)")
             }
-            let key = name.hasSuffix(".npy") ? String(name.dropLast(4)) : name
             arrays[key] = try NumPyArray.parse(raw, path: "\(path):\(name)")
         }
         return arrays
     }
 
-    /// Raw deflate of exactly `size` bytes.
+    /// Raw deflate of exactly `size` bytes. The output grows as it is produced (a member
+    /// claiming more than it holds costs only what it really inflates to), and the input is
+    /// fed in pieces zlib's 32-bit counters can hold.
     static func inflate(_ input: [UInt8], size: Int, path: String) throws -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: size)
+        var out = [UInt8](repeating: 0, count: min(size, 1 << 20))
         var stream = z_stream()
         guard pare_inflate_init_raw(&stream) == Z_OK else { throw DataError.corruptGzip(path: path, reason: "inflateInit failed") }
         defer { inflateEnd(&stream) }
-        var produced = 0, status: Int32 = Z_OK
-        input.withUnsafeBufferPointer { inBuf in
-            out.withUnsafeMutableBufferPointer { outBuf in
-                stream.next_in = UnsafeMutablePointer(mutating: inBuf.baseAddress)
-                stream.avail_in = UInt32(inBuf.count)
-                stream.next_out = outBuf.baseAddress
-                stream.avail_out = UInt32(min(outBuf.count, Int(UInt32.max)))
-                repeat {
-                    let before = Int(stream.avail_out)
-                    status = CZlib.inflate(&stream, Z_FINISH)
-                    produced += before - Int(stream.avail_out)
-                    if stream.avail_out == 0 && produced < outBuf.count {
-                        stream.avail_out = UInt32(min(outBuf.count - produced, Int(UInt32.max)))
-                    }
-                } while status == Z_OK || (status == Z_BUF_ERROR && stream.avail_in > 0 && produced < outBuf.count)
+        var produced = 0, consumed = 0, status: Int32 = Z_OK
+        try input.withUnsafeBufferPointer { inBuf in
+            while status != Z_STREAM_END {
+                if stream.avail_in == 0 && consumed < inBuf.count {
+                    let n = min(inBuf.count - consumed, 1 << 30)
+                    stream.next_in = UnsafeMutablePointer(mutating: inBuf.baseAddress! + consumed)
+                    stream.avail_in = UInt32(n)
+                    consumed += n
+                }
+                if produced == out.count {
+                    guard out.count < size else { break }
+                    out.append(contentsOf: [UInt8](repeating: 0, count: min(out.count, size - out.count)))
+                }
+                let before = stream.avail_in
+                status = out.withUnsafeMutableBufferPointer { outBuf -> Int32 in
+                    stream.next_out = outBuf.baseAddress! + produced
+                    stream.avail_out = UInt32(min(outBuf.count - produced, 1 << 30))
+                    let room = stream.avail_out
+                    let r = CZlib.inflate(&stream, Z_NO_FLUSH)
+                    produced += Int(room - stream.avail_out)
+                    return r
+                }
+                if status == Z_BUF_ERROR && before == stream.avail_in && consumed == inBuf.count { break }
+                guard status == Z_OK || status == Z_STREAM_END || status == Z_BUF_ERROR else {
+                    throw DataError.corruptGzip(path: path, reason: stream.msg.map { String(cString: $0) } ?? "zlib error \(status)")
+                }
             }
         }
         guard status == Z_STREAM_END, produced == size else {
-            throw DataError.corruptGzip(path: path, reason: "deflated member gives \(produced) bytes, its header says \(size)")
+            throw DataError.corruptGzip(path: path, reason: "deflated member gives \(produced) bytes or more, its header says \(size)")
         }
         return out
     }

@@ -59,6 +59,7 @@ public func evaluateModel(_ request: EvaluateRequest, engine: Engine, log: Log) 
     let arch = try Architecture(parsing: d.architecture, space: d.space)
     let config = modelDataConfig(d, data: request.data)
     let dataset = try evaluationSet(config, split: request.split, dataGiven: request.data != nil, log: log)
+    try checkClassNames(dataset, d, data: config.data)
     if request.split == .val {
         if try dir.weightsTrainedOnValidation(weightsName) {
             log("warning: these weights were trained on the validation split too (pare finetune --include-validation): its accuracy is not a held-out measure; use --split test")
@@ -67,7 +68,7 @@ public func evaluateModel(_ request: EvaluateRequest, engine: Engine, log: Log) 
     let batch = request.batch, repeats = request.repeats
     let loader = BatchLoader(dataset: dataset, batchSize: batch, normalization: d.normalization, shuffle: false, dropLast: false)
     let names = d.provenance.classNames ?? className(for: config.data, classes: d.classes)
-    var rows: [String]? = request.predictions == nil ? nil : [predictionsHeader(names)]
+    var rows: [String]? = request.predictions == nil ? nil : [predictionsHeader(classes: d.classes, names: d.provenance.classNames)]
     let r = classAccuracies(model, arch: arch, loader: loader, classes: d.classes, rows: &rows)
     if let path = request.predictions, let rows {
         try AtomicFile.write(Data((rows.joined(separator: "\n") + "\n").utf8), to: path)
@@ -125,6 +126,7 @@ public func evaluateInt8(_ request: EvaluateRequest, engine: Engine, log: Log) t
     let q = try Int8ModelFile.read(path, graph: graph)
     let config = modelDataConfig(d, data: request.data)
     let dataset = try evaluationSet(config, split: request.split, dataGiven: request.data != nil, log: log)
+    try checkClassNames(dataset, d, data: config.data)
     let source = try DataSource(parsing: config.data)
     let batch = request.batch, repeats = request.repeats
     let images = ImageSource(dataset: dataset)
@@ -137,7 +139,7 @@ public func evaluateInt8(_ request: EvaluateRequest, engine: Engine, log: Log) t
     }
     let labels = images.labels(0..<images.count)
     var hits = 0
-    var rows = [predictionsHeader(d.provenance.classNames ?? className(for: config.data, classes: d.classes))]
+    var rows = [predictionsHeader(classes: d.classes, names: d.provenance.classNames)]
     for (i, label) in labels.enumerated() {
         let row = Array(logits[(i * d.classes)..<((i + 1) * d.classes)])
         let predicted = row.indices.max { row[$0] < row[$1] || (row[$0] == row[$1] && $0 > $1) }!
@@ -162,10 +164,19 @@ public func evaluateInt8(_ request: EvaluateRequest, engine: Engine, log: Log) t
                               accuracy: accuracy, latencyMs: (single, batched), batch: manyCount, kernels: kinds, file: out)
 }
 
-/// The predictions CSV's header: a logit column per class, named after it ("logit_Coat").
-func predictionsHeader(_ names: [String]) -> String {
-    let safe = names.map { String($0.map { ",\"\n\r ".contains($0) ? "_" : $0 }) }
-    return "index,label,predicted," + safe.map { "logit_" + $0 }.joined(separator: ",")
+/// Images whose classes have names must name the model's classes, in its order: the same
+/// count under other names would be scored against the wrong labels.
+func checkClassNames(_ d: Dataset, _ model: ModelDescription, data: String) throws {
+    guard let names = d.classNames, let trained = model.provenance.classNames, names != trained else { return }
+    throw UserError("\(data): classes \(names.prefix(6).joined(separator: ", "))\(names.count > 6 ? ", …" : "") differ from the model's \(trained.prefix(6).joined(separator: ", "))\(trained.count > 6 ? ", …" : "") (same names in the same order expected)")
+}
+
+/// The predictions CSV's header: a logit column per class, "logit_K", or named after the
+/// class when the data names its classes (an image folder: "logit_Coat").
+func predictionsHeader(classes: Int, names: [String]?) -> String {
+    let safe = names.map { $0.map { String($0.map { ",\"\n\r ".contains($0) ? "_" : $0 }) } }
+    let columns = safe.flatMap { Set($0).count == classes && $0.count == classes ? $0 : nil } ?? (0..<classes).map(String.init)
+    return "index,label,predicted," + columns.map { "logit_" + $0 }.joined(separator: ",")
 }
 
 /// The images `pare eval` measures. A source without a test split that the user named with
@@ -177,7 +188,10 @@ func evaluationSet(_ config: TrainConfig, split: EvalSplit, dataGiven: Bool, log
         try check(test, from: source, fits: config.space)
         return test
     }
-    guard dataGiven else { return try loadTestSplit(config) }
+    // Only a flat folder of class folders is an evaluation set as a whole (a train/ split or
+    // training arrays are what the model learned from).
+    guard dataGiven, case let .folder(dir) = source, files.validation == nil,
+          !FileManager.default.fileExists(atPath: (dir as NSString).appendingPathComponent("train")) else { return try loadTestSplit(config) }
     try check(files.train, from: source, fits: config.space)
     log("\(source) has no test split: evaluating all its \(files.train.count) images")
     return files.train

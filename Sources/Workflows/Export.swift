@@ -55,7 +55,7 @@ public func export(_ request: ExportRequest, engine: Engine, log: @escaping Log)
         run: request.run, spaceFile: config.spaceFile, data: config.data, validation: config.validation, trainLimit: config.trainLimit,
         supernetCheckpoint: trained.checkpoint, search: searchFile,
         inheritedScore: score, calibrationImages: request.calibration.images, exportedAt: ISO8601DateFormatter().string(from: Date()))
-    provenance.images = config.imageOptions
+    if case .folder = try DataSource(parsing: config.data) { provenance.images = config.imageOptions ?? ImageOptions() }
     provenance.classNames = trained.train.classNames
     let d = try ModelDirectory(path: outPath).write(model: model, normalization: norm, provenance: provenance, folded: request.folded, onnx: request.onnx)
     return ExportResult(architecture: architecture, macs: d.macs, parameters: d.parameters, inheritedScore: score, out: outPath,

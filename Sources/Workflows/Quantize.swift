@@ -53,7 +53,7 @@ public func quantize(_ r: QuantizeRequest, engine: Engine, log: @escaping Log) t
     try AtomicFile.writeJSON(encodable: description, to: dir.file(ModelDirectory.descriptionFile))
 
     let valAccuracy = try QuantizedEvaluation.accuracy(q, images: ImageSource(dataset: val), engine: engine)
-    let testAccuracy = try QuantizedEvaluation.accuracy(q, images: ImageSource(dataset: test), engine: engine)
+    let testAccuracy = try test.map { try QuantizedEvaluation.accuracy(q, images: ImageSource(dataset: $0), engine: engine) }
     let errors = QuantizedEvaluation.layerErrors(q, images: ImageSource(dataset: val, indices: Array(0..<min(r.errorImages, val.count))))
     let bytes = q.weightBytes
     let report = QuantizeReport(architecture: d.architecture, weights: label, data: source.description, settings: q.settings,
@@ -72,7 +72,8 @@ public struct QuantizeReport: Codable, Sendable {
     public var data: String
     public var settings: QuantizationSettings
     public var validation: QuantizedEvaluation.Accuracy
-    public var test: QuantizedEvaluation.Accuracy
+    /// nil when the data has no test split.
+    public var test: QuantizedEvaluation.Accuracy?
     public var weightBytesFloat32: Int
     public var weightBytesInt8: Int
     public var layers: [QuantizedEvaluation.LayerError]

@@ -61,11 +61,14 @@ public func modelDataConfig(_ d: ModelDescription, data: String?) -> TrainConfig
     return config
 }
 
-/// The training, validation and test splits of an exported model's data.
-public func loadModelData(_ d: ModelDescription, data: String?) throws -> (train: Dataset, validation: Dataset, test: Dataset, source: DataSource) {
+/// The training, validation and test splits of an exported model's data (test: nil when the
+/// source has none, e.g. a folder of class folders without test/).
+public func loadModelData(_ d: ModelDescription, data: String?) throws -> (train: Dataset, validation: Dataset, test: Dataset?, source: DataSource) {
     let config = modelDataConfig(d, data: data)
     let (train, val, source) = try loadSplits(config)
-    return (train, val, try loadTestSplit(config), source)
+    let test = try openData(config).files.test
+    if let test { try check(test, from: source, fits: config.space) }
+    return (train, val, test, source)
 }
 
 /// The test file of a run's data, checked against its space.

@@ -43,10 +43,10 @@ struct QuantizeCommand: ParsableCommand {
             r.settings = QuantizationSettings(observer: observer, percentile: percentile, powerOfTwo: powerOfTwo)
             r.onnx = onnx
             let q = try quantize(r, engine: engine, log: logLine)
-            let valAccuracy = q.validation, testAccuracy = q.test
-            print(String(format: "accuracy, float -> int8: validation %.4f -> %.4f (%d images, %.2f%% agree), test %.4f -> %.4f (%d images, %.2f%% agree)",
-                         valAccuracy.float, valAccuracy.int8, valAccuracy.images, 100 * valAccuracy.agreement,
-                         testAccuracy.float, testAccuracy.int8, testAccuracy.images, 100 * testAccuracy.agreement))
+            let valAccuracy = q.validation
+            let test = q.test.map { String(format: ", test %.4f -> %.4f (%d images, %.2f%% agree)", $0.float, $0.int8, $0.images, 100 * $0.agreement) } ?? " (the data has no test split)"
+            print(String(format: "accuracy, float -> int8: validation %.4f -> %.4f (%d images, %.2f%% agree)",
+                         valAccuracy.float, valAccuracy.int8, valAccuracy.images, 100 * valAccuracy.agreement) + test)
             print(String(format: "weights: %d bytes float32 -> %d bytes int8 (%.2fx smaller); calibration %.1f s", q.weightBytesFloat32, q.weightBytesInt8,
                          Double(q.weightBytesFloat32) / Double(max(q.weightBytesInt8, 1)), q.calibrationSeconds))
             print("SQNR of each convolution's output, int8 network against float (dB, higher is better; \(q.errorImages) validation images):")
