@@ -51,11 +51,17 @@ import _TestSupport
                     "the .npz run's weights differ from the IDX run's")
         }
         for run in ["rf", "ri"] {
-            r = try CLI.run(["export", "--run", tmp.file(run), "--arch", "largest", "--out", tmp.file(run + "-model"), "--calibration-images", "200"])
+            r = try CLI.run(["search", "--run", tmp.file(run), "--population", "6", "--generations", "2", "--mutations", "3", "--crossovers", "3",
+                             "--parents", "3", "--calibration-images", "200"])
+            #expect(r.status == 0, "\(r.stderr)")
+            r = try CLI.run(["export", "--run", tmp.file(run), "--out", tmp.file(run + "-model"), "--calibration-images", "200"])
             #expect(r.status == 0, "\(r.stderr)")
             r = try CLI.run(["eval", tmp.file(run + "-model"), "--split", "val", "--predictions", tmp.file(run + ".csv"), "--repeats", "2"])
             #expect(r.status == 0, "\(r.stderr)")
         }
+        // The same search: every candidate and score.
+        let history = { (run: String) in try String(contentsOfFile: tmp.file(run + "/search/history.jsonl"), encoding: .utf8) }
+        #expect(try history("rf") == history("ri"))
         // Prediction for prediction; only the header differs (the folder's logit columns are named after its classes).
         let rows = { (f: String) in try String(contentsOfFile: tmp.file(f), encoding: .utf8).split(separator: "\n") }
         #expect(try rows("rf.csv").dropFirst() == rows("ri.csv").dropFirst() && rows("rf.csv").count == 201)
