@@ -146,7 +146,8 @@ public enum DecodeCache {
     static func build(_ listing: FolderListing, fitter: ImageFitter, skipBad: Bool, key: String, cacheFile: String,
                       log: (String) -> Void) throws {
         let n = listing.files.count, record = fitter.channels * fitter.height * fitter.width
-        let temp = cacheFile + ".tmp-\(getpid())"
+        // Unique across processes and hosts (MPI ranks may share the folder over NFS).
+        let temp = cacheFile + ".tmp-\(ProcessInfo.processInfo.hostName)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = Glibc.open(temp, O_RDWR | O_CREAT | O_TRUNC, 0o644)
         guard fd >= 0 else { throw DataError.unreadable(path: temp, reason: "cannot create the decode cache: \(String(cString: strerror(errno)))") }
         var renamed = false
