@@ -147,7 +147,11 @@ public enum DecodeCache {
                       log: (String) -> Void) throws {
         let n = listing.files.count, record = fitter.channels * fitter.height * fitter.width
         // Unique across processes and hosts (MPI ranks may share the folder over NFS).
-        let temp = cacheFile + ".tmp-\(ProcessInfo.processInfo.hostName)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        // (gethostname, not ProcessInfo.hostName, which may wait on a name lookup.)
+        var host = [CChar](repeating: 0, count: 256)
+        _ = gethostname(&host, host.count - 1)
+        let hostName = String(decoding: host.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let temp = cacheFile + ".tmp-\(hostName)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let fd = Glibc.open(temp, O_RDWR | O_CREAT | O_TRUNC, 0o644)
         guard fd >= 0 else { throw DataError.unreadable(path: temp, reason: "cannot create the decode cache: \(String(cString: strerror(errno)))") }
         var renamed = false
