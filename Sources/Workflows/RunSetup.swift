@@ -31,16 +31,22 @@ func openData(_ config: TrainConfig) throws -> (files: DataFiles, source: DataSo
 /// source's own validation split (an image folder's val/), else held out of the training file.
 public func loadSplits(_ config: TrainConfig) throws -> (train: Dataset, validation: Dataset, source: DataSource) {
     let (files, source) = try openData(config)
+    let (train, val) = try splits(files, source, config)
+    return (train, val, source)
+}
+
+/// The training and validation splits of opened data.
+func splits(_ files: DataFiles, _ source: DataSource, _ config: TrainConfig) throws -> (train: Dataset, validation: Dataset) {
     var trainFile = files.train
     if config.trainLimit > 0 && config.trainLimit < trainFile.count { trainFile = trainFile.subset(0..<config.trainLimit) }
     if let val = files.validation {
         try check(trainFile, from: source, fits: config.space)
-        return (try config.includeValidation == true ? concatenate(trainFile, val) : trainFile, val, source)
+        return (try config.includeValidation == true ? concatenate(trainFile, val) : trainFile, val)
     }
     let (train, val) = try trainFile.splitValidation(min(config.validation, trainFile.count / 2))
     try check(train, from: source, fits: config.space)
     // The split is still made so that the validation images stay the same ones.
-    return (config.includeValidation == true ? trainFile : train, val, source)
+    return (config.includeValidation == true ? trainFile : train, val)
 }
 
 /// Training and validation images together (`--include-validation` with a val/ folder).
@@ -65,10 +71,10 @@ public func modelDataConfig(_ d: ModelDescription, data: String?) -> TrainConfig
 /// source has none, e.g. a folder of class folders without test/).
 public func loadModelData(_ d: ModelDescription, data: String?) throws -> (train: Dataset, validation: Dataset, test: Dataset?, source: DataSource) {
     let config = modelDataConfig(d, data: data)
-    let (train, val, source) = try loadSplits(config)
-    let test = try openData(config).files.test
-    if let test { try check(test, from: source, fits: config.space) }
-    return (train, val, test, source)
+    let (files, source) = try openData(config)
+    let (train, val) = try splits(files, source, config)
+    if let test = files.test { try check(test, from: source, fits: config.space) }
+    return (train, val, files.test, source)
 }
 
 /// The test file of a run's data, checked against its space.
